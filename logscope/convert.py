@@ -1,0 +1,122 @@
+"""Polars expressions shared by the parsers: times, request lines, URIs, numbers, empty markers.
+
+Each function maps whole columns; none looks at a single row from Python.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from .schema import UTC_DATETIME
+
+# Timestamps outside this window are impossible for an access log we analyse (a millisecond epoch read
+# as seconds lands in the year 56355); such lines are rejected rather than sorted to the ends.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+TIME_LOCAL_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
+
+# Caddy encodes the negotiated TLS version as Go's uint16 constant.
+TLS_VERSION_NAMES = {"769": "TLSv1", "770": "TLSv1.1", "771": "TLSv1.2", "772": "TLSv1.3", "768": "SSLv3"}
+
+
+def blank_to_null(expr: pl.Expr) -> pl.Expr:
+    """`-` and the empty string are how access logs write 'no value': make them null."""
+    return pl.when(expr.is_in(["-", ""])).then(None).otherwise(expr)
+
+
+def plausible(ts: pl.Expr) -> pl.Expr:
+    return pl.when(ts.is_between(pl.lit(EARLIEST, UTC_DATETIME), pl.lit(LATEST, UTC_DATETIME))).then(ts)
+
+
+def parse_time_local(expr: pl.Expr) -> pl.Expr:
+    """nginx `$time_local` / Apache `%t`: `20/May/2026:20:20:00 +0200`, converted to UTC."""
+    return expr.str.to_datetime(TIME_LOCAL_FORMAT, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+
+
+def parse_iso8601(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
+    """ISO 8601 and its common relatives (`Z`, offsets with or without colon, nanoseconds, a space
+    instead of `T`, Caddy's `2025/04/19 23:57:09.241`). Times without an offset are read in `naive_tz`.
+    """
+    norm = (
+        expr.str.strip_chars()
+        .str.replace(r"^(\d{4})/(\d{2})/(\d{2})[ T]", "${1}-${2}-${3}T")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+        .str.replace(r"[Zz]$", "+00:00")
+        # chrono reads at most nanoseconds; Traefik writes exactly nine digits, others may write more.
+        .str.replace(r"(\.\d{9})\d+", "${1}")
+    )
+    aware = norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us")
+    naive = (
+        norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+        .dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null")
+    )
+    return pl.coalesce(aware.dt.convert_time_zone("UTC"), naive.dt.convert_time_zone("UTC"))
+
+
+def parse_epoch(expr: pl.Expr, unit_seconds: float = 1.0) -> pl.Expr:
+    """Epoch numbers (`$msec`, Caddy `ts`, also in scientific notation) given in `unit_seconds`."""
+    micros = (expr.cast(pl.Float64, strict=False) * (unit_seconds * 1e6)).round(0).cast(pl.Int64, strict=False)
+    return micros.cast(UTC_DATETIME)
+
+
+def parse_any_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
+    """A time of unknown style (generic JSON): epoch seconds or milliseconds, ISO 8601 or `$time_local`."""
+    as_text = expr.cast(pl.String)
+    number = as_text.cast(pl.Float64, strict=False)
+    epoch = (
+        pl.when(number > 1e11)  # milliseconds since 1973; seconds would be past the year 5000
+        .then(parse_epoch(as_text, 1e-3))
+        .otherwise(parse_epoch(as_text))
+    )
+    return pl.coalesce(
+        pl.when(number.is_not_null()).then(epoch),
+        parse_iso8601(as_text, naive_tz),
+        parse_time_local(as_text),
+    )
+
+
+def to_int(expr: pl.Expr, dtype: pl.DataType = pl.Int64()) -> pl.Expr:
+    """An integer column from text; `-`, empty and junk become null. `200.0` (from JSON) is accepted."""
+    text = blank_to_null(expr.cast(pl.String).str.strip_chars())
+    direct = text.cast(dtype, strict=False)
+    via_float = text.cast(pl.Float64, strict=False)
+    whole = pl.when(via_float == via_float.floor()).then(via_float).cast(dtype, strict=False)
+    return pl.coalesce(direct, whole)
+
+
+def to_float(expr: pl.Expr) -> pl.Expr:
+    return blank_to_null(expr.cast(pl.String).str.strip_chars()).cast(pl.Float64, strict=False)
+
+
+REQUEST_LINE = r"^(?P<method>[A-Za-z][A-Za-z0-9_-]*) (?P<target>\S+)(?: (?P<protocol>[A-Za-z]+/[0-9.]+))?$"
+
+
+def split_request_line(expr: pl.Expr) -> pl.Expr:
+    """`"POST /mcp?x=1 HTTP/1.1"` -> struct{method, target, protocol}; junk (TLS bytes, `-`) -> nulls."""
+    return expr.str.extract_groups(REQUEST_LINE)
+
+
+def uri_path(target: pl.Expr) -> pl.Expr:
+    """The path of a request target, without its query string (absolute-form targets keep the URL)."""
+    return target.str.split_exact("?", 1).struct.field("field_0")
+
+
+def uri_query(target: pl.Expr) -> pl.Expr:
+    """The query string of a request target (without `?`), null when there is none."""
+    return pl.when(target.str.contains("?", literal=True)).then(target.str.splitn("?", 2).struct.field("field_1"))
+
+
+def tls_version_name(expr: pl.Expr) -> pl.Expr:
+    """Caddy's numeric TLS version (772) as the usual name (TLSv1.3); names pass through."""
+    text = expr.cast(pl.String)
+    return text.replace(TLS_VERSION_NAMES)
+
+
+def strip_port(expr: pl.Expr) -> pl.Expr:
+    """`1.2.3.4:5678` -> `1.2.3.4`, `[::1]:443` -> `::1`; bare addresses (IPv6 included) pass through."""
+    bracketed = expr.str.extract(r"^\[([^\]]+)\](?::\d+)?$", 1)
+    v4_port = expr.str.extract(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d+$", 1)
+    return pl.coalesce(bracketed, v4_port, expr)

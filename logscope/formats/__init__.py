@@ -1,0 +1,158 @@
+"""Access-log formats: which one an input is in, and the parser for it.
+
+Every format object has `family`, `parse(lines, naive_tz) -> LazyFrame` (canonical columns plus `_ok`
+and `_reason` per line) and `describe()` for the report. `detect` picks one from an input's first lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from ..errors import FormatError
+from ..schema import OK, RAW, REASON
+from . import jsonlines, text
+from .nginx_conf import log_format_from_conf
+from .text import TextFormat
+
+FAMILIES = ("auto", "nginx", "apache", "caddy", "traefik", "json")
+
+#: Text some log shippers put before each line; the first that fits most of a sample is stripped.
+WRAPPERS = {
+    "syslog": r"(?:<\d+>)?(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) \S+ [^\s:\[]+(?:\[\d+\])?: ",
+    "docker": r"[\w.-]+\s+\| ",
+}
+MAX_MIXED = 3  # layouts tried per line in a file that mixes several
+
+
+class LogFormat(Protocol):
+    family: str
+
+    @property
+    def label(self) -> str: ...
+
+    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class MixedText:
+    """Several text layouts in one file: each line is parsed by the first layout it matches."""
+
+    layouts: tuple[TextFormat, ...]
+    family: str = field(default="nginx", init=False)
+
+    @property
+    def label(self) -> str:
+        return " + ".join(f.label for f in self.layouts)
+
+    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
+        parsed = self.layouts[0].parse(lines, naive_tz).collect()
+        for layout in self.layouts[1:]:
+            failed = parsed.filter(~pl.col(OK))
+            if failed.height == 0:
+                break
+            retry = layout.parse(failed.select(RAW, "line").lazy(), naive_tz).collect()
+            parsed = pl.concat([parsed.filter(pl.col(OK)), retry], how="diagonal_relaxed")
+        reason = f"matches none of the layouts {self.label}"
+        return (
+            parsed.lazy()
+            .with_columns(pl.when(~pl.col(OK) & pl.col(REASON).str.starts_with("does not match")).then(pl.lit(reason)).otherwise(pl.col(REASON)).alias(REASON))
+            .sort("line")
+        )
+
+    def describe(self) -> dict[str, object]:
+        first = self.layouts[0].describe()
+        return {**first, "log_format_name": self.label, "mixed": [f.describe() for f in self.layouts]}
+
+
+@dataclass(frozen=True)
+class FormatChoice:
+    """What the operator asked for; `resolve` turns it into a format per input."""
+
+    family: str = "auto"
+    log_format: str | None = None  # nginx/Apache format text or a preset name
+    nginx_conf: Path | None = None
+    log_format_name: str | None = None
+    fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise FormatError(f"unknown --format {self.family!r}: choose one of {', '.join(FAMILIES)}")
+
+
+def _explicit_text(choice: FormatChoice) -> str | None:
+    if choice.nginx_conf is not None:
+        directive = log_format_from_conf(choice.nginx_conf, choice.log_format_name)
+        return directive.format
+    return choice.log_format
+
+
+def _with_wrapper(fmt: TextFormat, wrapper: str | None) -> TextFormat:
+    if wrapper is None:
+        return fmt
+    return TextFormat(fmt.format, name=f"{fmt.label}, {wrapper}-wrapped", open_end=fmt.open_end, prefix=WRAPPERS[wrapper])
+
+
+def _detect_text(lines: pl.DataFrame, layouts: Sequence[TextFormat]) -> LogFormat | None:
+    candidates = [_with_wrapper(f, w) for w in (None, *WRAPPERS) for f in layouts]
+    matches = lines.select([c.match_expr().alias(str(i)) for i, c in enumerate(candidates)])
+    remaining = pl.Series([True] * lines.height)
+    chosen: list[TextFormat] = []
+    while len(chosen) < MAX_MIXED:
+        counts = [int((matches[str(i)] & remaining).sum()) for i in range(len(candidates))]
+        best = max(range(len(candidates)), key=lambda i: (counts[i], -i))
+        if counts[best] == 0:
+            break
+        chosen.append(candidates[best])
+        remaining = remaining & ~matches[str(best)]
+    if not chosen:
+        return None
+    return chosen[0] if len(chosen) == 1 else MixedText(tuple(chosen))
+
+
+def _detect_json(sample: Sequence[str], choice: FormatChoice, family: str) -> LogFormat | None:
+    keys, objects, prefixed = jsonlines.sample_keys(sample)
+    if family == "auto" and objects * 2 < len(sample):
+        return None
+    if family in ("auto", "caddy") and ("request" in keys or family == "caddy" or {"logger", "ts", "level"} <= keys):
+        if family == "caddy" or "request.uri" in keys or "request.method" in keys or "logger" in keys:
+            return jsonlines.caddy_format(prefixed)
+    if family in ("auto", "traefik") and (family == "traefik" or len({"DownstreamStatus", "RequestMethod", "RequestPath", "ClientHost"} & keys) >= 2):
+        return jsonlines.traefik_format(prefixed)
+    if family in ("auto", "json"):
+        mapping = jsonlines.generic_mapping(keys, jsonlines.parse_field_overrides(choice.fields))
+        if family == "json" or ("status" in mapping and ({"request", "request_uri", "uri"} & mapping.keys())):
+            return jsonlines.generic_format(mapping, prefixed)
+    return None
+
+
+def resolve(choice: FormatChoice, sample: Sequence[str]) -> LogFormat | None:
+    """The format for an input whose first non-blank lines are `sample`; None when nothing fits."""
+    explicit = _explicit_text(choice)
+    if explicit is not None:
+        body = explicit.strip()
+        if body.startswith("{"):  # an nginx escape=json format: its template names the JSON keys
+            mapping = {**jsonlines.template_mapping(body), **jsonlines.parse_field_overrides(choice.fields)}
+            _, _, prefixed = jsonlines.sample_keys(sample)
+            return jsonlines.generic_format(mapping, prefixed)
+        layout = text.text_format(explicit)
+        frame = pl.DataFrame({RAW: list(sample)}, schema={RAW: pl.String})
+        # Accept a syslog/docker wrapper around the operator's layout if the lines carry one.
+        return _detect_text(frame, [layout]) or layout
+    if choice.family in ("caddy", "traefik", "json"):
+        return _detect_json(sample, choice, choice.family)
+    if choice.family == "auto":
+        found = _detect_json(sample, choice, "auto")
+        if found is not None:
+            return found
+    frame = pl.DataFrame({RAW: list(sample)}, schema={RAW: pl.String})
+    return _detect_text(frame, list(text.presets().values()))
+
+
+__all__ = ["FAMILIES", "FormatChoice", "LogFormat", "MixedText", "resolve"]

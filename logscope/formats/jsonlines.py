@@ -1,0 +1,352 @@
+"""JSON access logs: Caddy v2, Traefik, and generic JSON lines (nginx `escape=json` and others).
+
+A block of lines is decoded by one `read_ndjson` call against a schema whose leaves are all strings,
+so wrong value types never fail a block. Lines that are not JSON objects of the expected shape are
+isolated without Python work per good line: invalid JSON is filtered out vectorised, and a block that
+still fails is bisected, so the cost grows with the number of bad lines only.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import polars as pl
+
+from .. import convert as cv
+from ..errors import FormatError
+from ..schema import CANONICAL, OK, RAW, REASON
+from .variables import CANONICAL_TO_VARIABLE, canonical_from_variables
+
+S = pl.String()
+STRINGS = pl.List(pl.String())
+JSON_TEXT = "_json"
+PREFIX = "_prefix"
+NOT_JSON = "not a JSON object"
+BAD_SHAPE = "invalid JSON, or a field holds the wrong kind of value"
+NOT_ACCESS = "not an access record (a server message, or no request fields)"
+
+#: Variable -> expression over the decoded frame (and `_prefix`, the text before the JSON object).
+VariableMap = Mapping[str, pl.Expr]
+
+
+# --- decoding ---------------------------------------------------------------------------------------
+
+
+def _read(texts: pl.Series, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+    payload = texts.str.join("\n").item().encode("utf-8")
+    try:
+        frame = pl.read_ndjson(payload, schema=dict(schema))
+    except Exception:
+        return None
+    return frame if frame.height == texts.len() else None
+
+
+def _bisect(texts: pl.Series, positions: pl.Series, schema: Mapping[str, pl.DataType]) -> list[pl.DataFrame]:
+    """Decode what decodes; a line that fails alone is left out. Returns frames with a `_pos` column."""
+    if texts.len() == 0:
+        return []
+    frame = _read(texts, schema)
+    if frame is not None:
+        return [frame.with_columns(positions.alias("_pos"))]
+    if texts.len() == 1:
+        return []
+    mid = texts.len() // 2
+    return _bisect(texts[:mid], positions[:mid], schema) + _bisect(texts[mid:], positions[mid:], schema)
+
+
+def decode_objects(texts: pl.Series, schema: Mapping[str, pl.DataType]) -> tuple[pl.DataFrame, pl.Series]:
+    """Decode JSON object texts (nulls allowed) into a frame row-aligned with `texts`, plus a mask of
+    the rows that decoded. Rows that did not decode are all-null."""
+    n = texts.len()
+    positions = pl.Series("_pos", range(n), dtype=pl.UInt32)
+    candidate = texts.str.starts_with("{").fill_null(False)
+    frame = _read(texts.filter(candidate), schema) if candidate.all() else None
+    if frame is not None:
+        return frame, candidate
+    # Slow path, only for blocks holding bad lines: drop what is not valid JSON, then bisect the rest.
+    valid = candidate & texts.str.json_path_match("$").is_not_null().fill_null(False)
+    parts = _bisect(texts.filter(valid), positions.filter(valid), schema)
+    decoded = pl.concat(parts) if parts else pl.DataFrame(schema={**schema, "_pos": pl.UInt32})
+    aligned = positions.to_frame().join(decoded, on="_pos", how="left", maintain_order="left")
+    ok = positions.is_in(decoded["_pos"].implode())
+    return aligned.drop("_pos"), ok
+
+
+# --- the three flavours ----------------------------------------------------------------------------
+
+
+def _nested_schema(paths: Sequence[tuple[str, ...]]) -> dict[str, pl.DataType]:
+    """A schema with string leaves for the given key paths; a path ending in "[]" is a list of strings."""
+    tree: dict[str, object] = {}
+    for path in paths:
+        node = tree
+        for key in path[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise FormatError(f"JSON key {'.'.join(path)} is used both as a value and as an object")
+            node = child
+        leaf = path[-1]
+        if isinstance(node.get(leaf), dict):
+            raise FormatError(f"JSON key {'.'.join(path)} is used both as a value and as an object")
+        node[leaf.removesuffix("[]")] = "list" if leaf.endswith("[]") else "str"
+
+    def build(node: dict[str, object]) -> dict[str, pl.DataType]:
+        out: dict[str, pl.DataType] = {}
+        for key, value in node.items():
+            if isinstance(value, dict):
+                out[key] = pl.Struct(build(value))
+            else:
+                out[key] = STRINGS if value == "list" else S
+        return out
+
+    return build(tree)
+
+
+def _path_expr(path: tuple[str, ...]) -> pl.Expr:
+    expr = pl.col(path[0].removesuffix("[]"))
+    for key in path[1:]:
+        expr = expr.struct.field(key.removesuffix("[]"))
+    return expr.list.first() if path[-1].endswith("[]") else expr
+
+
+@dataclass(frozen=True)
+class JsonFormat:
+    """A JSON flavour: the schema to decode, how its fields become variables, and what makes a record."""
+
+    family: str  # "caddy" | "traefik" | "json"
+    schema: Mapping[str, pl.DataType]
+    variables: Callable[[], VariableMap]
+    is_access: Callable[[], pl.Expr]
+    has_prefix: bool = False  # lines carry text before the JSON object (console / docker / syslog)
+    detail: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return {"caddy": "Caddy JSON", "traefik": "Traefik JSON"}.get(self.family, "JSON")
+
+    def match_expr(self) -> pl.Expr:
+        return pl.col(RAW).str.contains(r"\{")
+
+    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
+        block = lines.collect()
+        raw = block[RAW]
+        if self.has_prefix:
+            split = raw.str.extract_groups(r"^(?P<p>[^{]*)(?P<j>\{.*\})\s*$")
+            texts, prefix = split.struct.field("j"), split.struct.field("p")
+        else:
+            texts, prefix = raw.str.strip_chars(), pl.repeat(None, raw.len(), dtype=pl.String, eager=True)
+        decoded, ok = decode_objects(texts, self.schema)
+        var_exprs = self.variables()
+        lf = (
+            decoded.with_columns(
+                prefix.alias(PREFIX),
+                raw,
+                block["line"],
+                ok.alias("_decoded"),
+                texts.str.starts_with("{").fill_null(False).alias("_object"),
+            )
+            .lazy()
+            .with_columns((pl.col("_decoded") & self.is_access().fill_null(False)).alias("_access"))
+            .with_columns(
+                pl.col("_access").alias(OK),
+                pl.when(~pl.col("_object"))
+                .then(pl.lit(NOT_JSON))
+                .when(~pl.col("_decoded"))
+                .then(pl.lit(BAD_SHAPE))
+                .when(~pl.col("_access"))
+                .then(pl.lit(NOT_ACCESS))
+                .alias(REASON),
+                *[expr.cast(pl.String).alias(name) for name, expr in var_exprs.items()],
+            )
+        )
+        return canonical_from_variables(lf, var_exprs.keys(), naive_tz)
+
+    def describe(self) -> dict[str, object]:
+        return {"format": self.family, **self.detail}
+
+
+# Caddy ---------------------------------------------------------------------------------------------
+
+_CADDY_PATHS = [
+    ("ts",), ("logger",), ("msg",), ("status",), ("size",), ("duration",),
+    ("request", "remote_ip"), ("request", "remote_addr"), ("request", "client_ip"), ("request", "proto"),
+    ("request", "method"), ("request", "host"), ("request", "uri"),
+    ("request", "headers", "User-Agent[]"), ("request", "headers", "Referer[]"),
+    ("request", "headers", "Authorization[]"), ("request", "headers", "X-Forwarded-For[]"),
+    ("request", "tls", "version"),
+    ("resp_headers", "Location[]"), ("resp_headers", "Strict-Transport-Security[]"),
+]
+
+
+def _caddy_variables() -> VariableMap:
+    req = pl.col("request")
+    headers = req.struct.field("headers")
+    tls = req.struct.field("tls")
+    # Console-encoded logs keep the time in the text before the JSON object.
+    prefix_time = pl.col(PREFIX).str.extract(r"^\s*(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?|\S+)", 1)
+    return {
+        "time_any": pl.coalesce(pl.col("ts"), prefix_time),
+        "remote_addr": pl.coalesce(req.struct.field("remote_ip"), cv.strip_port(req.struct.field("remote_addr"))),
+        # Caddy's client_ip is the address after its trusted_proxies rules; kept for --trust-forwarded.
+        "http_x_forwarded_for": pl.coalesce(req.struct.field("client_ip"), headers.struct.field("X-Forwarded-For").list.first()),
+        "server_protocol": req.struct.field("proto"),
+        "request_method": req.struct.field("method"),
+        "host": req.struct.field("host").str.replace(r":\d+$", ""),
+        "request_uri": req.struct.field("uri"),
+        "http_user_agent": headers.struct.field("User-Agent").list.first(),
+        "http_referer": headers.struct.field("Referer").list.first(),
+        "http_authorization": headers.struct.field("Authorization").list.first(),
+        # Caddy logs a `tls` object exactly on HTTPS requests.
+        "https": pl.when(tls.is_not_null()).then(pl.lit("on")).otherwise(pl.lit("")),
+        "tls_version": cv.tls_version_name(tls.struct.field("version")),
+        "status": pl.col("status"),
+        "body_bytes_sent": pl.col("size"),
+        "request_time": pl.col("duration"),
+        "sent_http_location": pl.col("resp_headers").struct.field("Location").list.first(),
+        "sent_http_strict_transport_security": pl.col("resp_headers").struct.field("Strict-Transport-Security").list.first(),
+    }
+
+
+def caddy_format(has_prefix: bool = False) -> JsonFormat:
+    return JsonFormat(
+        family="caddy",
+        schema=_nested_schema(_CADDY_PATHS),
+        variables=_caddy_variables,
+        is_access=lambda: pl.col("request").is_not_null() & pl.col("request").struct.field("method").is_not_null(),
+        has_prefix=has_prefix,
+        detail={"wrapped": has_prefix} if has_prefix else {},
+    )
+
+
+# Traefik -------------------------------------------------------------------------------------------
+
+_TRAEFIK_KEYS = {
+    "ClientHost": "remote_addr",
+    "RequestMethod": "request_method",
+    "RequestPath": "request_uri",
+    "RequestProtocol": "server_protocol",
+    "RequestScheme": "scheme",
+    "RequestHost": "host",
+    "RequestPort": "server_port",
+    "DownstreamStatus": "status",
+    "DownstreamContentSize": "body_bytes_sent",
+    "Duration": "request_time_ns",
+    "TLSVersion": "tls_version",
+    "request_User-Agent": "http_user_agent",
+    "request_Referer": "http_referer",
+    "request_Authorization": "http_authorization",
+    "request_X-Forwarded-For": "http_x_forwarded_for",
+    "downstream_Location": "sent_http_location",
+    "downstream_Strict-Transport-Security": "sent_http_strict_transport_security",
+    "RouterName": "router_name",
+    "entryPointName": "entry_point",
+}
+_TRAEFIK_TIMES = ("StartUTC", "time", "StartLocal")
+
+
+def _traefik_variables() -> VariableMap:
+    out: dict[str, pl.Expr] = {var: pl.col(key) for key, var in _TRAEFIK_KEYS.items()}
+    out["time_any"] = pl.coalesce([pl.col(k) for k in _TRAEFIK_TIMES])
+    return out
+
+
+def traefik_format(has_prefix: bool = False) -> JsonFormat:
+    return JsonFormat(
+        family="traefik",
+        schema={k: S for k in (*_TRAEFIK_KEYS, *_TRAEFIK_TIMES)},
+        variables=_traefik_variables,
+        is_access=lambda: pl.col("DownstreamStatus").is_not_null() | pl.col("RequestMethod").is_not_null(),
+        has_prefix=has_prefix,
+    )
+
+
+# Generic JSON --------------------------------------------------------------------------------------
+
+
+@cache
+def json_aliases() -> dict[str, tuple[str, ...]]:
+    data = tomllib.loads(resources.files("logscope.data").joinpath("json_fields.toml").read_text("utf-8"))
+    return {var: tuple(keys) for var, keys in data["aliases"].items()}
+
+
+def parse_field_overrides(fields: Sequence[str]) -> dict[str, str]:
+    """`--field canonical=source.key` options -> {variable: "source.key"}."""
+    out: dict[str, str] = {}
+    for item in fields:
+        target, sep, source = item.partition("=")
+        target, source = target.strip(), source.strip()
+        if not sep or not target or not source:
+            raise FormatError(f"--field takes canonical=source, e.g. client_ip=real_ip (got {item!r})")
+        if target in CANONICAL_TO_VARIABLE:
+            out[CANONICAL_TO_VARIABLE[target]] = source
+        elif target in CANONICAL:
+            raise FormatError(f"--field: {target} is computed by logscope and cannot be mapped")
+        else:
+            out[target] = source  # an extra column of that name
+    return out
+
+
+def generic_mapping(keys: set[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Choose, for each variable, the first alias present among the input's keys; overrides win."""
+    mapping = {var: next(k for k in aliases if k in keys) for var, aliases in json_aliases().items() if any(k in keys for k in aliases)}
+    for var, key in (overrides or {}).items():
+        mapping = {v: k for v, k in mapping.items() if k != key}
+        mapping[var] = key
+    return mapping
+
+
+def generic_format(mapping: Mapping[str, str], has_prefix: bool = False) -> JsonFormat:
+    paths = {var: tuple(key.split(".")) for var, key in mapping.items()}
+    variables = {var: _path_expr(path) for var, path in paths.items()}
+    status_like = [variables[v] for v in ("status", "request", "request_uri", "uri", "request_method") if v in variables]
+    if not status_like:
+        raise FormatError("the JSON lines have no status or request field; map them with --field status=KEY")
+    return JsonFormat(
+        family="json",
+        schema=_nested_schema(list(paths.values())),
+        variables=lambda: variables,
+        is_access=lambda: pl.any_horizontal([e.is_not_null() for e in status_like]),
+        has_prefix=has_prefix,
+        detail={"fields": dict(sorted(mapping.items()))},
+    )
+
+
+def template_mapping(log_format: str) -> dict[str, str]:
+    """For an nginx `escape=json` log_format: JSON key -> variable, read from the template text."""
+    import re
+
+    pairs = re.findall(r'"([^"]+)"\s*:\s*"?\$\{?(\w+)\}?"?', log_format)
+    if not pairs:
+        raise FormatError("the JSON log_format names no \"key\": \"$variable\" pairs")
+    return {("time_any" if var in ("time_local", "time_iso8601", "msec") else var): key for key, var in pairs}
+
+
+def sample_keys(lines: Sequence[str]) -> tuple[set[str], int, bool]:
+    """Keys seen in a sample of lines, how many lines held a JSON object, and whether they had a prefix.
+
+    Runs on the detection sample only (a few hundred lines), never on the data path.
+    """
+    keys: set[str] = set()
+    objects = 0
+    prefixed = False
+    for text in lines:
+        start = text.find("{")
+        if start < 0:
+            continue
+        try:
+            value = json.loads(text[start:])
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            objects += 1
+            keys.update(value)
+            prefixed = prefixed or bool(text[:start].strip())
+            request = value.get("request")
+            if isinstance(request, dict):
+                keys.update(f"request.{k}" for k in request)
+    return keys, objects, prefixed

@@ -1,0 +1,199 @@
+"""Text access logs: nginx `log_format` (and Apache `LogFormat`) compiled into one typed regex.
+
+The format text is tokenised once; every variable becomes a named group whose pattern depends on what
+the variable holds and on the literal text around it. The whole column of lines is then matched with
+one `str.extract_groups` call: no Python runs per line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import polars as pl
+
+from ..errors import FormatError
+from ..schema import OK, RAW, REASON
+from .variables import canonical_from_variables
+
+_NUMBER = r"-|\d+"
+_DECIMAL = r"-|\d+(?:\.\d+)?"
+_LIST = r"[-\d.]+(?:(?:, | : )[-\d.]+)*"  # $upstream_* values: "0.004, 0.002 : 0.001" or "-"
+
+#: Variables whose values have a shape of their own; everything else is matched by its context.
+VARIABLE_PATTERNS: dict[str, str] = {
+    "remote_addr": r"[^\s\]\"]+",
+    "realip_remote_addr": r"[^\s\]\"]+",
+    "time_local": r"\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}",
+    "time_iso8601": r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?",
+    "msec": r"\d+(?:\.\d+)?",
+    "status": r"\d{1,3}",
+    "body_bytes_sent": _NUMBER,
+    "bytes_sent": _NUMBER,
+    "request_length": _NUMBER,
+    "connection": _NUMBER,
+    "connection_requests": _NUMBER,
+    "request_count": _NUMBER,
+    "server_port": _NUMBER,
+    "request_time": _DECIMAL,
+    "request_time_ms": r"\d+",
+    "request_time_us": r"\d+",
+    "upstream_response_time": _LIST,
+    "upstream_connect_time": _LIST,
+    "upstream_header_time": _LIST,
+    "upstream_status": _LIST,
+    "https": r"on|",
+}
+
+_QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'  # Apache escapes a quote as \" ; nginx as \x22
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+# Apache LogFormat directives, as the nginx variables that hold the same thing.
+_APACHE = {
+    "h": "remote_addr", "a": "remote_addr", "l": "ident", "u": "remote_user", "t": "[$time_local]",
+    "r": "request", "s": "status", ">s": "status", "<s": "status", "b": "body_bytes_sent",
+    "B": "body_bytes_sent", "O": "bytes_sent", "I": "request_length", "v": "server_name",
+    "V": "server_name", "p": "server_port", "D": "request_time_us", "T": "request_time",
+    "H": "server_protocol", "m": "request_method", "U": "uri", "q": "args", "k": "connection_requests",
+}
+_APACHE_DIRECTIVE = re.compile(r"%(?:\{([^}]*)\})?([<>]?[a-zA-Z%])")
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """A compiled text layout: `format` is the nginx log_format text it came from."""
+
+    format: str
+    name: str | None = None  # preset name, when it is one
+    open_end: bool = False
+    prefix: str = ""  # regex for text a shipper puts before each line (syslog, docker)
+    variables: tuple[str, ...] = field(init=False)
+    pattern: str = field(init=False)
+
+    family = "nginx"
+
+    def __post_init__(self) -> None:
+        variables, pattern = compile_log_format(self.format, open_end=self.open_end, prefix=self.prefix)
+        object.__setattr__(self, "variables", variables)
+        object.__setattr__(self, "pattern", pattern)
+
+    @property
+    def label(self) -> str:
+        return self.name or "custom log_format"
+
+    def match_expr(self) -> pl.Expr:
+        return pl.col(RAW).str.contains(self.pattern)
+
+    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
+        groups = pl.col(RAW).str.extract_groups(self.pattern).alias("_g")
+        lf = lines.with_columns(groups).unnest("_g")
+        lf = lf.with_columns(
+            pl.col("_m").is_not_null().alias(OK),
+            pl.when(pl.col("_m").is_null()).then(pl.lit(f"does not match the {self.label} layout")).alias(REASON),
+        )
+        return canonical_from_variables(lf, self.variables, naive_tz)
+
+    def describe(self) -> dict[str, object]:
+        return {"format": self.family, "log_format_name": self.name, "log_format": self.format}
+
+
+def tokenize(log_format: str) -> list[tuple[str, str]]:
+    """Split a log_format into ("lit", text) and ("var", name) tokens."""
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    for m in _VARIABLE.finditer(log_format):
+        if m.start() > pos:
+            tokens.append(("lit", log_format[pos : m.start()]))
+        tokens.append(("var", m.group(1) or m.group(2)))
+        pos = m.end()
+    if pos < len(log_format):
+        tokens.append(("lit", log_format[pos:]))
+    return tokens
+
+
+def _context_pattern(prev_lit: str, next_lit: str | None) -> str:
+    if prev_lit.endswith('"') and next_lit is not None and next_lit.startswith('"'):
+        return _QUOTED
+    if next_lit is None:
+        return ".*"
+    stop = next_lit[0]
+    if stop == "]":
+        return r"[^\]]*"
+    if stop.isspace():
+        return r"\S*"
+    return f"[^{re.escape(stop)}]*"
+
+
+def compile_log_format(log_format: str, *, open_end: bool = False, prefix: str = "") -> tuple[tuple[str, ...], str]:
+    """Compile nginx log_format text into (variables in order, regex with one named group each).
+
+    The regex starts with an empty `_m` group so a non-matching line is told apart from empty values.
+    """
+    text = log_format.strip()
+    if not text:
+        raise FormatError("the log format is empty")
+    if "$" not in text and "%" in text:
+        text = apache_to_nginx(text)
+    tokens = tokenize(text)
+    if not any(kind == "var" for kind, _ in tokens):
+        raise FormatError(f"the log format has no $variables: {log_format!r}")
+    parts = ["^(?P<_m>)" + (f"(?:{prefix})" if prefix else "")]
+    variables: list[str] = []
+    for i, (kind, value) in enumerate(tokens):
+        if kind == "lit":
+            # Runs of spaces in a format are often alignment; accept one or more.
+            parts.append(r"\s+".join(re.escape(chunk) for chunk in re.split(r" +", value)))
+            continue
+        prev_lit = tokens[i - 1][1] if i > 0 and tokens[i - 1][0] == "lit" else ""
+        next_tok = tokens[i + 1] if i + 1 < len(tokens) else None
+        if next_tok is not None and next_tok[0] == "var":
+            raise FormatError(f"variables ${value} and ${next_tok[1]} touch with no text between them, so they cannot be told apart")
+        next_lit = next_tok[1] if next_tok is not None else None
+        pattern = VARIABLE_PATTERNS.get(value) or _context_pattern(prev_lit, next_lit)
+        group = value if value not in variables else f"{value}__{variables.count(value) + 1}"
+        if not re.fullmatch(r"[A-Za-z_]\w*", group):
+            raise FormatError(f"unsupported variable name ${value}")
+        variables.append(value)
+        parts.append(f"(?P<{group}>{pattern})")
+    parts.append(r"(?:\s.*)?$" if open_end else r"\s*$")
+    return tuple(dict.fromkeys(variables)), "".join(parts)
+
+
+def apache_to_nginx(log_format: str) -> str:
+    """Translate an Apache LogFormat (`%h %l %u %t "%r" %>s %b`) into nginx variables."""
+
+    def repl(m: re.Match[str]) -> str:
+        arg, directive = m.group(1), m.group(2)
+        if directive == "%":
+            return "%"
+        if arg is not None and directive in ("i", "o"):
+            name = re.sub(r"\W", "_", arg.lower())
+            return "$" + ("http_" if directive == "i" else "sent_http_") + name
+        if arg is not None and directive == "t":
+            return "[$time_local]"
+        if directive.lstrip("<>") in ("s",) or directive in _APACHE:
+            target = _APACHE.get(directive) or _APACHE[directive.lstrip("<>")]
+            return target if target.startswith("[") else "$" + target
+        raise FormatError(f"unsupported Apache LogFormat directive %{'{' + arg + '}' if arg else ''}{directive}")
+
+    return _APACHE_DIRECTIVE.sub(repl, log_format)
+
+
+@cache
+def presets() -> dict[str, TextFormat]:
+    """The built-in layouts from data/text_formats.toml, in detection order."""
+    data = tomllib.loads(resources.files("logscope.data").joinpath("text_formats.toml").read_text("utf-8"))
+    return {name: TextFormat(spec["format"], name=name, open_end=spec.get("open_end", False)) for name, spec in data.items()}
+
+
+def text_format(spec: str) -> TextFormat:
+    """A preset by name (`combined`) or a log_format given as its own text."""
+    known = presets()
+    if spec in known:
+        return known[spec]
+    if "$" not in spec and "%" not in spec:
+        raise FormatError(f"unknown log format {spec!r}: give the log_format text or one of {', '.join(known)}")
+    return TextFormat(spec)

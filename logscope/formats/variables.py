@@ -1,0 +1,174 @@
+"""From nginx variables to canonical columns.
+
+Text formats are compiled from nginx `log_format` variables, and generic JSON keys are mapped onto the
+same variables, so this one table decides how every variable becomes a canonical column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+from .. import convert as cv
+from ..schema import CANONICAL, OK, RAW, REASON
+
+# Canonical column -> the variables that can fill it, best first. A variable not listed anywhere is
+# kept as a string column of its own name ("unknown variables become string columns").
+TIME_VARIABLES = ("time_local", "time_iso8601", "msec", "time_any")
+IGNORED_VARIABLES = frozenset({"ident"})  # Apache %l: identd, nearly always "-"
+CONSUMED = frozenset(
+    {
+        *TIME_VARIABLES,
+        "remote_addr", "realip_remote_addr", "request", "request_method", "request_uri", "uri", "args",
+        "query_string", "server_protocol", "scheme", "https", "ssl_protocol", "host", "http_host",
+        "server_name", "status", "body_bytes_sent", "bytes_sent", "request_time", "request_time_ms",
+        "request_time_us", "request_time_ns", "tls_version", "http_user_agent", "http_referer", "sent_http_location",
+        "sent_http_strict_transport_security", "http_authorization", "http_x_forwarded_for", "server_port",
+    }
+)
+
+#: The variable each canonical column is read from when a user maps a JSON key onto it (`--field`).
+CANONICAL_TO_VARIABLE = {
+    "ts": "time_any",
+    "client_ip": "remote_addr",
+    "method": "request_method",
+    "path": "request_uri",
+    "query": "args",
+    "protocol": "server_protocol",
+    "scheme": "scheme",
+    "host": "host",
+    "status": "status",
+    "bytes_sent": "body_bytes_sent",
+    "duration_s": "request_time",
+    "user_agent": "http_user_agent",
+    "referer": "http_referer",
+    "location": "sent_http_location",
+    "hsts": "sent_http_strict_transport_security",
+    "has_authorization": "http_authorization",
+    "tls_version": "ssl_protocol",
+    "forwarded_for": "http_x_forwarded_for",
+    "server_port": "server_port",
+}
+
+
+def _first(present: set[str], *names: str, convert=lambda e: e) -> pl.Expr | None:
+    exprs = [convert(cv.blank_to_null(pl.col(n))) for n in names if n in present]
+    if not exprs:
+        return None
+    return exprs[0] if len(exprs) == 1 else pl.coalesce(exprs)
+
+
+def _scheme(present: set[str]) -> pl.Expr | None:
+    """The scheme from whatever the format logs: $scheme, $https, $ssl_protocol, then the port."""
+    candidates: list[pl.Expr] = []
+    if "scheme" in present:
+        s = pl.col("scheme").str.to_lowercase()
+        candidates.append(pl.when(s.is_in(["http", "https"])).then(s))
+    if "https" in present:
+        # nginx logs "on" for TLS connections and an empty value otherwise.
+        candidates.append(pl.when(pl.col("https").str.to_lowercase() == "on").then(pl.lit("https")).otherwise(pl.lit("http")))
+    if "ssl_protocol" in present:
+        candidates.append(pl.when(cv.blank_to_null(pl.col("ssl_protocol")).is_not_null()).then(pl.lit("https")).otherwise(pl.lit("http")))
+    if "server_port" in present:
+        port = cv.to_int(pl.col("server_port"))
+        candidates.append(pl.when(port == 443).then(pl.lit("https")).when(port == 80).then(pl.lit("http")))
+    if not candidates:
+        return None
+    return candidates[0] if len(candidates) == 1 else pl.coalesce(candidates)
+
+
+def canonical_from_variables(lf: pl.LazyFrame, variables: Iterable[str], naive_tz: str = "UTC") -> pl.LazyFrame:
+    """Turn string columns named after nginx variables into canonical columns.
+
+    Expects an `_ok` column (did the line match at all); adds the per-field checks to it and fills
+    `_reason` for rejected lines. Unknown variables are kept as string columns.
+    """
+    present = set(variables)
+    if "request" in present:
+        lf = lf.with_columns(cv.split_request_line(pl.col("request")).alias("_req"))
+        req = {k: pl.col("_req").struct.field(k) for k in ("method", "target", "protocol")}
+    else:
+        req = {}
+
+    targets = [cv.blank_to_null(pl.col(n)) for n in ("request_uri",) if n in present]
+    if req:
+        targets.append(req["target"])
+    if "uri" in present:
+        targets.append(cv.blank_to_null(pl.col("uri")))
+    target = (pl.coalesce(targets) if len(targets) > 1 else targets[0]) if targets else None
+
+    times = []
+    if "time_local" in present:
+        times.append(cv.parse_time_local(pl.col("time_local")))
+    if "time_iso8601" in present:
+        times.append(cv.parse_iso8601(pl.col("time_iso8601"), naive_tz))
+    if "msec" in present:
+        times.append(cv.parse_epoch(pl.col("msec")))
+    if "time_any" in present:
+        times.append(cv.parse_any_time(pl.col("time_any"), naive_tz))
+    ts = cv.plausible(pl.coalesce(times) if len(times) > 1 else times[0]) if times else None
+
+    args = _first(present, "args", "query_string")
+    durations = [
+        e
+        for e in (
+            _first(present, "request_time", convert=cv.to_float),
+            _first(present, "request_time_ms", convert=lambda e: cv.to_float(e) / 1e3),
+            _first(present, "request_time_us", convert=lambda e: cv.to_float(e) / 1e6),
+            _first(present, "request_time_ns", convert=lambda e: cv.to_float(e) / 1e9),
+        )
+        if e is not None
+    ]
+    columns: dict[str, pl.Expr | None] = {
+        "ts": ts,
+        "client_ip": _first(present, "remote_addr", "realip_remote_addr"),
+        "method": pl.coalesce([e for e in (_first(present, "request_method"), req.get("method")) if e is not None])
+        if ("request_method" in present or req)
+        else None,
+        "path": cv.uri_path(target) if target is not None else None,
+        "query": (pl.coalesce(cv.uri_query(target), args) if args is not None else cv.uri_query(target))
+        if target is not None
+        else args,
+        "protocol": pl.coalesce([e for e in (_first(present, "server_protocol"), req.get("protocol")) if e is not None])
+        if ("server_protocol" in present or req)
+        else None,
+        "scheme": _scheme(present),
+        "host": _first(present, "host", "http_host", "server_name"),
+        "status": _first(present, "status", convert=lambda e: cv.to_int(e, pl.Int32())),
+        "bytes_sent": _first(present, "body_bytes_sent", "bytes_sent", convert=cv.to_int),
+        "duration_s": (pl.coalesce(durations) if len(durations) > 1 else durations[0]) if durations else None,
+        "user_agent": _first(present, "http_user_agent"),
+        "referer": _first(present, "http_referer"),
+        "location": _first(present, "sent_http_location"),
+        "hsts": _first(present, "sent_http_strict_transport_security"),
+        # Only whether the header was there: the credential itself is never kept.
+        "has_authorization": _first(present, "http_authorization").is_not_null() if "http_authorization" in present else None,
+        # `tls_version` is a version logged without implying the scheme (Traefik, Caddy).
+        "tls_version": _first(present, "ssl_protocol", "tls_version"),
+        "forwarded_for": _first(present, "http_x_forwarded_for"),
+        "server_port": _first(present, "server_port", convert=lambda e: cv.to_int(e, pl.Int32())),
+    }
+    built = [expr.alias(name) for name, expr in columns.items() if expr is not None]
+    extras = [
+        cv.blank_to_null(pl.col(v)).alias(v if v not in CANONICAL else f"var_{v}")
+        for v in sorted(present - CONSUMED - IGNORED_VARIABLES)
+    ]
+    keep = [pl.col(c) for c in (OK, REASON, RAW, "line") if c in lf.collect_schema().names()]
+    lf = lf.select(*built, *extras, *keep)
+    return validate(lf, has_time=ts is not None, has_status="status" in present)
+
+
+def validate(lf: pl.LazyFrame, *, has_time: bool, has_status: bool) -> pl.LazyFrame:
+    """Reject matched lines whose time or status is unusable, naming why."""
+    checks: list[tuple[pl.Expr, str]] = []
+    if has_time:
+        checks.append((pl.col("ts").is_null(), "timestamp unparseable or impossible"))
+    if has_status:
+        checks.append((~pl.col("status").is_between(0, 999) | pl.col("status").is_null(), "status is not a number from 0 to 999"))
+    reason = pl.col(REASON)
+    ok = pl.col(OK)
+    for bad, why in checks:
+        reason = pl.when(ok & bad & reason.is_null()).then(pl.lit(why)).otherwise(reason)
+        ok = ok & ~bad
+    return lf.with_columns(reason.alias(REASON)).with_columns(ok.fill_null(False).alias(OK))

@@ -1,0 +1,155 @@
+"""Where log lines come from: files, globs, gzip, stdin, read in large blocks.
+
+Work here is per block (tens of MiB), never per line: a block is cut at a newline and handed to Polars
+whole. Problems with an input become one-line `InputError`s naming the input.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+import re
+import stat
+import sys
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+
+from .errors import InputError
+from .schema import RAW
+
+#: Bytes per block. Large enough that Polars' per-call overhead vanishes, small enough to bound memory.
+BLOCK_BYTES = 32 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input as the operator named it (after glob expansion)."""
+
+    name: str  # shown in reports and evidence (`source` column); "-" means stdin
+    path: Path | None  # None for stdin
+
+    @property
+    def is_stdin(self) -> bool:
+        return self.path is None
+
+
+@dataclass
+class Block:
+    """A run of whole lines from one source: `lines` rows of `raw`, the first numbered `first_line`."""
+
+    frame: pl.DataFrame  # columns: raw (String), line (UInt64)
+    first_line: int
+    lossy: bool  # invalid UTF-8 was replaced with U+FFFD in this block
+
+
+def _natural_key(path: str) -> list[object]:
+    # access.log.2.gz before access.log.10.gz, as an operator would list rotations.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
+
+
+def expand_inputs(specs: Sequence[str]) -> list[Source]:
+    """Turn the operator's arguments into sources: files, globs (sorted naturally) and `-` for stdin.
+
+    A name that is neither an existing path nor a glob that matches is an error, as is a directory.
+    """
+    if not specs:
+        raise InputError("no input given: name one or more access logs, or - for standard input")
+    sources: list[Source] = []
+    for spec in specs:
+        if spec == STDIN:
+            sources.append(Source(STDIN, None))
+            continue
+        if glob.has_magic(spec) and not os.path.exists(spec):
+            matches = sorted(glob.glob(spec), key=_natural_key)
+            if not matches:
+                raise InputError(f"{spec}: no file matches this pattern")
+            sources.extend(Source(m, Path(m)) for m in matches if not os.path.isdir(m))
+            continue
+        sources.append(Source(spec, Path(spec)))
+    for src in sources:
+        _check_readable(src)
+    return sources
+
+
+def _check_readable(src: Source) -> None:
+    if src.path is None:
+        return
+    try:
+        st = src.path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{src.name}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{src.name}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{src.name}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{src.name}: is a directory, not a log file")
+    if not os.access(src.path, os.R_OK):
+        raise InputError(f"{src.name}: permission denied")
+
+
+def _open(src: Source) -> tuple[BinaryIO, bool]:
+    """Open a source for binary reading; gzip is recognised by its magic bytes, not its name."""
+    raw: BinaryIO
+    if src.path is None:
+        raw = io.BufferedReader(sys.stdin.buffer.raw) if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer  # type: ignore[arg-type]
+    else:
+        try:
+            raw = open(src.path, "rb")  # noqa: SIM115 - closed by the caller's generator
+        except OSError as exc:
+            raise InputError(f"{src.name}: cannot open ({exc.strerror or exc})") from None
+    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=raw, mode="rb"), True  # type: ignore[return-value]
+    return raw, False
+
+
+def _lines_frame(data: bytes) -> tuple[pl.DataFrame, bool]:
+    """Split a block into a one-column frame of lines; invalid UTF-8 is replaced, never fatal."""
+    try:
+        return pl.read_lines(data, name=RAW), False
+    except pl.exceptions.ComputeError:
+        fixed = data.decode("utf-8", errors="replace").encode("utf-8")
+        return pl.read_lines(fixed, name=RAW), True
+
+
+def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
+    """Yield the source's lines in blocks. Line numbers are 1-based and count every line, blank or not."""
+    stream, compressed = _open(src)
+    next_line = 1
+    try:
+        while True:
+            try:
+                data = stream.read(block_bytes)
+                if data and not data.endswith(b"\n"):
+                    data += stream.readline()
+            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+                raise InputError(_gzip_message(src, exc, next_line - 1, compressed)) from None
+            if not data:
+                return
+            frame, lossy = _lines_frame(data)
+            n = frame.height
+            frame = frame.with_columns(pl.int_range(next_line, next_line + n, dtype=pl.UInt64).alias("line"))
+            yield Block(frame=frame, first_line=next_line, lossy=lossy)
+            next_line += n
+    finally:
+        if src.path is not None:
+            stream.close()
+
+
+def _gzip_message(src: Source, exc: BaseException, lines_read: int, compressed: bool) -> str:
+    where = f"after line {lines_read}" if lines_read else "before the first line"
+    if isinstance(exc, EOFError):
+        return f"{src.name}: gzip data is truncated {where} (file cut short or still being written)"
+    if compressed or isinstance(exc, (gzip.BadGzipFile, zlib.error)):
+        return f"{src.name}: corrupt gzip data {where} ({exc})"
+    return f"{src.name}: read error {where} ({exc})"
