@@ -42,9 +42,15 @@ class LogFormat(Protocol):
 
 @dataclass(frozen=True)
 class MixedText:
-    """Several text layouts in one file: each line is parsed by the first layout it matches."""
+    """Text layouts tried in turn: each line is parsed by the first one it matches.
+
+    `layouts` are those detected in the input's first lines; `fallbacks` (the other known layouts)
+    catch lines further on that a server wrote in another layout, before a line is called rejected.
+    """
 
     layouts: tuple[TextFormat, ...]
+    fallbacks: tuple[TextFormat, ...] = ()
+    primary: int = 0  # the layout most lines are in, reported as the input's log_format
     family: str = field(default="nginx", init=False)
 
     @property
@@ -53,22 +59,21 @@ class MixedText:
 
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
         parsed = self.layouts[0].parse(lines, naive_tz).collect()
-        for layout in self.layouts[1:]:
+        for layout in (*self.layouts[1:], *self.fallbacks):
             failed = parsed.filter(~pl.col(OK))
             if failed.height == 0:
                 break
             retry = layout.parse(failed.select(RAW, "line").lazy(), naive_tz).collect()
             parsed = pl.concat([parsed.filter(pl.col(OK)), retry], how="diagonal_relaxed")
-        reason = f"matches none of the layouts {self.label}"
-        return (
-            parsed.lazy()
-            .with_columns(pl.when(~pl.col(OK) & pl.col(REASON).str.starts_with("does not match")).then(pl.lit(reason)).otherwise(pl.col(REASON)).alias(REASON))
-            .sort("line")
-        )
+        unmatched = ~pl.col(OK) & pl.col(REASON).str.starts_with("does not match")
+        reason = pl.when(unmatched).then(pl.lit(f"matches no known layout (expected {self.label})")).otherwise(pl.col(REASON))
+        return parsed.lazy().with_columns(reason.alias(REASON)).sort("line")
 
     def describe(self) -> dict[str, object]:
-        first = self.layouts[0].describe()
-        return {**first, "log_format_name": self.label, "mixed": [f.describe() for f in self.layouts]}
+        main = self.layouts[self.primary].describe()
+        if len(self.layouts) == 1:
+            return main
+        return {**main, "log_format_name": self.label, "mixed": [f.describe() for f in self.layouts]}
 
 
 @dataclass(frozen=True)
@@ -99,21 +104,30 @@ def _with_wrapper(fmt: TextFormat, wrapper: str | None) -> TextFormat:
     return TextFormat(fmt.format, name=f"{fmt.label}, {wrapper}-wrapped", open_end=fmt.open_end, prefix=WRAPPERS[wrapper])
 
 
-def _detect_text(lines: pl.DataFrame, layouts: Sequence[TextFormat]) -> LogFormat | None:
+def _detect_text(lines: pl.DataFrame, layouts: Sequence[TextFormat], fallbacks: bool = False) -> LogFormat | None:
+    """The layouts that match the sample lines, wrapped or not.
+
+    `layouts` are in order of preference, most specific first (combined before common, which also
+    matches combined lines): each sample line counts for the first layout it matches, and lines are
+    later parsed in that same order, so no line loses fields to a more general layout.
+    """
     candidates = [_with_wrapper(f, w) for w in (None, *WRAPPERS) for f in layouts]
     matches = lines.select([c.match_expr().alias(str(i)) for i, c in enumerate(candidates)])
-    remaining = pl.Series([True] * lines.height)
-    chosen: list[TextFormat] = []
-    while len(chosen) < MAX_MIXED:
-        counts = [int((matches[str(i)] & remaining).sum()) for i in range(len(candidates))]
-        best = max(range(len(candidates)), key=lambda i: (counts[i], -i))
-        if counts[best] == 0:
-            break
-        chosen.append(candidates[best])
-        remaining = remaining & ~matches[str(best)]
-    if not chosen:
+    first = matches.select(pl.coalesce([pl.when(pl.col(str(i))).then(pl.lit(i)) for i in range(len(candidates))]).alias("i"))
+    counts = dict(first.drop_nulls().group_by("i").len().iter_rows())
+    if not counts:
         return None
-    return chosen[0] if len(chosen) == 1 else MixedText(tuple(chosen))
+    # Keep the layouts that explain a line each, most frequent first, in preference order to parse.
+    kept = sorted(sorted(counts, key=lambda i: -counts[i])[:MAX_MIXED])
+    chosen = tuple(candidates[i] for i in kept)
+    primary = max(kept, key=lambda i: counts[i])
+    rest: tuple[TextFormat, ...] = ()
+    if fallbacks:
+        wrapper_index = primary // len(layouts)
+        rest = tuple(c for c in candidates[wrapper_index * len(layouts) : (wrapper_index + 1) * len(layouts)] if c not in chosen)
+    if len(chosen) == 1 and not rest:
+        return chosen[0]
+    return MixedText(chosen, rest, primary=chosen.index(candidates[primary]))
 
 
 def _detect_json(sample: Sequence[str], choice: FormatChoice, family: str) -> LogFormat | None:
@@ -152,7 +166,7 @@ def resolve(choice: FormatChoice, sample: Sequence[str]) -> LogFormat | None:
         if found is not None:
             return found
     frame = pl.DataFrame({RAW: list(sample)}, schema={RAW: pl.String})
-    return _detect_text(frame, list(text.presets().values()))
+    return _detect_text(frame, list(text.presets().values()), fallbacks=True)
 
 
 __all__ = ["FAMILIES", "FormatChoice", "LogFormat", "MixedText", "resolve"]

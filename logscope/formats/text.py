@@ -72,13 +72,16 @@ class TextFormat:
     prefix: str = ""  # regex for text a shipper puts before each line (syslog, docker)
     variables: tuple[str, ...] = field(init=False)
     pattern: str = field(init=False)
+    lenient_pattern: str = field(init=False)
 
     family = "nginx"
 
     def __post_init__(self) -> None:
         variables, pattern = compile_log_format(self.format, open_end=self.open_end, prefix=self.prefix)
+        _, lenient = compile_log_format(self.format, open_end=self.open_end, prefix=self.prefix, lenient=True)
         object.__setattr__(self, "variables", variables)
         object.__setattr__(self, "pattern", pattern)
+        object.__setattr__(self, "lenient_pattern", lenient)
 
     @property
     def label(self) -> str:
@@ -87,9 +90,18 @@ class TextFormat:
     def match_expr(self) -> pl.Expr:
         return pl.col(RAW).str.contains(self.pattern)
 
+    def _extract(self, lines: pl.LazyFrame) -> pl.LazyFrame:
+        """Match every line; lines that fail are retried with quoted fields matched leniently, because
+        some servers (Traefik) write a client's raw `"` inside the quoted request line."""
+        strict = lines.with_columns(pl.col(RAW).str.extract_groups(self.pattern).alias("_g")).unnest("_g").collect()
+        failed = strict.filter(pl.col("_m").is_null())
+        if failed.height == 0 or self.lenient_pattern == self.pattern:
+            return strict.lazy()
+        retry = failed.select(RAW, "line").with_columns(pl.col(RAW).str.extract_groups(self.lenient_pattern).alias("_g")).unnest("_g")
+        return pl.concat([strict.filter(pl.col("_m").is_not_null()), retry]).sort("line").lazy()
+
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
-        groups = pl.col(RAW).str.extract_groups(self.pattern).alias("_g")
-        lf = lines.with_columns(groups).unnest("_g")
+        lf = self._extract(lines)
         lf = lf.with_columns(
             pl.col("_m").is_not_null().alias(OK),
             pl.when(pl.col("_m").is_null()).then(pl.lit(f"does not match the {self.label} layout")).alias(REASON),
@@ -114,9 +126,9 @@ def tokenize(log_format: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def _context_pattern(prev_lit: str, next_lit: str | None) -> str:
+def _context_pattern(prev_lit: str, next_lit: str | None, lenient: bool = False) -> str:
     if prev_lit.endswith('"') and next_lit is not None and next_lit.startswith('"'):
-        return _QUOTED
+        return ".*?" if lenient else _QUOTED
     if next_lit is None:
         return ".*"
     stop = next_lit[0]
@@ -127,7 +139,7 @@ def _context_pattern(prev_lit: str, next_lit: str | None) -> str:
     return f"[^{re.escape(stop)}]*"
 
 
-def compile_log_format(log_format: str, *, open_end: bool = False, prefix: str = "") -> tuple[tuple[str, ...], str]:
+def compile_log_format(log_format: str, *, open_end: bool = False, prefix: str = "", lenient: bool = False) -> tuple[tuple[str, ...], str]:
     """Compile nginx log_format text into (variables in order, regex with one named group each).
 
     The regex starts with an empty `_m` group so a non-matching line is told apart from empty values.
@@ -152,7 +164,7 @@ def compile_log_format(log_format: str, *, open_end: bool = False, prefix: str =
         if next_tok is not None and next_tok[0] == "var":
             raise FormatError(f"variables ${value} and ${next_tok[1]} touch with no text between them, so they cannot be told apart")
         next_lit = next_tok[1] if next_tok is not None else None
-        pattern = VARIABLE_PATTERNS.get(value) or _context_pattern(prev_lit, next_lit)
+        pattern = VARIABLE_PATTERNS.get(value) or _context_pattern(prev_lit, next_lit, lenient)
         group = value if value not in variables else f"{value}__{variables.count(value) + 1}"
         if not re.fullmatch(r"[A-Za-z_]\w*", group):
             raise FormatError(f"unsupported variable name ${value}")
