@@ -26,7 +26,8 @@ WRAPPERS = {
     "syslog": r"(?:<\d+>)?(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) \S+ [^\s:\[]+(?:\[\d+\])?: ",
     "docker": r"[\w.-]+\s+\| ",
 }
-MAX_MIXED = 3  # layouts tried per line in a file that mixes several
+MAX_MIXED = 3  # layouts reported for a file that mixes several
+NO_LAYOUT = "matches no known layout"
 
 
 class LogFormat(Protocol):
@@ -66,7 +67,7 @@ class MixedText:
             retry = layout.parse(failed.select(RAW, "line").lazy(), naive_tz).collect()
             parsed = pl.concat([parsed.filter(pl.col(OK)), retry], how="diagonal_relaxed")
         unmatched = ~pl.col(OK) & pl.col(REASON).str.starts_with("does not match")
-        reason = pl.when(unmatched).then(pl.lit(f"matches no known layout (expected {self.label})")).otherwise(pl.col(REASON))
+        reason = pl.when(unmatched).then(pl.lit(NO_LAYOUT)).otherwise(pl.col(REASON))
         return parsed.lazy().with_columns(reason.alias(REASON)).sort("line")
 
     def describe(self) -> dict[str, object]:

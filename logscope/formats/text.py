@@ -68,7 +68,7 @@ class TextFormat:
 
     format: str
     name: str | None = None  # preset name, when it is one
-    open_end: bool = False
+    open_end: bool | str = False  # True: any trailing fields; "unquoted": trailing fields not starting with '"'
     prefix: str = ""  # regex for text a shipper puts before each line (syslog, docker)
     variables: tuple[str, ...] = field(init=False)
     pattern: str = field(init=False)
@@ -139,7 +139,7 @@ def _context_pattern(prev_lit: str, next_lit: str | None, lenient: bool = False)
     return f"[^{re.escape(stop)}]*"
 
 
-def compile_log_format(log_format: str, *, open_end: bool = False, prefix: str = "", lenient: bool = False) -> tuple[tuple[str, ...], str]:
+def compile_log_format(log_format: str, *, open_end: bool | str = False, prefix: str = "", lenient: bool = False) -> tuple[tuple[str, ...], str]:
     """Compile nginx log_format text into (variables in order, regex with one named group each).
 
     The regex starts with an empty `_m` group so a non-matching line is told apart from empty values.
@@ -170,7 +170,10 @@ def compile_log_format(log_format: str, *, open_end: bool = False, prefix: str =
             raise FormatError(f"unsupported variable name ${value}")
         variables.append(value)
         parts.append(f"(?P<{group}>{pattern})")
-    parts.append(r"(?:\s.*)?$" if open_end else r"\s*$")
+    endings = {True: r"(?:\s.*)?$", "unquoted": r"(?:\s+[^\s\"].*)?\s*$", False: r"\s*$"}
+    if open_end not in endings:
+        raise FormatError(f"open_end must be true, false or \"unquoted\", not {open_end!r}")
+    parts.append(endings[open_end])
     return tuple(dict.fromkeys(variables)), "".join(parts)
 
 

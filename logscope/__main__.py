@@ -1,0 +1,5 @@
+"""`python -m logscope` runs the CLI."""
+
+from .cli import run
+
+run()

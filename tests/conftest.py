@@ -1,0 +1,41 @@
+"""Shared fixtures. Real logs are read from ../shared/realdata beside the repository, never copied."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LOGSCOPE_SHARED", ROOT.parent / "shared"))
+REALDATA = SHARED / "realdata"
+SAMPLES = ROOT / "sample_logs"
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    assert REALDATA.is_dir(), f"the real logs are expected at {REALDATA} (set LOGSCOPE_SHARED to move them)"
+    return REALDATA
+
+
+def physical_lines(path: Path) -> int:
+    """Lines as an operator counts them: newlines, plus a last line without one."""
+    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed CLI the way an operator would (a real process, real files)."""
+    return subprocess.run(
+        [sys.executable, "-m", "logscope", *args],
+        input=stdin.decode("utf-8", "replace") if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
