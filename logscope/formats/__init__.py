@@ -90,6 +90,7 @@ class FormatChoice:
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise FormatError(f"unknown --format {self.family!r}: choose one of {', '.join(FAMILIES)}")
+        jsonlines.parse_field_overrides(self.fields)  # fail on a malformed --field before reading anything
 
 
 def _explicit_text(choice: FormatChoice) -> str | None:

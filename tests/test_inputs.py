@@ -1,0 +1,211 @@
+"""Inputs as an operator gives them: several files, globs, gzip, stdin, and every kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from logscope import InputError, read_logs
+
+from .conftest import SAMPLES, run_cli
+
+LINE = '{ip} - - [{t} +0000] "POST /mcp HTTP/1.1" {status} 12 "-" "agent/{n}"\n'
+
+
+def write(path: Path, rows: list[tuple[str, str, int]], *, compress: bool = False) -> Path:
+    text = "".join(LINE.format(ip=ip, t=t, status=s, n=i) for i, (ip, t, s) in enumerate(rows)).encode()
+    path.write_bytes(gzip.compress(text) if compress else text)
+    return path
+
+
+def test_files_globs_and_gzip_merge_in_time_order_with_ties_in_input_order(tmp_path: Path) -> None:
+    # Rotations named as logrotate does; .2.gz is the oldest, and a tie straddles two files.
+    write(tmp_path / "access.log.2.gz", [("1.1.1.1", "20/May/2026:10:00:00", 200), ("1.1.1.1", "20/May/2026:10:00:05", 200)], compress=True)
+    write(tmp_path / "access.log.1", [("2.2.2.2", "20/May/2026:10:00:05", 301), ("2.2.2.2", "20/May/2026:10:00:05", 400)])
+    write(tmp_path / "access.log", [("3.3.3.3", "20/May/2026:09:59:00", 200)])
+    ingest = read_logs([str(tmp_path / "access.log"), str(tmp_path / "access.log.*")])
+    frame = ingest.requests
+    assert [r.path for r in ingest.inputs] == [str(tmp_path / n) for n in ("access.log", "access.log.1", "access.log.2.gz")]
+    assert frame["client_ip"].to_list() == ["3.3.3.3", "1.1.1.1", "2.2.2.2", "2.2.2.2", "1.1.1.1"]
+    # Equal times keep input order: access.log.1 was named before access.log.2.gz, and line 1 before 2.
+    assert frame.select("source", "line").rows()[2:] == [(str(tmp_path / "access.log.1"), 1), (str(tmp_path / "access.log.1"), 2), (str(tmp_path / "access.log.2.gz"), 2)]
+    assert frame["ts"].is_sorted()
+
+
+def test_natural_order_of_rotations(tmp_path: Path) -> None:
+    for n in (1, 2, 10):
+        write(tmp_path / f"a.log.{n}", [("1.1.1.1", "20/May/2026:10:00:00", 200)])
+    ingest = read_logs([str(tmp_path / "a.log.*")])
+    assert [Path(r.path).name for r in ingest.inputs] == ["a.log.1", "a.log.2", "a.log.10"]
+
+
+def test_gzip_is_recognised_by_content_not_name(tmp_path: Path) -> None:
+    path = write(tmp_path / "access.log", [("1.1.1.1", "20/May/2026:10:00:00", 200)], compress=True)
+    assert read_logs([path]).requests.height == 1
+
+
+def test_small_blocks_give_the_same_frame(tmp_path: Path) -> None:
+    rows = [(f"10.0.0.{i % 7}", f"20/May/2026:10:{i // 60:02d}:{i % 60:02d}", 200 + i % 3) for i in range(500)]
+    path = write(tmp_path / "access.log", rows)
+    whole = read_logs([path]).requests
+    blocked = read_logs([path], block_bytes=1000).requests
+    assert blocked.equals(whole)
+    assert blocked["line"].to_list() == list(range(1, 501))
+
+
+def test_every_line_is_counted_crlf_blank_invalid_utf8_no_final_newline(tmp_path: Path) -> None:
+    good = LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=0).rstrip("\n")
+    data = (good + "\r\n").encode() + b"\r\n" + b"garbage \xff\xfe here\n" + good.replace("agent/0", "caf\xc3\xa9").encode("latin-1") + b"\n" + good.encode()
+    path = tmp_path / "mixed.log"
+    path.write_bytes(data)
+    ingest = read_logs([path])
+    report = ingest.inputs[0]
+    assert (report.lines, report.parsed, report.rejected) == (5, 3, 2)
+    assert report.rejected_reasons == {"blank line": 1, "matches no known layout": 1}
+    assert report.invalid_utf8 is True
+    assert [s.line for s in report.rejected_samples] == [2, 3]
+    assert "\ufffd" in report.rejected_samples[1].text  # replaced, shown, not dropped
+    assert ingest.requests["user_agent"].to_list() == ["agent/0", "café", "agent/0"]
+
+
+def test_empty_input_among_others_is_a_note(tmp_path: Path) -> None:
+    (tmp_path / "empty.log").write_bytes(b"")
+    path = write(tmp_path / "access.log", [("1.1.1.1", "20/May/2026:10:00:00", 200)])
+    ingest = read_logs([tmp_path / "empty.log", path])
+    assert ingest.inputs[0].lines == 0 and ingest.inputs[0].notes == ["empty input: no log lines"]
+    assert ingest.requests.height == 1
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: d / "missing.log", "missing.log: no such file"),
+        (lambda d: d, "is a directory"),
+        (lambda d: (d / "e.log").write_bytes(b"") and d / "e.log" or d / "e.log", "empty input, nothing to analyse"),
+        (lambda d: (d / "w.log").write_bytes(b"\n\n  \n") and d / "w.log" or d / "w.log", "empty input, nothing to analyse"),
+        (lambda d: (d / "t.gz").write_bytes(gzip.compress(LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=1).encode() * 50000)[:3000]) and d / "t.gz" or d / "t.gz", "gzip data is truncated"),
+        (lambda d: (d / "c.gz").write_bytes(b"\x1f\x8b\x08\x00garbage-not-deflate" * 3) and d / "c.gz" or d / "c.gz", "gzip"),
+        (lambda d: (d / "bin.log").write_bytes(os.urandom(4000).replace(b"{", b"(")) and d / "bin.log" or d / "bin.log", "no known access-log format"),
+        (lambda d: (d / "words.log").write_text("hello world\nthis is not a log\n") and d / "words.log" or d / "words.log", "no known access-log format"),
+    ],
+    ids=["missing", "directory", "empty", "whitespace-only", "truncated-gzip", "corrupt-gzip", "binary", "prose"],
+)
+def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path, setup, message: str) -> None:
+    target = setup(tmp_path)
+    with pytest.raises(InputError, match=message):
+        read_logs([target])
+    result = run_cli("analyze", str(target))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("logscope: error: ") and message in lines[0]
+
+
+def test_truncated_gzip_names_the_line_reached(tmp_path: Path) -> None:
+    body = "".join(LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=i) for i in range(200000)).encode()
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(gzip.compress(body)[:200000])
+    with pytest.raises(InputError, match=r"access.log.gz: gzip data is truncated after line \d+"):
+        read_logs([path], block_bytes=1 << 20)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "xml"], "unknown --format 'xml'"),
+        (["--log-format", "nothing here"], "unknown log format"),
+        (["--log-format", "$remote_addr$status"], "touch with no text between them"),
+        (["--nginx-conf", "/nonexistent/nginx.conf"], "no such nginx config file"),
+        (["--field", "client_ip"], "--field takes canonical=source"),
+    ],
+)
+def test_bad_options_are_one_clear_line(args: list[str], message: str) -> None:
+    result = run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), *args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"logscope: error: {result.stderr.strip().split('error: ', 1)[1]}"]
+    assert message in result.stderr
+
+
+def test_stdin_plain_and_gzip() -> None:
+    data = (SAMPLES / "mcp-seed.access.log").read_bytes()
+    plain = run_cli("analyze", "-", "--json", "-", stdin=data)
+    assert plain.returncode == 0, plain.stderr
+    report = json.loads(plain.stdout)
+    assert report["inputs"][0]["path"] == "-"
+    assert report["inputs"][0]["lines"] == data.count(b"\n")
+    assert "requests:" in plain.stderr  # the human summary moves to stderr when JSON takes stdout
+
+
+def test_stdin_gzip(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = gzip.compress((SAMPLES / "mcp-seed.access.log").read_bytes())
+    result = subprocess.run([sys.executable, "-m", "logscope", "analyze", "-", "--json", "-", "-q"], input=data, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["totals"]["requests"] == (SAMPLES / "mcp-seed.access.log").read_bytes().count(b"\n")
+
+
+def test_nginx_conf_multiline_include_and_selection(tmp_path: Path) -> None:
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "log.conf").write_text(
+        "# formats\nlog_format  timed  '$remote_addr - $remote_user [$time_local] \"$request\" '\n"
+        "                    '$status $body_bytes_sent \"$http_referer\" '   # trailing comment\n"
+        "                    '\"$http_user_agent\" $request_time $scheme';\n"
+        "log_format json_fmt escape=json '{\"a\":\"$remote_addr\"}';\n"
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("http {\n  include conf.d/*.conf;\n  server { access_log /var/log/nginx/access.log timed; }\n}\n")
+    log = tmp_path / "access.log"
+    log.write_text('9.9.9.9 - - [20/May/2026:20:20:00 +0000] "POST /mcp HTTP/1.1" 301 162 "-" "MCP-Client/1.0" 0.001 http\n')
+    result = run_cli("analyze", str(log), "--nginx-conf", str(conf), "--json", "-", "-q")
+    assert result.returncode == 0, result.stderr
+    item = json.loads(result.stdout)["inputs"][0]
+    assert item["parsed"] == 1 and item["log_format"].endswith("$request_time $scheme")
+    frame = read_logs([log], __import__("logscope").FormatChoice(nginx_conf=conf, log_format_name="timed")).requests
+    assert frame.select("scheme", "duration_s", "status").row(0) == ("http", 0.001, 301)
+    conf.write_text("http { include conf.d/*.conf; }\n")  # two formats, none used: the operator must choose
+    ambiguous = run_cli("analyze", str(log), "--nginx-conf", str(conf))
+    assert ambiguous.returncode == 2 and "choose one with --log-format-name" in ambiguous.stderr
+
+
+def test_timezone_option_for_times_without_offset(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text('{"time":"2026-05-20 22:20:00","remote_addr":"1.1.1.1","request":"GET / HTTP/1.1","status":200}\n')
+    utc = read_logs([path]).requests["ts"][0]
+    berlin = read_logs([path], naive_tz="Europe/Berlin").requests["ts"][0]
+    assert str(utc) == "2026-05-20 22:20:00+00:00" and str(berlin) == "2026-05-20 20:20:00+00:00"
+
+
+def test_impossible_values_are_rejected_with_reasons(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(
+        '{"time":"2026-02-30T00:00:00Z","remote_addr":"1.1.1.1","request":"GET / HTTP/1.1","status":200}\n'
+        '{"time":"2026-05-20T00:00:00Z","remote_addr":"1.1.1.1","request":"GET / HTTP/1.1","status":"abc"}\n'
+        '{"time":"2026-05-20T00:00:00Z","remote_addr":"1.1.1.1","request":{"deep":[1]},"status":200}\n'
+        '[1, 2]\n'
+        '{"time":"2026-05-20T00:00:00Z","remote_addr":"1.1.1.1","request":"GET / HTTP/1.1","status":200}\n'
+    )
+    report = read_logs([path]).inputs[0]
+    assert (report.lines, report.parsed) == (5, 2)  # the nested "request" is kept as text, its method unknown
+    assert report.rejected_reasons == {"timestamp unparseable or impossible": 1, "status is not a number from 0 to 999": 1, "not a JSON object": 1}
+
+
+def test_json_lines_of_wrong_shape_are_isolated(tmp_path: Path) -> None:
+    good = {"level": "info", "ts": 1779308400.5, "logger": "http.log.access", "msg": "handled request",
+            "request": {"remote_ip": "1.1.1.1", "method": "POST", "uri": "/mcp", "host": "h", "proto": "HTTP/1.1", "headers": {}}, "status": 200, "size": 1}
+    bad = json.loads(json.dumps(good))
+    bad["request"]["headers"] = {"User-Agent": "not-a-list"}
+    lines = [json.dumps(good)] * 50 + [json.dumps(bad), "{broken json"] + [json.dumps(good)] * 50
+    path = tmp_path / "caddy.json"
+    path.write_text("\n".join(lines) + "\n")
+    report = read_logs([path]).inputs[0]
+    assert (report.lines, report.parsed, report.rejected) == (102, 100, 2)
+    assert [s.line for s in report.rejected_samples] == [51, 52]
+    assert pl.Series([s.reason for s in report.rejected_samples]).n_unique() == 1
