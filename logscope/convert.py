@@ -78,8 +78,9 @@ def parse_any_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
     )
 
 
-def to_int(expr: pl.Expr, dtype: pl.DataType = pl.Int64()) -> pl.Expr:
+def to_int(expr: pl.Expr, dtype: pl.DataType | None = None) -> pl.Expr:
     """An integer column from text; `-`, empty and junk become null. `200.0` (from JSON) is accepted."""
+    dtype = dtype or pl.Int64()
     text = blank_to_null(expr.cast(pl.String).str.strip_chars())
     direct = text.cast(dtype, strict=False)
     via_float = text.cast(pl.Float64, strict=False)

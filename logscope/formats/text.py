@@ -19,18 +19,20 @@ from ..errors import FormatError
 from ..schema import OK, RAW, REASON
 from .variables import canonical_from_variables
 
-_NUMBER = r"-|\d+"
-_DECIMAL = r"-|\d+(?:\.\d+)?"
-_LIST = r"[-\d.]+(?:(?:, | : )[-\d.]+)*"  # $upstream_* values: "0.004, 0.002 : 0.001" or "-"
+# ASCII classes and exact literals keep the compiled regex one-pass (unambiguous at every byte), which
+# lets the regex engine extract captures several times faster than with \d, \S or \s+.
+_NUMBER = r"-|[0-9]+"
+_DECIMAL = r"-|[0-9]+(?:\.[0-9]+)?"
+_LIST = r"[-0-9.]+(?:(?:, | : )[-0-9.]+)*"  # $upstream_* values: "0.004, 0.002 : 0.001" or "-"
 
 #: Variables whose values have a shape of their own; everything else is matched by its context.
 VARIABLE_PATTERNS: dict[str, str] = {
-    "remote_addr": r"[^\s\]\"]+",
-    "realip_remote_addr": r"[^\s\]\"]+",
-    "time_local": r"\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}",
-    "time_iso8601": r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?",
-    "msec": r"\d+(?:\.\d+)?",
-    "status": r"\d{1,3}",
+    "remote_addr": r"[^ \t\]\"]+",
+    "realip_remote_addr": r"[^ \t\]\"]+",
+    "time_local": r"[0-9]{1,2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}",
+    "time_iso8601": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?",
+    "msec": r"[0-9]+(?:\.[0-9]+)?",
+    "status": r"[0-9]{1,3}",
     "body_bytes_sent": _NUMBER,
     "bytes_sent": _NUMBER,
     "request_length": _NUMBER,
@@ -39,8 +41,8 @@ VARIABLE_PATTERNS: dict[str, str] = {
     "request_count": _NUMBER,
     "server_port": _NUMBER,
     "request_time": _DECIMAL,
-    "request_time_ms": r"\d+",
-    "request_time_us": r"\d+",
+    "request_time_ms": r"[0-9]+",
+    "request_time_us": r"[0-9]+",
     "upstream_response_time": _LIST,
     "upstream_connect_time": _LIST,
     "upstream_header_time": _LIST,
@@ -48,7 +50,9 @@ VARIABLE_PATTERNS: dict[str, str] = {
     "https": r"on|",
 }
 
-_QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'  # Apache escapes a quote as \" ; nginx as \x22
+# nginx writes a quote inside a value as \x22, so a quoted value never holds `"`. Apache writes \" and
+# Traefik writes the raw quote: such lines fail this fast pattern and are retried leniently.
+_QUOTED = r'[^"]*'
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 # Apache LogFormat directives, as the nginx variables that hold the same thing.
@@ -106,7 +110,7 @@ class TextFormat:
             pl.col("_m").is_not_null().alias(OK),
             pl.when(pl.col("_m").is_null()).then(pl.lit(f"does not match the {self.label} layout")).alias(REASON),
         )
-        return canonical_from_variables(lf, self.variables, naive_tz)
+        return canonical_from_variables(lf, self.variables, naive_tz, clean_numbers=True)
 
     def describe(self) -> dict[str, object]:
         return {"format": self.family, "log_format_name": self.name, "log_format": self.format}
@@ -135,7 +139,7 @@ def _context_pattern(prev_lit: str, next_lit: str | None, lenient: bool = False)
     if stop == "]":
         return r"[^\]]*"
     if stop.isspace():
-        return r"\S*"
+        return r".*?" if lenient else r"[^ \t]*"
     return f"[^{re.escape(stop)}]*"
 
 
@@ -156,8 +160,8 @@ def compile_log_format(log_format: str, *, open_end: bool | str = False, prefix:
     variables: list[str] = []
     for i, (kind, value) in enumerate(tokens):
         if kind == "lit":
-            # Runs of spaces in a format are often alignment; accept one or more.
-            parts.append(r"\s+".join(re.escape(chunk) for chunk in re.split(r" +", value)))
+            # Exact literals keep the regex one-pass; the lenient retry also accepts runs of spaces.
+            parts.append(r"\s+".join(re.escape(c) for c in re.split(r" +", value)) if lenient else re.escape(value))
             continue
         prev_lit = tokens[i - 1][1] if i > 0 and tokens[i - 1][0] == "lit" else ""
         next_tok = tokens[i + 1] if i + 1 < len(tokens) else None
@@ -170,7 +174,7 @@ def compile_log_format(log_format: str, *, open_end: bool | str = False, prefix:
             raise FormatError(f"unsupported variable name ${value}")
         variables.append(value)
         parts.append(f"(?P<{group}>{pattern})")
-    endings = {True: r"(?:\s.*)?$", "unquoted": r"(?:\s+[^\s\"].*)?\s*$", False: r"\s*$"}
+    endings = {True: r"(?:[ \t].*)?$", "unquoted": r"(?:[ \t]+[^ \t\"].*)?$", False: r"[ \t]*$"}
     if open_end not in endings:
         raise FormatError(f"open_end must be true, false or \"unquoted\", not {open_end!r}")
     parts.append(endings[open_end])

@@ -78,13 +78,15 @@ def _scheme(present: set[str]) -> pl.Expr | None:
     return candidates[0] if len(candidates) == 1 else pl.coalesce(candidates)
 
 
-def canonical_from_variables(lf: pl.LazyFrame, variables: Iterable[str], naive_tz: str = "UTC") -> pl.LazyFrame:
+def canonical_from_variables(lf: pl.LazyFrame, variables: Iterable[str], naive_tz: str = "UTC", *, clean_numbers: bool = False) -> pl.LazyFrame:
     """Turn string columns named after nginx variables into canonical columns.
 
     Expects an `_ok` column (did the line match at all); adds the per-field checks to it and fills
     `_reason` for rejected lines. Unknown variables are kept as string columns.
     """
     present = set(variables)
+    # Text formats match numbers with [0-9]+ already; JSON may hold "200.0" or 2e2 and needs the slow path.
+    to_int = (lambda e, dtype=pl.Int64(): e.cast(dtype, strict=False)) if clean_numbers else cv.to_int
     if "request" in present:
         lf = lf.with_columns(cv.split_request_line(pl.col("request")).alias("_req"))
         req = {k: pl.col("_req").struct.field(k) for k in ("method", "target", "protocol")}
@@ -135,8 +137,8 @@ def canonical_from_variables(lf: pl.LazyFrame, variables: Iterable[str], naive_t
         else None,
         "scheme": _scheme(present),
         "host": _first(present, "host", "http_host", "server_name"),
-        "status": _first(present, "status", convert=lambda e: cv.to_int(e, pl.Int32())),
-        "bytes_sent": _first(present, "body_bytes_sent", "bytes_sent", convert=cv.to_int),
+        "status": _first(present, "status", convert=lambda e: to_int(e, pl.Int32())),
+        "bytes_sent": _first(present, "body_bytes_sent", "bytes_sent", convert=to_int),
         "duration_s": (pl.coalesce(durations) if len(durations) > 1 else durations[0]) if durations else None,
         "user_agent": _first(present, "http_user_agent"),
         "referer": _first(present, "http_referer"),
@@ -147,7 +149,7 @@ def canonical_from_variables(lf: pl.LazyFrame, variables: Iterable[str], naive_t
         # `tls_version` is a version logged without implying the scheme (Traefik, Caddy).
         "tls_version": _first(present, "ssl_protocol", "tls_version"),
         "forwarded_for": _first(present, "http_x_forwarded_for"),
-        "server_port": _first(present, "server_port", convert=lambda e: cv.to_int(e, pl.Int32())),
+        "server_port": _first(present, "server_port", convert=lambda e: to_int(e, pl.Int32())),
     }
     built = [expr.alias(name) for name, expr in columns.items() if expr is not None]
     extras = [
