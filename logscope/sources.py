@@ -146,6 +146,46 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
             stream.close()
 
 
+def read_ahead(blocks: Iterator[Block], depth: int = 1) -> Iterator[Block]:
+    """Read the next block on a thread while the current one is parsed (both release the GIL).
+
+    Errors raised by the reader (a truncated gzip, say) are re-raised in the caller, in order.
+    """
+    import queue
+    import threading
+
+    pending: queue.Queue[tuple[Block | None, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if stop.is_set():
+                    return
+                pending.put((block, None))
+            pending.put((None, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            pending.put((None, exc))
+
+    worker = threading.Thread(target=produce, name="logscope-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            block, error = pending.get()
+            if error is not None:
+                raise error
+            if block is None:
+                return
+            yield block
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                pending.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
+
+
 def _gzip_message(src: Source, exc: BaseException, lines_read: int, compressed: bool) -> str:
     where = f"after line {lines_read}" if lines_read else "before the first line"
     if isinstance(exc, EOFError):

@@ -209,3 +209,21 @@ def test_json_lines_of_wrong_shape_are_isolated(tmp_path: Path) -> None:
     assert (report.lines, report.parsed, report.rejected) == (102, 100, 2)
     assert [s.line for s in report.rejected_samples] == [51, 52]
     assert pl.Series([s.reason for s in report.rejected_samples]).n_unique() == 1
+
+
+def test_rotations_named_newest_first_come_out_in_time_order(tmp_path: Path) -> None:
+    # logrotate names: access.log (newest), access.log.1, access.log.2.gz (oldest); no overlap.
+    write(tmp_path / "access.log", [("3.3.3.3", "22/May/2026:10:00:00", 200), ("3.3.3.3", "22/May/2026:10:00:01", 200)])
+    write(tmp_path / "access.log.1", [("2.2.2.2", "21/May/2026:10:00:00", 200), ("2.2.2.2", "21/May/2026:10:00:01", 200)])
+    write(tmp_path / "access.log.2.gz", [("1.1.1.1", "20/May/2026:10:00:00", 200)], compress=True)
+    frame = read_logs([str(tmp_path / "access.log*")]).requests
+    assert frame["client_ip"].to_list() == ["1.1.1.1", "2.2.2.2", "2.2.2.2", "3.3.3.3", "3.3.3.3"]
+    assert frame["line"].to_list() == [1, 1, 2, 1, 2]
+
+
+def test_unordered_lines_within_a_file_are_sorted_stably(tmp_path: Path) -> None:
+    # Apache logs the request's start time, so long requests appear out of order.
+    path = write(tmp_path / "a.log", [("1.1.1.1", "20/May/2026:10:00:05", 200), ("2.2.2.2", "20/May/2026:10:00:00", 200),
+                                      ("3.3.3.3", "20/May/2026:10:00:05", 200)])
+    frame = read_logs([path]).requests
+    assert frame["client_ip"].to_list() == ["2.2.2.2", "1.1.1.1", "3.3.3.3"]

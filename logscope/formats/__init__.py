@@ -60,6 +60,8 @@ class MixedText:
 
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
         parsed = self.layouts[0].parse(lines, naive_tz).collect()
+        if parsed[OK].all():
+            return parsed.lazy()
         for layout in (*self.layouts[1:], *self.fallbacks):
             failed = parsed.filter(~pl.col(OK))
             if failed.height == 0:
