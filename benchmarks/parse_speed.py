@@ -21,15 +21,33 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-UAS = ["python-httpx/0.28.1", "node", "MCP-Client/1.0", "claude-code/2.1.204 (cli)", "openai-mcp/1.0.0", "Go-http-client/1.1",
-       "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36", "-"]
-ENDPOINTS = [("POST", "/mcp", 200), ("POST", "/mcp", 202), ("GET", "/mcp", 200), ("GET", "/sse", 200),
-             ("POST", "/messages/?session_id=9f1c2ab0", 202), ("DELETE", "/mcp", 200), ("GET", "/", 200), ("GET", "/.env", 404)]
+UAS = [
+    "python-httpx/0.28.1",
+    "node",
+    "MCP-Client/1.0",
+    "claude-code/2.1.204 (cli)",
+    "openai-mcp/1.0.0",
+    "Go-http-client/1.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36",
+    "-",
+]
+ENDPOINTS = [
+    ("POST", "/mcp", 200),
+    ("POST", "/mcp", 202),
+    ("GET", "/mcp", 200),
+    ("GET", "/sse", 200),
+    ("POST", "/messages/?session_id=9f1c2ab0", 202),
+    ("DELETE", "/mcp", 200),
+    ("GET", "/", 200),
+    ("GET", "/.env", 404),
+]
 
 
 def generate(path: Path, lines: int, seed: int = 1) -> None:
     rng = random.Random(seed)
-    clients = [(f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", rng.choice(UAS)) for _ in range(20000)]
+    clients = [
+        (f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", rng.choice(UAS)) for _ in range(20000)
+    ]
     t = datetime(2026, 5, 16, tzinfo=UTC)
     step = timedelta(seconds=5 * 86400 / lines)
     with path.open("w", encoding="utf-8") as out:
@@ -81,8 +99,10 @@ def main() -> None:
         runs.append(run)
         print(f"run {i + 1}: {run['seconds']:.2f} s, {run['lines'] / run['seconds']:,.0f} lines/s, peak RSS {run['peak_rss_mib']:,.0f} MiB")
     best = min(runs, key=lambda r: r["seconds"])
-    print(f"best:  {best['seconds']:.2f} s = {args.lines / best['seconds']:,.0f} lines/s "
-          f"({size_mib / best['seconds']:,.0f} MiB/s), peak RSS {max(r['peak_rss_mib'] for r in runs):,.0f} MiB")
+    print(
+        f"best:  {best['seconds']:.2f} s = {args.lines / best['seconds']:,.0f} lines/s "
+        f"({size_mib / best['seconds']:,.0f} MiB/s), peak RSS {max(r['peak_rss_mib'] for r in runs):,.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

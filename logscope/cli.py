@@ -16,7 +16,9 @@ from .ingest import read_logs
 from .report import build_report, write_json
 from .terminal import print_summary
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the clients your MCP / JSON-RPC server is failing, from its access logs.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Find the clients your MCP / JSON-RPC server is failing, from its access logs."
+)
 
 
 def _version(value: bool) -> None:
@@ -36,10 +38,15 @@ def main(
 def analyze(
     logs: Annotated[list[str], typer.Argument(help="Access logs: files, globs, .gz, or - for standard input.", show_default=False)],
     format: Annotated[str, typer.Option("--format", "-f", help=f"Input format: {', '.join(FAMILIES)}.")] = "auto",
-    log_format: Annotated[Optional[str], typer.Option("--log-format", help="nginx log_format text (or Apache LogFormat, or a preset name such as combined).")] = None,  # noqa: UP045
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="nginx log_format text (or Apache LogFormat, or a preset name such as combined).")
+    ] = None,
     nginx_conf: Annotated[Optional[Path], typer.Option("--nginx-conf", help="Read the log_format from this nginx config.")] = None,  # noqa: UP045
     log_format_name: Annotated[Optional[str], typer.Option("--log-format-name", help="Which log_format of --nginx-conf to use.")] = None,  # noqa: UP045
-    field: Annotated[Optional[list[str]], typer.Option("--field", help="JSON logs: map a canonical column to a key, e.g. client_ip=real_ip (repeatable).")] = None,  # noqa: UP045
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="JSON logs: map a canonical column to a key, e.g. client_ip=real_ip (repeatable)."),
+    ] = None,
     timezone: Annotated[str, typer.Option("--timezone", help="Time zone of timestamps logged without an offset.")] = "UTC",
     json_out: Annotated[Optional[str], typer.Option("--json", help="Write the JSON report to this path (- for standard output).")] = None,  # noqa: UP045
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,

@@ -49,9 +49,8 @@ def parse_iso8601(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
         .str.replace(r"(\.\d{9})\d+", "${1}")
     )
     aware = norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us")
-    naive = (
-        norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-        .dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null")
+    naive = norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone(
+        naive_tz, ambiguous="earliest", non_existent="null"
     )
     return pl.coalesce(aware.dt.convert_time_zone("UTC"), naive.dt.convert_time_zone("UTC"))
 

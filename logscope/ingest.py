@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, pairwise
 from pathlib import Path
 
 import polars as pl
@@ -103,7 +103,9 @@ def _account(report: InputReport, parsed: pl.DataFrame) -> pl.DataFrame:
     return parsed.filter(pl.col(OK))
 
 
-def _read_input(src: Source, choice: FormatChoice, naive_tz: str, block_bytes: int, progress: ProgressHook | None) -> tuple[InputReport, list[pl.DataFrame]]:
+def _read_input(
+    src: Source, choice: FormatChoice, naive_tz: str, block_bytes: int, progress: ProgressHook | None
+) -> tuple[InputReport, list[pl.DataFrame]]:
     report = InputReport(path=src.name)
     blocks = read_ahead(iter_blocks(src, block_bytes))
     first = next(blocks, None)
@@ -114,8 +116,7 @@ def _read_input(src: Source, choice: FormatChoice, naive_tz: str, block_bytes: i
     fmt: LogFormat | None = resolve(choice, sample)
     if fmt is None:
         raise InputError(
-            f"{src.name}: no known access-log format in its first {len(sample)} lines "
-            "(name it with --format, --log-format or --nginx-conf)"
+            f"{src.name}: no known access-log format in its first {len(sample)} lines (name it with --format, --log-format or --nginx-conf)"
         )
     report.format = fmt.family
     report.format_detail = fmt.describe()
@@ -174,7 +175,7 @@ def merge_in_time_order(frames: list[pl.DataFrame]) -> pl.DataFrame:
     if all(f["ts"].null_count() == 0 and f["ts"].is_sorted() for f in frames):
         ordered = sorted(bounds, key=lambda b: (b[0], b[2]))
         # Blocks that do not overlap can simply be laid end to end; equal edge times would reorder ties.
-        if all(prev[1] < nxt[0] for prev, nxt in zip(ordered, ordered[1:], strict=False)):
+        if all(prev[1] < nxt[0] for prev, nxt in pairwise(ordered)):
             return pl.concat([frames[b[2]] for b in ordered], how="diagonal_relaxed")
     # A stable sort keeps input order among equal timestamps (nginx logs whole seconds).
     return merged.sort("ts", nulls_last=True, maintain_order=True)

@@ -58,8 +58,7 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     lf = frame.lazy()
     names = lf.collect_schema().names()
     canonical = [
-        (pl.col(name).cast(dtype, strict=False) if name in names else pl.lit(None, dtype)).alias(name)
-        for name, dtype in CANONICAL.items()
+        (pl.col(name).cast(dtype, strict=False) if name in names else pl.lit(None, dtype)).alias(name) for name, dtype in CANONICAL.items()
     ]
     extras = [pl.col(n) for n in names if n not in CANONICAL and not n.startswith("_") and n != RAW]
     return lf.select(*canonical, *extras)

@@ -164,7 +164,7 @@ def read_ahead(blocks: Iterator[Block], depth: int = 1) -> Iterator[Block]:
                     return
                 pending.put((block, None))
             pending.put((None, None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             pending.put((None, exc))
 
     worker = threading.Thread(target=produce, name="logscope-reader", daemon=True)

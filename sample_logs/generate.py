@@ -65,7 +65,9 @@ def add(r: Request) -> Request:
 def redirect_then(r: Request, follow_method: str, follow_status: int, delay: float = 0.3) -> None:
     """A plain-HTTP request answered 301 to the same path over HTTPS, and how the client followed it."""
     add(replace(r, https=False, status=301, size=162, duration=0.0))
-    add(replace(r, ts=r.ts + timedelta(seconds=delay), method=follow_method, status=follow_status, size=0 if follow_status >= 400 else 1200))
+    add(
+        replace(r, ts=r.ts + timedelta(seconds=delay), method=follow_method, status=follow_status, size=0 if follow_status >= 400 else 1200)
+    )
 
 
 def every(start: datetime, end: datetime, mean_gap_s: float, jitter: float = 0.3):
@@ -167,7 +169,19 @@ for t in every(START, END, 2400):
     else:
         add(home)
     for asset in ("/static/app.css", "/static/app.js", "/favicon.ico"):
-        add(Request(t + timedelta(seconds=0.2), ip, "GET", asset, 200, ua, size=rng.randint(800, 40000), referer=f"https://{HOST}/", protocol="HTTP/2.0"))
+        add(
+            Request(
+                t + timedelta(seconds=0.2),
+                ip,
+                "GET",
+                asset,
+                200,
+                ua,
+                size=rng.randint(800, 40000),
+                referer=f"https://{HOST}/",
+                protocol="HTTP/2.0",
+            )
+        )
 CRAWLERS = [
     ("66.249.66.1", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
     ("20.171.207.130", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"),
@@ -215,7 +229,13 @@ def caddy_line(r: Request) -> str:
     }
     resp: dict[str, list[str]] = {"Server": ["Caddy"]}
     if r.https:
-        request["tls"] = {"resumed": False, "version": 772, "cipher_suite": 4865, "proto": "h2" if r.protocol == "HTTP/2.0" else "http/1.1", "server_name": HOST}
+        request["tls"] = {
+            "resumed": False,
+            "version": 772,
+            "cipher_suite": 4865,
+            "proto": "h2" if r.protocol == "HTTP/2.0" else "http/1.1",
+            "server_name": HOST,
+        }
         resp["Strict-Transport-Security"] = [HSTS]
     if r.status in (301, 302, 307, 308):
         resp["Location"] = [f"https://{HOST}{r.target}"]

@@ -33,7 +33,11 @@ def test_files_globs_and_gzip_merge_in_time_order_with_ties_in_input_order(tmp_p
     assert [r.path for r in ingest.inputs] == [str(tmp_path / n) for n in ("access.log", "access.log.1", "access.log.2.gz")]
     assert frame["client_ip"].to_list() == ["3.3.3.3", "1.1.1.1", "2.2.2.2", "2.2.2.2", "1.1.1.1"]
     # Equal times keep input order: access.log.1 was named before access.log.2.gz, and line 1 before 2.
-    assert frame.select("source", "line").rows()[2:] == [(str(tmp_path / "access.log.1"), 1), (str(tmp_path / "access.log.1"), 2), (str(tmp_path / "access.log.2.gz"), 2)]
+    assert frame.select("source", "line").rows()[2:] == [
+        (str(tmp_path / "access.log.1"), 1),
+        (str(tmp_path / "access.log.1"), 2),
+        (str(tmp_path / "access.log.2.gz"), 2),
+    ]
     assert frame["ts"].is_sorted()
 
 
@@ -60,7 +64,14 @@ def test_small_blocks_give_the_same_frame(tmp_path: Path) -> None:
 
 def test_every_line_is_counted_crlf_blank_invalid_utf8_no_final_newline(tmp_path: Path) -> None:
     good = LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=0).rstrip("\n")
-    data = (good + "\r\n").encode() + b"\r\n" + b"garbage \xff\xfe here\n" + good.replace("agent/0", "caf\xc3\xa9").encode("latin-1") + b"\n" + good.encode()
+    data = (
+        (good + "\r\n").encode()
+        + b"\r\n"
+        + b"garbage \xff\xfe here\n"
+        + good.replace("agent/0", "caf\xc3\xa9").encode("latin-1")
+        + b"\n"
+        + good.encode()
+    )
     path = tmp_path / "mixed.log"
     path.write_bytes(data)
     ingest = read_logs([path])
@@ -86,12 +97,29 @@ def test_empty_input_among_others_is_a_note(tmp_path: Path) -> None:
     [
         (lambda d: d / "missing.log", "missing.log: no such file"),
         (lambda d: d, "is a directory"),
-        (lambda d: (d / "e.log").write_bytes(b"") and d / "e.log" or d / "e.log", "empty input, nothing to analyse"),
-        (lambda d: (d / "w.log").write_bytes(b"\n\n  \n") and d / "w.log" or d / "w.log", "empty input, nothing to analyse"),
-        (lambda d: (d / "t.gz").write_bytes(gzip.compress(LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=1).encode() * 50000)[:3000]) and d / "t.gz" or d / "t.gz", "gzip data is truncated"),
-        (lambda d: (d / "c.gz").write_bytes(b"\x1f\x8b\x08\x00garbage-not-deflate" * 3) and d / "c.gz" or d / "c.gz", "gzip"),
-        (lambda d: (d / "bin.log").write_bytes(os.urandom(4000).replace(b"{", b"(")) and d / "bin.log" or d / "bin.log", "no known access-log format"),
-        (lambda d: (d / "words.log").write_text("hello world\nthis is not a log\n") and d / "words.log" or d / "words.log", "no known access-log format"),
+        (lambda d: ((d / "e.log").write_bytes(b"") and d / "e.log") or d / "e.log", "empty input, nothing to analyse"),
+        (lambda d: ((d / "w.log").write_bytes(b"\n\n  \n") and d / "w.log") or d / "w.log", "empty input, nothing to analyse"),
+        (
+            lambda d: (
+                (
+                    (d / "t.gz").write_bytes(
+                        gzip.compress(LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=1).encode() * 50000)[:3000]
+                    )
+                    and d / "t.gz"
+                )
+                or d / "t.gz"
+            ),
+            "gzip data is truncated",
+        ),
+        (lambda d: ((d / "c.gz").write_bytes(b"\x1f\x8b\x08\x00garbage-not-deflate" * 3) and d / "c.gz") or d / "c.gz", "gzip"),
+        (
+            lambda d: ((d / "bin.log").write_bytes(os.urandom(4000).replace(b"{", b"(")) and d / "bin.log") or d / "bin.log",
+            "no known access-log format",
+        ),
+        (
+            lambda d: ((d / "words.log").write_text("hello world\nthis is not a log\n") and d / "words.log") or d / "words.log",
+            "no known access-log format",
+        ),
     ],
     ids=["missing", "directory", "empty", "whitespace-only", "truncated-gzip", "corrupt-gzip", "binary", "prose"],
 )
@@ -147,7 +175,9 @@ def test_stdin_gzip(tmp_path: Path) -> None:
     import sys
 
     data = gzip.compress((SAMPLES / "mcp-seed.access.log").read_bytes())
-    result = subprocess.run([sys.executable, "-m", "logscope", "analyze", "-", "--json", "-", "-q"], input=data, capture_output=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "logscope", "analyze", "-", "--json", "-", "-q"], input=data, capture_output=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["totals"]["requests"] == (SAMPLES / "mcp-seed.access.log").read_bytes().count(b"\n")
 
@@ -158,7 +188,7 @@ def test_nginx_conf_multiline_include_and_selection(tmp_path: Path) -> None:
         "# formats\nlog_format  timed  '$remote_addr - $remote_user [$time_local] \"$request\" '\n"
         "                    '$status $body_bytes_sent \"$http_referer\" '   # trailing comment\n"
         "                    '\"$http_user_agent\" $request_time $scheme';\n"
-        "log_format json_fmt escape=json '{\"a\":\"$remote_addr\"}';\n"
+        'log_format json_fmt escape=json \'{"a":"$remote_addr"}\';\n'
     )
     conf = tmp_path / "nginx.conf"
     conf.write_text("http {\n  include conf.d/*.conf;\n  server { access_log /var/log/nginx/access.log timed; }\n}\n")
@@ -189,17 +219,28 @@ def test_impossible_values_are_rejected_with_reasons(tmp_path: Path) -> None:
         '{"time":"2026-02-30T00:00:00Z","remote_addr":"1.1.1.1","request":"GET / HTTP/1.1","status":200}\n'
         '{"time":"2026-05-20T00:00:00Z","remote_addr":"1.1.1.1","request":"GET / HTTP/1.1","status":"abc"}\n'
         '{"time":"2026-05-20T00:00:00Z","remote_addr":"1.1.1.1","request":{"deep":[1]},"status":200}\n'
-        '[1, 2]\n'
+        "[1, 2]\n"
         '{"time":"2026-05-20T00:00:00Z","remote_addr":"1.1.1.1","request":"GET / HTTP/1.1","status":200}\n'
     )
     report = read_logs([path]).inputs[0]
     assert (report.lines, report.parsed) == (5, 2)  # the nested "request" is kept as text, its method unknown
-    assert report.rejected_reasons == {"timestamp unparseable or impossible": 1, "status is not a number from 0 to 999": 1, "not a JSON object": 1}
+    assert report.rejected_reasons == {
+        "timestamp unparseable or impossible": 1,
+        "status is not a number from 0 to 999": 1,
+        "not a JSON object": 1,
+    }
 
 
 def test_json_lines_of_wrong_shape_are_isolated(tmp_path: Path) -> None:
-    good = {"level": "info", "ts": 1779308400.5, "logger": "http.log.access", "msg": "handled request",
-            "request": {"remote_ip": "1.1.1.1", "method": "POST", "uri": "/mcp", "host": "h", "proto": "HTTP/1.1", "headers": {}}, "status": 200, "size": 1}
+    good = {
+        "level": "info",
+        "ts": 1779308400.5,
+        "logger": "http.log.access",
+        "msg": "handled request",
+        "request": {"remote_ip": "1.1.1.1", "method": "POST", "uri": "/mcp", "host": "h", "proto": "HTTP/1.1", "headers": {}},
+        "status": 200,
+        "size": 1,
+    }
     bad = json.loads(json.dumps(good))
     bad["request"]["headers"] = {"User-Agent": "not-a-list"}
     lines = [json.dumps(good)] * 50 + [json.dumps(bad), "{broken json"] + [json.dumps(good)] * 50
@@ -223,7 +264,9 @@ def test_rotations_named_newest_first_come_out_in_time_order(tmp_path: Path) -> 
 
 def test_unordered_lines_within_a_file_are_sorted_stably(tmp_path: Path) -> None:
     # Apache logs the request's start time, so long requests appear out of order.
-    path = write(tmp_path / "a.log", [("1.1.1.1", "20/May/2026:10:00:05", 200), ("2.2.2.2", "20/May/2026:10:00:00", 200),
-                                      ("3.3.3.3", "20/May/2026:10:00:05", 200)])
+    path = write(
+        tmp_path / "a.log",
+        [("1.1.1.1", "20/May/2026:10:00:05", 200), ("2.2.2.2", "20/May/2026:10:00:00", 200), ("3.3.3.3", "20/May/2026:10:00:05", 200)],
+    )
     frame = read_logs([path]).requests
     assert frame["client_ip"].to_list() == ["2.2.2.2", "1.1.1.1", "3.3.3.3"]

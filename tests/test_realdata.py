@@ -13,7 +13,7 @@ import pytest
 
 from logscope import FormatChoice, read_logs
 
-from .conftest import REALDATA, physical_lines
+from .conftest import physical_lines
 
 BLANK = "blank line"
 NO_LAYOUT = "matches no known layout"
@@ -72,14 +72,19 @@ EXPECTED: dict[str, tuple[str, str | None, dict[str, int], str | None]] = {
     # NPMplus: the format was inferred (see SOURCES.md); referer and User-Agent are unquoted. Lines 5 and
     # 6 are in NPM's standard and proxy layouts, not the one named, and an explicit layout is not second-guessed.
     "nginx_custom/crowdsec_hub_npm_custom_catch.log": (
-        "nginx", None, {"does not match the custom log_format layout": 2},
-        "[$time_local] $host $remote_addr $request_time \"$request\" $status $body_bytes_sent $bytes_sent $http_referer $http_user_agent",
+        "nginx",
+        None,
+        {"does not match the custom log_format layout": 2},
+        '[$time_local] $host $remote_addr $request_time "$request" $status $body_bytes_sent $bytes_sent $http_referer $http_user_agent',
     ),
     # NPM proxy, NPM standard and combined lines; the two rejected ones are nginx *error log* lines.
     "nginx_custom/crowdsec_hub_npm_mixed_formats.log": ("nginx", None, {NO_LAYOUT: 2}, None),
     "nginx_custom/emillaursen_nginx_text_request_time_mid_access.log": (
-        "nginx", None, {},
-        "$remote_addr - $remote_user [$time_local] \"$request\" $request_time $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" \"$http_x_forwarded_for\"",
+        "nginx",
+        None,
+        {},
+        '$remote_addr - $remote_user [$time_local] "$request" $request_time $status $body_bytes_sent '
+        '"$http_referer" "$http_user_agent" "$http_x_forwarded_for"',
     ),
     "nginx_custom/feedforce_isucon6_nginx_with_time_access.log.1": ("nginx", "combined_request_time", {}, None),
     # The with_time format was switched on during this rotation: 43 plain combined lines come first.

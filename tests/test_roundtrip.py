@@ -17,7 +17,7 @@ from logscope import FormatChoice, read_logs
 UAS = [None, "python-httpx/0.28.1", "MCP-Client/1.0", "claude-code/2.1.204 (cli)", "Mozilla/5.0 (X11; Linux x86_64) Firefox/146.0"]
 PATHS = ["/mcp", "/mcp/", "/sse", "/messages/", "/", "/.well-known/oauth-protected-resource/mcp", "/caf%C3%A9"]
 IPS = ["158.51.125.197", "54.67.34.241", "2001:db8::7", "::1", "172.69.3.4"]
-OFFSETS = [timezone.utc, timezone(timedelta(hours=2)), timezone(timedelta(hours=-3, minutes=-30))]
+OFFSETS = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-3, minutes=-30))]
 
 
 def make_records(n: int = 240, seed: int = 7) -> list[dict[str, Any]]:
@@ -112,24 +112,54 @@ def write_caddy(path: Path) -> None:
             headers["Referer"] = [r["referer"]]
         if r["has_authorization"]:
             headers["Authorization"] = ["REDACTED"]
-        request: dict[str, Any] = {"remote_ip": r["client_ip"], "remote_port": "5123", "client_ip": r["client_ip"], "proto": r["protocol"],
-                                   "method": r["method"], "host": r["host"], "uri": target(r), "headers": headers}
+        request: dict[str, Any] = {
+            "remote_ip": r["client_ip"],
+            "remote_port": "5123",
+            "client_ip": r["client_ip"],
+            "proto": r["protocol"],
+            "method": r["method"],
+            "host": r["host"],
+            "uri": target(r),
+            "headers": headers,
+        }
         if r["scheme"] == "https":
             request["tls"] = {"resumed": False, "version": 772, "cipher_suite": 4865, "proto": "h2"}
         resp = {"Location": [r["location"]]} if r["location"] else {}
-        lines.append(json.dumps({"level": "info", "ts": r["ts"].timestamp(), "logger": "http.log.access.log0", "msg": "handled request",
-                                 "request": request, "duration": r["duration_s"], "size": r["bytes_sent"], "status": r["status"],
-                                 "resp_headers": resp}))
+        lines.append(
+            json.dumps(
+                {
+                    "level": "info",
+                    "ts": r["ts"].timestamp(),
+                    "logger": "http.log.access.log0",
+                    "msg": "handled request",
+                    "request": request,
+                    "duration": r["duration_s"],
+                    "size": r["bytes_sent"],
+                    "status": r["status"],
+                    "resp_headers": resp,
+                }
+            )
+        )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def write_traefik(path: Path) -> None:
     lines = []
     for r in RECORDS:
-        rec: dict[str, Any] = {"ClientHost": r["client_ip"], "RequestMethod": r["method"], "RequestPath": target(r), "RequestProtocol": r["protocol"],
-                               "RequestScheme": r["scheme"], "RequestHost": r["host"], "DownstreamStatus": r["status"],
-                               "DownstreamContentSize": r["bytes_sent"], "Duration": round(r["duration_s"] * 1e9),
-                               "StartUTC": r["ts"].strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z", "level": "info", "msg": ""}
+        rec: dict[str, Any] = {
+            "ClientHost": r["client_ip"],
+            "RequestMethod": r["method"],
+            "RequestPath": target(r),
+            "RequestProtocol": r["protocol"],
+            "RequestScheme": r["scheme"],
+            "RequestHost": r["host"],
+            "DownstreamStatus": r["status"],
+            "DownstreamContentSize": r["bytes_sent"],
+            "Duration": round(r["duration_s"] * 1e9),
+            "StartUTC": r["ts"].strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z",
+            "level": "info",
+            "msg": "",
+        }
         if r["user_agent"] is not None:
             rec["request_User-Agent"] = r["user_agent"]
         if r["referer"]:
@@ -146,16 +176,37 @@ def write_generic(path: Path, spelling: str) -> None:
     lines = []
     for r in RECORDS:
         if spelling == "nginx":  # nginx escape=json style: every value a string
-            rec = {"time_iso8601": r["ts"].astimezone(r["offset"]).isoformat(timespec="milliseconds"), "remote_addr": r["client_ip"],
-                   "request": f"{r['method']} {target(r)} {r['protocol']}", "status": str(r["status"]), "body_bytes_sent": str(r["bytes_sent"]),
-                   "request_time": f"{r['duration_s']:.3f}", "http_user_agent": r["user_agent"] or "", "http_referer": r["referer"] or "",
-                   "scheme": r["scheme"], "host": r["host"], "sent_http_location": r["location"] or "",
-                   "http_authorization": "Bearer x" if r["has_authorization"] else ""}
+            rec = {
+                "time_iso8601": r["ts"].astimezone(r["offset"]).isoformat(timespec="milliseconds"),
+                "remote_addr": r["client_ip"],
+                "request": f"{r['method']} {target(r)} {r['protocol']}",
+                "status": str(r["status"]),
+                "body_bytes_sent": str(r["bytes_sent"]),
+                "request_time": f"{r['duration_s']:.3f}",
+                "http_user_agent": r["user_agent"] or "",
+                "http_referer": r["referer"] or "",
+                "scheme": r["scheme"],
+                "host": r["host"],
+                "sent_http_location": r["location"] or "",
+                "http_authorization": "Bearer x" if r["has_authorization"] else "",
+            }
         else:  # another application's spelling, numbers as numbers, epoch milliseconds
-            rec = {"@timestamp": round(r["ts"].timestamp() * 1000), "ip": r["client_ip"], "method": r["method"], "path": target(r),
-                   "protocol": r["protocol"], "status_code": r["status"], "bytes": r["bytes_sent"], "duration_ms": round(r["duration_s"] * 1000),
-                   "user_agent": r["user_agent"], "referrer": r["referer"], "scheme": r["scheme"], "host": r["host"],
-                   "location": r["location"], "authorization": "Bearer x" if r["has_authorization"] else None}
+            rec = {
+                "@timestamp": round(r["ts"].timestamp() * 1000),
+                "ip": r["client_ip"],
+                "method": r["method"],
+                "path": target(r),
+                "protocol": r["protocol"],
+                "status_code": r["status"],
+                "bytes": r["bytes_sent"],
+                "duration_ms": round(r["duration_s"] * 1000),
+                "user_agent": r["user_agent"],
+                "referrer": r["referer"],
+                "scheme": r["scheme"],
+                "host": r["host"],
+                "location": r["location"],
+                "authorization": "Bearer x" if r["has_authorization"] else None,
+            }
         lines.append(json.dumps(rec))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -203,9 +254,17 @@ def test_nginx_log_format_round_trip(tmp_path: Path, name: str) -> None:
     ingest = read_logs([path], FormatChoice(log_format=log_format))
     assert ingest.inputs[0].rejected == 0
     columns = list(BASE)
-    for var, cols in (("$server_protocol", ["protocol"]), ("$request", ["protocol"]), ("$http_referer", ["referer"]),
-                      ("$request_time", ["duration_s"]), ("$scheme", ["scheme"]), ("$https", ["scheme"]), ("$host", ["host"]),
-                      ("$sent_http_location", ["location"]), ("$http_authorization", ["has_authorization"])):
+    for var, cols in (
+        ("$server_protocol", ["protocol"]),
+        ("$request", ["protocol"]),
+        ("$http_referer", ["referer"]),
+        ("$request_time", ["duration_s"]),
+        ("$scheme", ["scheme"]),
+        ("$https", ["scheme"]),
+        ("$host", ["host"]),
+        ("$sent_http_location", ["location"]),
+        ("$http_authorization", ["has_authorization"]),
+    ):
         if re.search(re.escape(var) + r"\b", log_format):
             columns += [c for c in cols if c not in columns]
     if "$msec" in log_format:
@@ -263,18 +322,28 @@ def test_generic_json_round_trip(tmp_path: Path, spelling: str) -> None:
 def test_nginx_escape_json_template(tmp_path: Path) -> None:
     """A JSON log_format given as its own text maps keys through the template's variables."""
     path = tmp_path / "access.json"
-    rows = [{"t": r["ts"].astimezone(r["offset"]).isoformat(timespec="milliseconds"), "addr": r["client_ip"],
-             "req": f"{r['method']} {target(r)} {r['protocol']}", "st": str(r["status"]), "sz": str(r["bytes_sent"]),
-             "ua": r["user_agent"] or ""} for r in RECORDS]
+    rows = [
+        {
+            "t": r["ts"].astimezone(r["offset"]).isoformat(timespec="milliseconds"),
+            "addr": r["client_ip"],
+            "req": f"{r['method']} {target(r)} {r['protocol']}",
+            "st": str(r["status"]),
+            "sz": str(r["bytes_sent"]),
+            "ua": r["user_agent"] or "",
+        }
+        for r in RECORDS
+    ]
     path.write_text("".join(json.dumps(x) + "\n" for x in rows), encoding="utf-8")
-    template = """escape=json '{"t":"$time_iso8601","addr":"$remote_addr","req":"$request","st":"$status","sz":"$body_bytes_sent","ua":"$http_user_agent"}'"""
-    ingest = read_logs([path], FormatChoice(log_format=template.split(" ", 1)[1].strip("'")))
+    template = '{"t":"$time_iso8601","addr":"$remote_addr","req":"$request","st":"$status","sz":"$body_bytes_sent","ua":"$http_user_agent"}'
+    ingest = read_logs([path], FormatChoice(log_format=template))
     compare(ingest.requests, BASE, "ms")
 
 
 def test_field_override_maps_unusual_keys(tmp_path: Path) -> None:
     path = tmp_path / "odd.json"
-    path.write_text('{"when":"2026-05-20T20:20:00Z","peer":{"addr":"1.2.3.4"},"code":301,"target":"/mcp?x=1","verb":"POST"}\n', encoding="utf-8")
+    path.write_text(
+        '{"when":"2026-05-20T20:20:00Z","peer":{"addr":"1.2.3.4"},"code":301,"target":"/mcp?x=1","verb":"POST"}\n', encoding="utf-8"
+    )
     ingest = read_logs([path], FormatChoice(family="json", fields=("ts=when", "client_ip=peer.addr", "status=code", "path=target")))
     row = ingest.requests.row(0, named=True)
     assert (row["client_ip"], row["status"], row["path"], row["query"], row["method"]) == ("1.2.3.4", 301, "/mcp", "x=1", "POST")

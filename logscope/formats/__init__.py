@@ -138,10 +138,12 @@ def _detect_json(sample: Sequence[str], choice: FormatChoice, family: str) -> Lo
     keys, objects, prefixed = jsonlines.sample_keys(sample)
     if family == "auto" and objects * 2 < len(sample):
         return None
-    if family in ("auto", "caddy") and ("request" in keys or family == "caddy" or {"logger", "ts", "level"} <= keys):
-        if family == "caddy" or "request.uri" in keys or "request.method" in keys or "logger" in keys:
-            return jsonlines.caddy_format(prefixed)
-    if family in ("auto", "traefik") and (family == "traefik" or len({"DownstreamStatus", "RequestMethod", "RequestPath", "ClientHost"} & keys) >= 2):
+    caddy_keys = "request.uri" in keys or "request.method" in keys or "logger" in keys
+    if family == "caddy" or (family == "auto" and caddy_keys):
+        return jsonlines.caddy_format(prefixed)
+    if family in ("auto", "traefik") and (
+        family == "traefik" or len({"DownstreamStatus", "RequestMethod", "RequestPath", "ClientHost"} & keys) >= 2
+    ):
         return jsonlines.traefik_format(prefixed)
     if family in ("auto", "json"):
         mapping = jsonlines.generic_mapping(keys, jsonlines.parse_field_overrides(choice.fields))

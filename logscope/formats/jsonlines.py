@@ -173,13 +173,26 @@ class JsonFormat:
 # Caddy ---------------------------------------------------------------------------------------------
 
 _CADDY_PATHS = [
-    ("ts",), ("logger",), ("msg",), ("status",), ("size",), ("duration",),
-    ("request", "remote_ip"), ("request", "remote_addr"), ("request", "client_ip"), ("request", "proto"),
-    ("request", "method"), ("request", "host"), ("request", "uri"),
-    ("request", "headers", "User-Agent[]"), ("request", "headers", "Referer[]"),
-    ("request", "headers", "Authorization[]"), ("request", "headers", "X-Forwarded-For[]"),
+    ("ts",),
+    ("logger",),
+    ("msg",),
+    ("status",),
+    ("size",),
+    ("duration",),
+    ("request", "remote_ip"),
+    ("request", "remote_addr"),
+    ("request", "client_ip"),
+    ("request", "proto"),
+    ("request", "method"),
+    ("request", "host"),
+    ("request", "uri"),
+    ("request", "headers", "User-Agent[]"),
+    ("request", "headers", "Referer[]"),
+    ("request", "headers", "Authorization[]"),
+    ("request", "headers", "X-Forwarded-For[]"),
     ("request", "tls", "version"),
-    ("resp_headers", "Location[]"), ("resp_headers", "Strict-Transport-Security[]"),
+    ("resp_headers", "Location[]"),
+    ("resp_headers", "Strict-Transport-Security[]"),
 ]
 
 
@@ -322,7 +335,7 @@ def template_mapping(log_format: str) -> dict[str, str]:
 
     pairs = re.findall(r'"([^"]+)"\s*:\s*"?\$\{?(\w+)\}?"?', log_format)
     if not pairs:
-        raise FormatError("the JSON log_format names no \"key\": \"$variable\" pairs")
+        raise FormatError('the JSON log_format names no "key": "$variable" pairs')
     return {("time_any" if var in ("time_local", "time_iso8601", "msec") else var): key for key, var in pairs}
 
 

@@ -90,7 +90,6 @@ def log_format_from_conf(conf: Path, name: str | None = None) -> LogFormatDirect
     candidates = list(dict.fromkeys(u for u in used if u in formats)) or list(formats)
     if len(candidates) == 1:
         return formats[candidates[0]]
-    if not candidates:
-        if (used and all(u == "combined" for u in used)) or not formats:
-            return LogFormatDirective("combined", COMBINED, "default")
+    if not candidates and ((used and all(u == "combined" for u in used)) or not formats):
+        return LogFormatDirective("combined", COMBINED, "default")
     raise FormatError(f"{conf}: several log_formats ({', '.join(candidates)}); choose one with --log-format-name")

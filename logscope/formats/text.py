@@ -57,11 +57,29 @@ _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 # Apache LogFormat directives, as the nginx variables that hold the same thing.
 _APACHE = {
-    "h": "remote_addr", "a": "remote_addr", "l": "ident", "u": "remote_user", "t": "[$time_local]",
-    "r": "request", "s": "status", ">s": "status", "<s": "status", "b": "body_bytes_sent",
-    "B": "body_bytes_sent", "O": "bytes_sent", "I": "request_length", "v": "server_name",
-    "V": "server_name", "p": "server_port", "D": "request_time_us", "T": "request_time",
-    "H": "server_protocol", "m": "request_method", "U": "uri", "q": "args", "k": "connection_requests",
+    "h": "remote_addr",
+    "a": "remote_addr",
+    "l": "ident",
+    "u": "remote_user",
+    "t": "[$time_local]",
+    "r": "request",
+    "s": "status",
+    ">s": "status",
+    "<s": "status",
+    "b": "body_bytes_sent",
+    "B": "body_bytes_sent",
+    "O": "bytes_sent",
+    "I": "request_length",
+    "v": "server_name",
+    "V": "server_name",
+    "p": "server_port",
+    "D": "request_time_us",
+    "T": "request_time",
+    "H": "server_protocol",
+    "m": "request_method",
+    "U": "uri",
+    "q": "args",
+    "k": "connection_requests",
 }
 _APACHE_DIRECTIVE = re.compile(r"%(?:\{([^}]*)\})?([<>]?[a-zA-Z%])")
 
@@ -143,7 +161,9 @@ def _context_pattern(prev_lit: str, next_lit: str | None, lenient: bool = False)
     return f"[^{re.escape(stop)}]*"
 
 
-def compile_log_format(log_format: str, *, open_end: bool | str = False, prefix: str = "", lenient: bool = False) -> tuple[tuple[str, ...], str]:
+def compile_log_format(
+    log_format: str, *, open_end: bool | str = False, prefix: str = "", lenient: bool = False
+) -> tuple[tuple[str, ...], str]:
     """Compile nginx log_format text into (variables in order, regex with one named group each).
 
     The regex starts with an empty `_m` group so a non-matching line is told apart from empty values.
@@ -176,7 +196,7 @@ def compile_log_format(log_format: str, *, open_end: bool | str = False, prefix:
         parts.append(f"(?P<{group}>{pattern})")
     endings = {True: r"(?:[ \t].*)?$", "unquoted": r"(?:[ \t]+[^ \t\"].*)?$", False: r"[ \t]*$"}
     if open_end not in endings:
-        raise FormatError(f"open_end must be true, false or \"unquoted\", not {open_end!r}")
+        raise FormatError(f'open_end must be true, false or "unquoted", not {open_end!r}')
     parts.append(endings[open_end])
     return tuple(dict.fromkeys(variables)), "".join(parts)
 

@@ -20,11 +20,36 @@ IGNORED_VARIABLES = frozenset({"ident"})  # Apache %l: identd, nearly always "-"
 CONSUMED = frozenset(
     {
         *TIME_VARIABLES,
-        "remote_addr", "realip_remote_addr", "request", "request_method", "request_uri", "uri", "args",
-        "query_string", "server_protocol", "scheme", "https", "ssl_protocol", "host", "http_host",
-        "server_name", "status", "body_bytes_sent", "bytes_sent", "request_time", "request_time_ms",
-        "request_time_us", "request_time_ns", "tls_version", "http_user_agent", "http_referer", "sent_http_location",
-        "sent_http_strict_transport_security", "http_authorization", "http_x_forwarded_for", "server_port",
+        "remote_addr",
+        "realip_remote_addr",
+        "request",
+        "request_method",
+        "request_uri",
+        "uri",
+        "args",
+        "query_string",
+        "server_protocol",
+        "scheme",
+        "https",
+        "ssl_protocol",
+        "host",
+        "http_host",
+        "server_name",
+        "status",
+        "body_bytes_sent",
+        "bytes_sent",
+        "request_time",
+        "request_time_ms",
+        "request_time_us",
+        "request_time_ns",
+        "tls_version",
+        "http_user_agent",
+        "http_referer",
+        "sent_http_location",
+        "sent_http_strict_transport_security",
+        "http_authorization",
+        "http_x_forwarded_for",
+        "server_port",
     }
 )
 
@@ -78,15 +103,22 @@ def _scheme(present: set[str]) -> pl.Expr | None:
     return candidates[0] if len(candidates) == 1 else pl.coalesce(candidates)
 
 
-def canonical_from_variables(lf: pl.LazyFrame, variables: Iterable[str], naive_tz: str = "UTC", *, clean_numbers: bool = False) -> pl.LazyFrame:
+def canonical_from_variables(
+    lf: pl.LazyFrame, variables: Iterable[str], naive_tz: str = "UTC", *, clean_numbers: bool = False
+) -> pl.LazyFrame:
     """Turn string columns named after nginx variables into canonical columns.
 
     Expects an `_ok` column (did the line match at all); adds the per-field checks to it and fills
     `_reason` for rejected lines. Unknown variables are kept as string columns.
     """
     present = set(variables)
+
     # Text formats match numbers with [0-9]+ already; JSON may hold "200.0" or 2e2 and needs the slow path.
-    to_int = (lambda e, dtype=pl.Int64(): e.cast(dtype, strict=False)) if clean_numbers else cv.to_int
+    def to_int(expr: pl.Expr, dtype: pl.DataType | None = None) -> pl.Expr:
+        if clean_numbers:
+            return expr.cast(dtype or pl.Int64(), strict=False)
+        return cv.to_int(expr, dtype)
+
     if "request" in present:
         lf = lf.with_columns(cv.split_request_line(pl.col("request")).alias("_req"))
         req = {k: pl.col("_req").struct.field(k) for k in ("method", "target", "protocol")}
@@ -129,9 +161,7 @@ def canonical_from_variables(lf: pl.LazyFrame, variables: Iterable[str], naive_t
         if ("request_method" in present or req)
         else None,
         "path": cv.uri_path(target) if target is not None else None,
-        "query": (pl.coalesce(cv.uri_query(target), args) if args is not None else cv.uri_query(target))
-        if target is not None
-        else args,
+        "query": (pl.coalesce(cv.uri_query(target), args) if args is not None else cv.uri_query(target)) if target is not None else args,
         "protocol": pl.coalesce([e for e in (_first(present, "server_protocol"), req.get("protocol")) if e is not None])
         if ("server_protocol" in present or req)
         else None,
@@ -153,8 +183,7 @@ def canonical_from_variables(lf: pl.LazyFrame, variables: Iterable[str], naive_t
     }
     built = [expr.alias(name) for name, expr in columns.items() if expr is not None]
     extras = [
-        cv.blank_to_null(pl.col(v)).alias(v if v not in CANONICAL else f"var_{v}")
-        for v in sorted(present - CONSUMED - IGNORED_VARIABLES)
+        cv.blank_to_null(pl.col(v)).alias(v if v not in CANONICAL else f"var_{v}") for v in sorted(present - CONSUMED - IGNORED_VARIABLES)
     ]
     keep = [pl.col(c) for c in (OK, REASON, RAW, "line") if c in lf.collect_schema().names()]
     lf = lf.select(*built, *extras, *keep)
