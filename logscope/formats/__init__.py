@@ -34,6 +34,9 @@ class LogFormat(Protocol):
     family: str
 
     @property
+    def logged(self) -> frozenset[str]: ...
+
+    @property
     def label(self) -> str: ...
 
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame: ...
@@ -58,6 +61,11 @@ class MixedText:
     def label(self) -> str:
         return " + ".join(f.label for f in self.layouts)
 
+    @property
+    def logged(self) -> frozenset[str]:
+        # Only what every detected layout records can be read as absent when null.
+        return frozenset.intersection(*(f.logged for f in self.layouts))
+
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
         parsed = self.layouts[0].parse(lines, naive_tz).collect()
         if parsed[OK].all():
@@ -76,7 +84,8 @@ class MixedText:
         main = self.layouts[self.primary].describe()
         if len(self.layouts) == 1:
             return main
-        return {**main, "log_format_name": self.label, "mixed": [f.describe() for f in self.layouts]}
+        mixed = [f.describe() for f in self.layouts]
+        return {**main, "log_format_name": self.label, "mixed": mixed, "logged": sorted(self.logged)}
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,7 @@ def _detect_json(sample: Sequence[str], choice: FormatChoice, family: str) -> Lo
     if family in ("auto", "traefik") and (
         family == "traefik" or len({"DownstreamStatus", "RequestMethod", "RequestPath", "ClientHost"} & keys) >= 2
     ):
-        return jsonlines.traefik_format(prefixed)
+        return jsonlines.traefik_format(prefixed, keys)
     if family in ("auto", "json"):
         mapping = jsonlines.generic_mapping(keys, jsonlines.parse_field_overrides(choice.fields))
         if family == "json" or ("status" in mapping and ({"request", "request_uri", "uri"} & mapping.keys())):

@@ -20,7 +20,7 @@ import polars as pl
 from .. import convert as cv
 from ..errors import FormatError
 from ..schema import CANONICAL, OK, RAW, REASON
-from .variables import CANONICAL_TO_VARIABLE, canonical_from_variables
+from .variables import CANONICAL_TO_VARIABLE, canonical_from_variables, logged_columns
 
 S = pl.String()
 STRINGS = pl.List(pl.String())
@@ -129,6 +129,10 @@ class JsonFormat:
     def label(self) -> str:
         return {"caddy": "Caddy JSON", "traefik": "Traefik JSON"}.get(self.family, "JSON")
 
+    @property
+    def logged(self) -> frozenset[str]:
+        return logged_columns(self.variables().keys())
+
     def match_expr(self) -> pl.Expr:
         return pl.col(RAW).str.contains(r"\{")
 
@@ -167,7 +171,7 @@ class JsonFormat:
         return canonical_from_variables(lf, var_exprs.keys(), naive_tz)
 
     def describe(self) -> dict[str, object]:
-        return {"format": self.family, **self.detail}
+        return {"format": self.family, **self.detail, "logged": sorted(self.logged)}
 
 
 # Caddy ---------------------------------------------------------------------------------------------
@@ -262,17 +266,20 @@ _TRAEFIK_KEYS = {
 _TRAEFIK_TIMES = ("StartUTC", "time", "StartLocal")
 
 
-def _traefik_variables() -> VariableMap:
-    out: dict[str, pl.Expr] = {var: pl.col(key) for key, var in _TRAEFIK_KEYS.items()}
+def _traefik_variables(keys: frozenset[str] | None) -> VariableMap:
+    # Traefik keeps only the fields and headers it is configured to; what is not in the input's
+    # first lines is not logged, and must not be read as absent.
+    out: dict[str, pl.Expr] = {var: pl.col(key) for key, var in _TRAEFIK_KEYS.items() if keys is None or key in keys}
     out["time_any"] = pl.coalesce([pl.col(k) for k in _TRAEFIK_TIMES])
     return out
 
 
-def traefik_format(has_prefix: bool = False) -> JsonFormat:
+def traefik_format(has_prefix: bool = False, keys: set[str] | None = None) -> JsonFormat:
+    seen = frozenset(keys) if keys is not None else None
     return JsonFormat(
         family="traefik",
         schema={k: S for k in (*_TRAEFIK_KEYS, *_TRAEFIK_TIMES)},
-        variables=_traefik_variables,
+        variables=lambda: _traefik_variables(seen),
         is_access=lambda: pl.col("DownstreamStatus").is_not_null() | pl.col("RequestMethod").is_not_null(),
         has_prefix=has_prefix,
     )

@@ -17,7 +17,7 @@ import polars as pl
 
 from ..errors import FormatError
 from ..schema import OK, RAW, REASON
-from .variables import canonical_from_variables
+from .variables import canonical_from_variables, logged_columns
 
 # ASCII classes and exact literals keep the compiled regex one-pass (unambiguous at every byte), which
 # lets the regex engine extract captures several times faster than with \d, \S or \s+.
@@ -109,6 +109,10 @@ class TextFormat:
     def label(self) -> str:
         return self.name or "custom log_format"
 
+    @property
+    def logged(self) -> frozenset[str]:
+        return logged_columns(self.variables)
+
     def match_expr(self) -> pl.Expr:
         return pl.col(RAW).str.contains(self.pattern)
 
@@ -131,7 +135,7 @@ class TextFormat:
         return canonical_from_variables(lf, self.variables, naive_tz, clean_numbers=True)
 
     def describe(self) -> dict[str, object]:
-        return {"format": self.family, "log_format_name": self.name, "log_format": self.format}
+        return {"format": self.family, "log_format_name": self.name, "log_format": self.format, "logged": sorted(self.logged)}
 
 
 def tokenize(log_format: str) -> list[tuple[str, str]]:

@@ -77,6 +77,37 @@ CANONICAL_TO_VARIABLE = {
 }
 
 
+#: Canonical column -> the variables that record it. A format "logs" a column when it has one of these,
+#: which is what lets a detector read a null as "absent" rather than "not recorded".
+LOGGED_BY: dict[str, tuple[str, ...]] = {
+    "ts": TIME_VARIABLES,
+    "client_ip": ("remote_addr", "realip_remote_addr"),
+    "method": ("request", "request_method"),
+    "path": ("request", "request_uri", "uri"),
+    "query": ("request", "request_uri", "args", "query_string"),
+    "protocol": ("request", "server_protocol"),
+    "scheme": ("scheme", "https", "ssl_protocol"),
+    "host": ("host", "http_host", "server_name"),
+    "status": ("status",),
+    "bytes_sent": ("body_bytes_sent", "bytes_sent"),
+    "duration_s": ("request_time", "request_time_ms", "request_time_us", "request_time_ns"),
+    "user_agent": ("http_user_agent",),
+    "referer": ("http_referer",),
+    "location": ("sent_http_location",),
+    "hsts": ("sent_http_strict_transport_security",),
+    "has_authorization": ("http_authorization",),
+    "tls_version": ("ssl_protocol", "tls_version"),
+    "forwarded_for": ("http_x_forwarded_for",),
+    "server_port": ("server_port",),
+}
+
+
+def logged_columns(variables: Iterable[str]) -> frozenset[str]:
+    """The canonical columns a format with these variables records."""
+    present = set(variables)
+    return frozenset(col for col, names in LOGGED_BY.items() if present & set(names))
+
+
 def _first(present: set[str], *names: str, convert=lambda e: e) -> pl.Expr | None:
     exprs = [convert(cv.blank_to_null(pl.col(n))) for n in names if n in present]
     if not exprs:
