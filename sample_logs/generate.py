@@ -171,7 +171,7 @@ for t in every(START, END, 2400):
     for asset in ("/static/app.css", "/static/app.js", "/favicon.ico"):
         add(
             Request(
-                t + timedelta(seconds=0.2),
+                t + timedelta(seconds=0.5),
                 ip,
                 "GET",
                 asset,

@@ -171,7 +171,8 @@ class JsonFormat:
         return canonical_from_variables(lf, var_exprs.keys(), naive_tz)
 
     def describe(self) -> dict[str, object]:
-        return {"format": self.family, **self.detail, "logged": sorted(self.logged)}
+        time_is = "start" if self.family == "traefik" else "end"
+        return {"format": self.family, **self.detail, "logged": sorted(self.logged), "time_is": time_is}
 
 
 # Caddy ---------------------------------------------------------------------------------------------

@@ -135,7 +135,15 @@ class TextFormat:
         return canonical_from_variables(lf, self.variables, naive_tz, clean_numbers=True)
 
     def describe(self) -> dict[str, object]:
-        return {"format": self.family, "log_format_name": self.name, "log_format": self.format, "logged": sorted(self.logged)}
+        # nginx writes the line when the request ends ($time_local); Apache's %t is its start, which
+        # logscope cannot tell apart in `combined`, so text logs are read as nginx's.
+        return {
+            "format": self.family,
+            "log_format_name": self.name,
+            "log_format": self.format,
+            "logged": sorted(self.logged),
+            "time_is": "end",
+        }
 
 
 def tokenize(log_format: str) -> list[tuple[str, str]]:

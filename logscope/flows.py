@@ -1,0 +1,309 @@
+"""The sessionizer: clients, attempts and outcomes, rebuilt from the canonical frame.
+
+Definitions are those of ../shared/spec/analysis-model.md. Everything is computed with window
+expressions (`over`), group-bys and joins over whole columns; the only Python loop is over distinct
+(IP, User-Agent) pairs, to give each client a stable short id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import polars as pl
+
+from .ingest import Ingest
+
+REDIRECTS = [301, 302, 303, 307, 308]
+OUTCOMES = ("connected", "degraded", "stuck", "failing", "not-mcp")
+TRANSPORTS = ("https-only", "starts-http", "http-only", "unknown")
+
+
+@cache
+def endpoint_rules() -> dict[str, Any]:
+    return tomllib.loads(resources.files("logscope.data").joinpath("endpoints.toml").read_text("utf-8"))
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    attempt_gap_s: float = 30.0
+    stuck_after: int = 10
+    endpoints: tuple[str, ...] = ()  # globs; empty means the defaults in data/endpoints.toml
+    follow_window_s: float = 5.0  # a redirect followed to the same path within this was HTTP -> HTTPS
+
+    @property
+    def endpoint_globs(self) -> tuple[str, ...]:
+        return self.endpoints or tuple(endpoint_rules()["endpoint"])
+
+
+@dataclass
+class ServerTransport:
+    """Does the server redirect plain HTTP, with which codes, for which methods, and how we know."""
+
+    redirects_http: bool | None  # None: the log cannot tell
+    evidence: str  # "logged" | "inferred" | "none"
+    status_codes: dict[int, int] = field(default_factory=dict)
+    methods: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "redirects_http": self.redirects_http,
+            "evidence": self.evidence,
+            "status_codes": {str(k): v for k, v in sorted(self.status_codes.items())},
+            "methods": dict(sorted(self.methods.items())),
+        }
+
+
+@dataclass
+class Flows:
+    """Requests annotated with client and attempt, one row per attempt, one row per client."""
+
+    requests: pl.DataFrame
+    attempts: pl.DataFrame
+    clients: pl.DataFrame
+    server: ServerTransport
+    options: FlowOptions
+
+
+def glob_regex(globs: Sequence[str]) -> str:
+    """One anchored regex for path globs, where `*` matches anything (slashes included)."""
+    parts = [".*".join(re.escape(piece) for piece in g.split("*")) for g in globs]
+    return "^(?:" + "|".join(parts) + ")$"
+
+
+def client_id(ip: str | None, user_agent: str | None) -> str:
+    """A short id, stable across runs and versions, for one (IP, User-Agent) pair."""
+    key = f"{ip or ''}\x00{'' if user_agent is None else user_agent}\x00{user_agent is None}"
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=5).hexdigest()
+
+
+def _with_client_ids(requests: pl.DataFrame) -> pl.DataFrame:
+    pairs = requests.select("client_ip", "user_agent").unique(maintain_order=True)
+    ids = pl.Series("client_id", [client_id(ip, ua) for ip, ua in pairs.iter_rows()], dtype=pl.String)
+    return requests.join(pairs.with_columns(ids), on=["client_ip", "user_agent"], how="left", nulls_equal=True, maintain_order="left")
+
+
+def _time_is_end_sources(ingest: Ingest) -> list[str]:
+    return [r.path for r in ingest.inputs if r.format_detail.get("time_is", "end") == "end"]
+
+
+def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
+    """Add client_id, role, effective scheme (logged or inferred) and the start of each request."""
+    rules = endpoint_rules()
+    df = _with_client_ids(ingest.requests.with_row_index("seq"))
+    path = pl.col("path")
+    role = (
+        pl.when(path.str.contains(glob_regex(options.endpoint_globs)))
+        .then(pl.lit("endpoint"))
+        .when(path.str.contains(glob_regex(rules["auth"])))
+        .then(pl.lit("auth"))
+        .otherwise(pl.lit("other"))
+    )
+    benign = pl.any_horizontal([(pl.col("method") == b["method"]) & (pl.col("status") == b["status"]) for b in rules["benign"]])
+    end_sources = _time_is_end_sources(ingest)
+    # nginx and Caddy log a request when it ends: a long SSE stream belongs where it started.
+    start = (
+        pl.when(pl.col("source").is_in(end_sources) & pl.col("duration_s").is_not_null())
+        .then(pl.col("ts") - pl.duration(microseconds=(pl.col("duration_s") * 1e6).cast(pl.Int64)))
+        .otherwise(pl.col("ts"))
+    )
+    df = df.with_columns(role.alias("role"), benign.fill_null(False).alias("benign"), start.alias("start"))
+
+    # What each client did next (the frame is in time order, so `over` keeps that order per client).
+    nxt = {c: pl.col(c).shift(-1).over("client_id") for c in ("method", "path", "status", "ts")}
+    location_path = pl.col("location").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*", "").str.replace(r"[?#].*$", "")
+    is_redirect = pl.col("status").is_in(REDIRECTS)
+    # Browsers fetch other things in between, so look a few requests ahead.
+    followed_same = pl.any_horizontal(
+        [
+            (pl.col("path").shift(-k).over("client_id") == path)
+            & ((pl.col("ts").shift(-k).over("client_id") - pl.col("ts")).dt.total_seconds() <= options.follow_window_s)
+            for k in (1, 2, 3)
+        ]
+    ).fill_null(False)
+    to_https = (
+        pl.when(pl.col("location").is_not_null())
+        .then(pl.col("location").str.starts_with("https://") & (location_path == path))
+        .otherwise(followed_same)
+    )
+    http_to_https = is_redirect & (pl.col("scheme").is_null() | (pl.col("scheme") == "http")) & to_https
+    df = df.with_columns(
+        nxt["method"].alias("next_method"),
+        nxt["path"].alias("next_path"),
+        nxt["status"].alias("next_status"),
+        nxt["ts"].alias("next_ts"),
+        location_path.alias("location_path"),
+        http_to_https.fill_null(False).alias("http_to_https"),
+    )
+    # Where the scheme is not logged: a request redirected to HTTPS was plain HTTP; if the log shows
+    # such redirects, the server redirects all plain HTTP, so requests that were not redirected were HTTPS.
+    source_redirects = (pl.col("http_to_https") & pl.col("scheme").is_null()).any().over("source")
+    inferred = pl.when(pl.col("http_to_https")).then(pl.lit("http")).when(source_redirects).then(pl.lit("https"))
+    return df.with_columns(
+        pl.coalesce(pl.col("scheme"), pl.when(pl.col("scheme").is_null()).then(inferred)).alias("scheme_eff"),
+        pl.when(pl.col("scheme").is_not_null())
+        .then(pl.lit("logged"))
+        .when(pl.col("scheme").is_null() & inferred.is_not_null())
+        .then(pl.lit("inferred"))
+        .alias("scheme_evidence"),
+    )
+
+
+def _attempts(df: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
+    """Number each client's endpoint and auth/discovery requests into attempts; one row per attempt."""
+    gap_us = int(options.attempt_gap_s * 1e6)
+    flow = df.filter(pl.col("role") != "other").sort("client_id", "start", "seq")
+    previous = pl.col("start").shift(1).over("client_id")
+    new = previous.is_null() | ((pl.col("start") - previous).dt.total_microseconds() > gap_us)
+    flow = flow.with_columns(new.cast(pl.UInt32).cum_sum().over("client_id").alias("attempt"))
+    is_ep = pl.col("role") == "endpoint"
+    deciding = pl.coalesce(
+        pl.col("status").filter(is_ep & ~pl.col("benign")).last(),
+        pl.col("status").filter(is_ep).last(),
+    )
+    attempts = flow.group_by("client_id", "attempt", maintain_order=True).agg(
+        pl.col("start").first().alias("start"),
+        pl.col("ts").max().alias("end"),
+        pl.len().alias("requests"),
+        is_ep.sum().alias("endpoint_requests"),
+        deciding.alias("deciding_status"),
+        pl.col("scheme_eff").first().alias("first_scheme"),
+        (pl.col("scheme_eff") == "https").any().alias("reached_https"),
+        pl.col("seq").first().alias("first_seq"),
+    )
+    attempts = attempts.with_columns(
+        (pl.col("endpoint_requests") > 0).alias("counted"),
+        pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success"),
+    )
+    return flow.select("seq", "attempt"), attempts
+
+
+def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
+    """How each client speaks MCP, read from its endpoint requests, and whether it tears down with DELETE."""
+    ep = pl.col("role") == "endpoint"
+    ok = pl.col("status").is_between(200, 299)
+    sse_path = pl.col("path").str.contains(r"(^|/)sse/?$")
+    messages_path = pl.col("path").str.contains(r"(^|/)messages?(/|$)")
+    per_client = df.group_by("client_id").agg(
+        (ep & (pl.col("method") == "GET") & sse_path & ok).any().alias("_legacy_stream"),
+        (ep & (pl.col("method") == "POST") & messages_path).any().alias("_messages"),
+        (ep & (pl.col("method") == "GET") & ~sse_path & ok).any().alias("_stream"),
+        (ep & (pl.col("method") == "POST") & ~messages_path).any().alias("_post"),
+        (ep & (pl.col("method") == "DELETE")).any().alias("teardown"),
+    )
+    transport = (
+        pl.when(pl.col("_legacy_stream") | (pl.col("_messages") & ~pl.col("_post")))
+        .then(pl.lit("legacy-sse"))
+        .when(pl.col("_post") & pl.col("_stream"))
+        .then(pl.lit("streamable-http+stream"))
+        .when(pl.col("_post"))
+        .then(pl.lit("streamable-http"))
+        .otherwise(pl.lit("unknown"))
+    )
+    return per_client.select("client_id", transport.alias("mcp_transport"), "teardown")
+
+
+MAX_PATHS = 20  # per client in reports: one abusive client must not blow up a report
+
+
+def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
+    flow_rows = pl.col("role") != "other"
+    has_flow = flow_rows.any()
+    # Transport is read from the client's MCP requests where it has any, else from all it sent.
+    scoped = pl.col("scheme_eff").filter(flow_rows | ~has_flow)
+    evidence = pl.col("scheme_evidence").filter(flow_rows | ~has_flow)
+    base = df.group_by("client_id").agg(
+        pl.col("client_ip").first().alias("ip"),
+        pl.col("user_agent").first(),
+        pl.len().alias("requests"),
+        pl.col("ts").min().alias("first_seen"),
+        pl.col("ts").max().alias("last_seen"),
+        (pl.col("role") == "endpoint").sum().alias("endpoint_requests"),
+        pl.col("path").filter(flow_rows).unique(maintain_order=True).head(MAX_PATHS).alias("paths"),
+        (scoped == "http").any().alias("_http"),
+        (scoped == "https").any().alias("_https"),
+        (evidence == "logged").any().alias("_logged"),
+        (evidence == "inferred").any().alias("_inferred"),
+    )
+    counted = attempts.filter(pl.col("counted"))
+    per_attempts = counted.group_by("client_id").agg(
+        pl.len().alias("attempts"),
+        pl.col("success").sum().alias("successful_attempts"),
+        (~pl.col("success")).sum().alias("failed_attempts"),
+        pl.col("attempt").filter(pl.col("success")).max().alias("_last_success"),
+    )
+    trailing = (
+        counted.join(per_attempts.select("client_id", "_last_success"), on="client_id")
+        .filter(pl.col("attempt") > pl.col("_last_success").fill_null(0))
+        .group_by("client_id")
+        .agg(pl.col("start").min().alias("_failing_since"))
+    )
+    clients = (
+        base.join(per_attempts, on="client_id", how="left")
+        .join(trailing, on="client_id", how="left")
+        .join(_mcp_transport(df), on="client_id", how="left")
+        .with_columns(pl.col("attempts", "successful_attempts", "failed_attempts").fill_null(0).cast(pl.UInt32))
+    )
+    succ, failed, total = pl.col("successful_attempts"), pl.col("failed_attempts"), pl.col("attempts")
+    outcome = (
+        pl.when(pl.col("endpoint_requests") == 0)
+        .then(pl.lit("not-mcp"))
+        .when((succ > 0) & (failed * 4 < total))
+        .then(pl.lit("connected"))
+        .when(succ > 0)
+        .then(pl.lit("degraded"))
+        .when(failed >= options.stuck_after)
+        .then(pl.lit("stuck"))
+        .otherwise(pl.lit("failing"))
+    )
+    transport = (
+        pl.when(pl.col("_http") & pl.col("_https"))
+        .then(pl.lit("starts-http"))
+        .when(pl.col("_http"))
+        .then(pl.lit("http-only"))
+        .when(pl.col("_https"))
+        .then(pl.lit("https-only"))
+        .otherwise(pl.lit("unknown"))
+    )
+    evidence_label = pl.when(pl.col("_logged")).then(pl.lit("logged")).when(pl.col("_inferred")).then(pl.lit("inferred")).otherwise(pl.lit("none"))
+    return (
+        clients.with_columns(outcome.alias("outcome"), transport.alias("transport"), evidence_label.alias("transport_evidence"))
+        .with_columns(
+            pl.when(pl.col("outcome") == "stuck").then(pl.col("_failing_since")).alias("stuck_since"),
+            pl.when(pl.col("endpoint_requests") == 0).then(pl.lit("unknown")).otherwise(pl.col("mcp_transport")).alias("mcp_transport"),
+            pl.col("teardown").fill_null(False),
+        )
+        .drop("_http", "_https", "_logged", "_inferred", "_last_success", "_failing_since")
+        .sort("first_seen", "client_id")
+    )
+
+
+def _server_transport(df: pl.DataFrame) -> ServerTransport:
+    redirected = df.filter(pl.col("http_to_https"))
+    logged = df["scheme"].null_count() < df.height
+    if redirected.height:
+        evidence = "logged" if redirected["scheme"].null_count() == 0 else "inferred"
+        codes = dict(redirected.group_by("status").len().iter_rows())
+        methods = dict(redirected.group_by("method").len().iter_rows())
+        return ServerTransport(True, evidence, {int(k): v for k, v in codes.items()}, {str(k): v for k, v in methods.items()})
+    if logged:
+        # The scheme is logged and no plain-HTTP request was redirected: the server does not redirect.
+        plain = df.filter(pl.col("scheme") == "http").height
+        return ServerTransport(False if plain else None, "logged")
+    return ServerTransport(None, "none")
+
+
+def build_flows(ingest: Ingest, options: FlowOptions | None = None) -> Flows:
+    """Clients, attempts and outcomes for everything `read_logs` returned."""
+    options = options or FlowOptions()
+    df = annotate(ingest, options)
+    attempt_of, attempts = _attempts(df, options)
+    df = df.join(attempt_of, on="seq", how="left", maintain_order="left")
+    clients = _clients(df, attempts, options)
+    return Flows(requests=df, attempts=attempts, clients=clients, server=_server_transport(df), options=options)
