@@ -133,7 +133,12 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         .otherwise(followed_same)
     )
     http_to_https = is_redirect & (pl.col("scheme").is_null() | (pl.col("scheme") == "http")) & to_https
+    prv = {c: pl.col(c).shift(1).over("client_id") for c in ("method", "path", "status")}
     df = df.with_columns(
+        pl.col("seq").shift(-1).over("client_id").alias("next_seq"),
+        prv["method"].alias("prev_method"),
+        prv["path"].alias("prev_path"),
+        prv["status"].alias("prev_status"),
         nxt["method"].alias("next_method"),
         nxt["path"].alias("next_path"),
         nxt["status"].alias("next_status"),

@@ -225,6 +225,8 @@ def apache_to_nginx(log_format: str) -> str:
             return "$" + ("http_" if directive == "i" else "sent_http_") + name
         if arg is not None and directive == "t":
             return "[$time_local]"
+        if arg is not None and directive == "x":  # mod_ssl variables
+            return "$ssl_protocol" if arg.upper() == "SSL_PROTOCOL" else "$" + re.sub(r"\W", "_", arg.lower())
         if directive.lstrip("<>") in ("s",) or directive in _APACHE:
             target = _APACHE.get(directive) or _APACHE[directive.lstrip("<>")]
             return target if target.startswith("[") else "$" + target

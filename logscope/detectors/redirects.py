@@ -1,0 +1,125 @@
+"""Redirects that break clients: the POST -> 301 -> GET -> 400 loop first (the seed case)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from . import Context, Finding, detector, fixes
+
+METHOD_CHANGING = [301, 302, 303]
+REDIRECTS = [301, 302, 303, 307, 308]
+
+
+def _codes(rows: pl.DataFrame) -> str:
+    return "/".join(str(c) for c in sorted(rows["status"].unique().to_list()))
+
+
+def _within_attempt(ctx: Context) -> pl.Expr:
+    return (pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= ctx.flows.options.attempt_gap_s
+
+
+def _target_path() -> pl.Expr:
+    return pl.coalesce(pl.col("location_path"), pl.col("path"))
+
+
+def downgrade_rows(ctx: Context) -> pl.DataFrame:
+    """POSTs answered 301/302/303 whose follow-up is the same client's failing GET of the target."""
+    return ctx.requests.filter(
+        (pl.col("method") == "POST")
+        & pl.col("status").is_in(METHOD_CHANGING)
+        & (pl.col("next_method") == "GET")
+        & (pl.col("next_path") == _target_path())
+        & (pl.col("next_status") >= 400)
+        & _within_attempt(ctx)
+    )
+
+
+@detector
+def redirect_method_downgrade(ctx: Context) -> list[Finding]:
+    rows = downgrade_rows(ctx)
+    if rows.height == 0:
+        return []
+    clients = rows["client_id"].unique().to_list()
+    outcomes = ctx.outcomes(clients)
+    stuck = outcomes.get("stuck", 0)
+    codes = _codes(rows)
+    follow = "/".join(str(s) for s in sorted(rows["next_status"].unique().to_list()))
+    detail = (
+        f"The server answers POST with {codes}. {len(clients)} client(s) followed the redirect the way every common HTTP "
+        f"library does (RFC 9110 §15.4: a POST redirected with 301/302 may be re-sent as GET, 303 must be), "
+        f"so the MCP request arrived as a body-less GET and failed with {follow}. "
+        f"{stuck} of them never connected (stuck). A 308 redirect keeps the method and the body."
+    )
+    evidence = [s for pair in rows.head(3).select("seq", "next_seq").rows() for s in pair if s is not None]
+    return [
+        ctx.finding(
+            "redirect-method-downgrade",
+            "critical" if ctx.any_failing(clients) else "high",
+            f"POST redirected with {codes} turns into a failing GET",
+            detail,
+            rows,
+            evidence_seqs=evidence,
+        )
+    ]
+
+
+@detector
+def unsafe_post_redirect(ctx: Context) -> list[Finding]:
+    """Preventive: the server answers POSTs (or plain HTTP generally) with a method-changing redirect."""
+    if downgrade_rows(ctx).height:
+        return []  # already reported, with the clients it breaks
+    posts = ctx.requests.filter((pl.col("method") == "POST") & pl.col("status").is_in(METHOD_CHANGING))
+    if posts.height:
+        detail = (
+            f"{posts.height} POST request(s) were answered with {_codes(posts)}. No client has been seen failing on it yet, "
+            "but HTTP libraries re-send a POST redirected this way as a body-less GET. Use 308."
+        )
+        return [ctx.finding("unsafe-post-redirect", "medium", f"POST answered with {_codes(posts)}", detail, posts)]
+    plain = ctx.requests.filter(pl.col("http_to_https") & pl.col("status").is_in(METHOD_CHANGING))
+    if plain.height:
+        detail = (
+            f"Plain-HTTP requests are redirected to HTTPS with {_codes(plain)}. Only GETs have been redirected so far; "
+            "an MCP client that starts on http:// would have its POST turned into a GET. Use 308."
+        )
+        return [ctx.finding("unsafe-post-redirect", "low", f"HTTP -> HTTPS redirect uses {_codes(plain)}", detail, plain)]
+    return []
+
+
+@detector
+def redirect_not_followed(ctx: Context) -> list[Finding]:
+    rows = ctx.requests.filter(
+        (pl.col("method") == "POST")
+        & pl.col("status").is_in(REDIRECTS)
+        & (pl.col("role") != "other")
+        & (pl.col("next_ts").is_null() | ~_within_attempt(ctx) | (pl.col("next_path") != _target_path()))
+    )
+    if rows.height == 0:
+        return []
+    clients = rows["client_id"].unique().to_list()
+    detail = (
+        f"{rows.height} POST(s) from {len(clients)} client(s) were answered with {_codes(rows)} and not followed: "
+        "clients such as Java's HttpClient and bare curl stop at a redirect. Serve MCP over HTTPS and publish the https:// URL."
+    )
+    severity = "high" if ctx.any_failing(clients) else "medium"
+    return [ctx.finding("redirect-not-followed", severity, "POST redirected and never followed", detail, rows)]
+
+
+@detector
+def trailing_slash_redirect(ctx: Context) -> list[Finding]:
+    target = pl.coalesce(pl.col("location_path"), pl.when(_within_attempt(ctx)).then(pl.col("next_path")))
+    path = pl.col("path")
+    slash_twin = (target == path + "/") | ((target + "/") == path)
+    rows = ctx.requests.filter((pl.col("role") == "endpoint") & pl.col("status").is_in(REDIRECTS) & slash_twin.fill_null(False))
+    if rows.height == 0:
+        return []
+    lost = rows.filter(pl.col("next_status") == 404).height
+    detail = (
+        f"{rows.height} endpoint request(s) were redirected to the same path with or without a trailing slash "
+        f"({_codes(rows)}), doubling each request" + (f"; {lost} of the follow-ups got 404" if lost else "") + "."
+    )
+    evidence = [s for pair in rows.head(3).select("seq", "next_seq").rows() for s in pair if s is not None]
+    severity = "medium" if lost else "low"
+    return [ctx.finding("trailing-slash-redirect", severity, "Endpoint redirected to add or drop a trailing slash", detail, rows, evidence_seqs=evidence)]
+
+
+__all__ = ["downgrade_rows", "fixes"]

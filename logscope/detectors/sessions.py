@@ -1,0 +1,140 @@
+"""Failures inside a connection: lost sessions, cut streams, transport fallback, storms, OAuth loops."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from . import Context, Finding, detector
+
+# Proxy and client idle timeouts that cut long-lived SSE streams (seconds).
+STREAM_CUTS = [(55.0, 65.0), (95.0, 125.0), (295.0, 305.0)]
+CUT_STATUSES = [499, 502, 504, 524]
+MIN_REPEATS = 2
+STORM_ATTEMPTS_PER_HOUR = 30
+STORM_REQUESTS_PER_MINUTE = 60
+
+
+def _endpoint_in_attempts(ctx: Context) -> pl.DataFrame:
+    return ctx.requests.filter((pl.col("role") == "endpoint") & pl.col("attempt").is_not_null()).sort("client_id", "start", "seq")
+
+
+@detector
+def session_lost(ctx: Context) -> list[Finding]:
+    """A request fails with 404/400 right after a successful one in the same attempt, repeatedly."""
+    ep = _endpoint_in_attempts(ctx).with_columns(
+        pl.col("status").shift(1).over("client_id", "attempt").alias("_prev_status"),
+        pl.col("seq").shift(1).over("client_id", "attempt").alias("_prev_seq"),
+    )
+    hits = ep.filter(pl.col("status").is_in([400, 404]) & pl.col("_prev_status").is_between(200, 299) & ~pl.col("benign"))
+    repeated = hits.group_by("client_id").len().filter(pl.col("len") >= MIN_REPEATS)["client_id"]
+    rows = hits.filter(pl.col("client_id").is_in(repeated.implode()))
+    if rows.height == 0:
+        return []
+    clients = rows["client_id"].unique().to_list()
+    detail = (
+        f"{len(clients)} client(s) had a request succeed (typically initialize) and the next one in the same attempt fail "
+        f"with {'/'.join(str(s) for s in sorted(rows['status'].unique().to_list()))}, {rows.height} times: the session "
+        "did not survive to the next request (several replicas without shared sessions, restarts, or a session attached "
+        "to another flow)."
+    )
+    evidence = [s for pair in rows.head(3).select("_prev_seq", "seq").rows() for s in pair if s is not None]
+    severity = "high" if ctx.any_failing(clients) else "medium"
+    return [ctx.finding("session-lost", severity, "Session lost right after a successful request", detail, rows, evidence_seqs=evidence)]
+
+
+@detector
+def stream_cut(ctx: Context) -> list[Finding]:
+    if not ctx.logs("duration_s"):
+        return []
+    streams = ctx.rows_logging("duration_s").filter(
+        (pl.col("role") == "endpoint") & (pl.col("method") == "GET") & pl.col("duration_s").is_not_null()
+        & (pl.col("status").is_between(200, 299) | pl.col("status").is_in(CUT_STATUSES))
+    )
+    near_timeout = pl.any_horizontal([pl.col("duration_s").is_between(lo, hi) for lo, hi in STREAM_CUTS])
+    streams = streams.with_columns((near_timeout | pl.col("status").is_in(CUT_STATUSES)).alias("_cut"))
+    per_client = streams.group_by("client_id").agg(pl.len().alias("n"), pl.col("_cut").sum().alias("cut"))
+    affected = per_client.filter((pl.col("cut") >= 3) & (pl.col("cut") * 2 >= pl.col("n")))["client_id"]
+    rows = streams.filter(pl.col("_cut") & pl.col("client_id").is_in(affected.implode()))
+    if rows.height == 0:
+        return []
+    median = rows["duration_s"].median()
+    detail = (
+        f"{rows.height} SSE stream(s) from {rows['client_id'].n_unique()} client(s) ended at a timeout-like length "
+        f"(median {median:.0f} s) or with {'/'.join(map(str, CUT_STATUSES))}: a proxy's idle or read timeout is cutting them."
+    )
+    return [ctx.finding("stream-cut", "medium", "SSE streams cut at a proxy timeout", detail, rows)]
+
+
+@detector
+def legacy_transport_fallback(ctx: Context) -> list[Finding]:
+    rows = ctx.requests.filter(
+        (pl.col("role") == "endpoint")
+        & (pl.col("method") == "POST")
+        & pl.col("status").is_in([400, 404, 405])
+        & (pl.col("next_method") == "GET")
+        & pl.col("next_path").str.contains(r"(^|/)sse/?$")
+        & ((pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= ctx.flows.options.attempt_gap_s)
+    )
+    if rows.height == 0:
+        return []
+    detail = (
+        f"{rows['client_id'].n_unique()} client(s) had POST to the Streamable HTTP endpoint fail and fell back to the "
+        "legacy HTTP+SSE transport (GET /sse), {n} times.".format(n=rows.height)
+    )
+    evidence = [s for pair in rows.head(3).select("seq", "next_seq").rows() for s in pair if s is not None]
+    return [ctx.finding("legacy-transport-fallback", "low", "Clients fall back to the legacy SSE transport", detail, rows, evidence_seqs=evidence)]
+
+
+@detector
+def reconnect_storm(ctx: Context) -> list[Finding]:
+    attempts = ctx.flows.attempts.filter(pl.col("counted"))
+    hourly = attempts.group_by("client_id", pl.col("start").dt.truncate("1h")).len().group_by("client_id").agg(pl.col("len").max().alias("peak"))
+    ep = ctx.requests.filter(pl.col("role") == "endpoint")
+    minutely = ep.group_by("client_id", pl.col("ts").dt.truncate("1m")).len().group_by("client_id").agg(pl.col("len").max().alias("peak_rpm"))
+    storming = hourly.join(minutely, on="client_id", how="full", coalesce=True).filter(
+        (pl.col("peak") >= STORM_ATTEMPTS_PER_HOUR) | (pl.col("peak_rpm") >= STORM_REQUESTS_PER_MINUTE)
+    )
+    if storming.height == 0:
+        return []
+    ids = storming["client_id"].to_list()
+    rows = ep.filter(pl.col("client_id").is_in(ids))
+    peak = storming["peak"].max() or 0
+    detail = (
+        f"{len(ids)} client(s) reconnect far faster than a person would: up to {peak} attempts in one hour "
+        f"(up to {storming['peak_rpm'].max() or 0} endpoint requests in one minute). Usually a symptom of another "
+        "finding; the loop itself costs the server and fills its logs."
+    )
+    severity = "medium" if ctx.any_failing(ids) else "low"
+    return [ctx.finding("reconnect-storm", severity, "Clients reconnect in a tight loop", detail, rows, count=int(peak))]
+
+
+@detector
+def auth_loop(ctx: Context) -> list[Finding]:
+    per_client = ctx.requests.group_by("client_id").agg(
+        ((pl.col("role") == "endpoint") & (pl.col("status") == 401)).sum().alias("unauthorized"),
+        (pl.col("role") == "auth").sum().alias("auth"),
+        ((pl.col("role") == "endpoint") & pl.col("status").is_between(200, 299)).sum().alias("ok"),
+    )
+    ids = per_client.filter((pl.col("unauthorized") > 0) & (pl.col("auth") > 0) & (pl.col("ok") == 0))["client_id"]
+    rows = ctx.requests.filter(pl.col("client_id").is_in(ids.implode()) & ((pl.col("status") == 401) | (pl.col("role") == "auth")))
+    if rows.height == 0:
+        return []
+    detail = (
+        f"{ids.len()} client(s) got 401 on the endpoint, went through OAuth discovery/registration, and never made an "
+        "authorized request that succeeded: the metadata, registration or token step is failing for them."
+    )
+    return [ctx.finding("auth-loop", "high", "OAuth loop: 401, discovery, and no authorized request", detail, rows)]
+
+
+@detector
+def auth_abandoned(ctx: Context) -> list[Finding]:
+    last_endpoint = ctx.requests.filter(pl.col("role") == "endpoint").group_by("client_id").agg(pl.col("ts").max().alias("_last_ep"))
+    tokens = ctx.requests.filter(pl.col("path").str.ends_with("/token") & pl.col("status").is_between(200, 299))
+    rows = tokens.join(last_endpoint, on="client_id", how="left").filter(pl.col("_last_ep").is_null() | (pl.col("_last_ep") < pl.col("ts")))
+    if rows.height == 0:
+        return []
+    detail = (
+        f"{rows['client_id'].n_unique()} client(s) obtained a token (/token 2xx) and never made an MCP request after it. "
+        "The requests that followed did not reach this server: often a WAF or CDN rule blocking the client's User-Agent."
+    )
+    return [ctx.finding("auth-abandoned", "medium", "Token issued, then silence", detail, rows)]

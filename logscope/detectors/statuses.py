@@ -1,0 +1,53 @@
+"""Endpoint requests refused outright: 406, 415, 405, 403."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from . import Context, Finding, detector
+
+# code -> (status, title, what it usually means)
+REFUSALS = {
+    "not-acceptable": (406, "Endpoint answers 406 Not Acceptable", "the client's Accept header is refused (MCP needs application/json and text/event-stream)"),
+    "unsupported-media-type": (415, "Endpoint answers 415 Unsupported Media Type", "the request's Content-Type is refused (MCP sends application/json)"),
+    "method-not-allowed": (405, "Endpoint answers 405 Method Not Allowed", "the method is not allowed on the endpoint"),
+    "forbidden": (403, "Endpoint answers 403 Forbidden", "an Origin check, WAF or allow-list refuses the client"),
+}
+
+
+def _refusals(ctx: Context, code: str) -> list[Finding]:
+    status, title, meaning = REFUSALS[code]
+    # A failure that follows a method-changing redirect belongs to redirect-method-downgrade.
+    after_redirect = (pl.col("prev_method") == "POST") & pl.col("prev_status").is_in([301, 302, 303]) & (pl.col("prev_path") == pl.col("path"))
+    rows = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("status") == status) & ~after_redirect.fill_null(False))
+    if code == "method-not-allowed":
+        # 405 on GET (no stream offered) or DELETE is spec-compliant when the client carries on over POST.
+        failing = ctx.clients.filter(pl.col("outcome").is_in(["stuck", "failing"]))["client_id"].implode()
+        rows = rows.filter(~pl.col("benign") | pl.col("client_id").is_in(failing))
+    if rows.height == 0:
+        return []
+    clients = rows["client_id"].unique().to_list()
+    methods = ", ".join(sorted(rows["method"].drop_nulls().unique().to_list()))
+    detail = f"{rows.height} endpoint request(s) ({methods}) from {len(clients)} client(s) got {status}: {meaning}."
+    severity = "high" if ctx.any_failing(clients) else "medium"
+    return [ctx.finding(code, severity, title, detail, rows)]
+
+
+@detector
+def not_acceptable(ctx: Context) -> list[Finding]:
+    return _refusals(ctx, "not-acceptable")
+
+
+@detector
+def unsupported_media_type(ctx: Context) -> list[Finding]:
+    return _refusals(ctx, "unsupported-media-type")
+
+
+@detector
+def method_not_allowed(ctx: Context) -> list[Finding]:
+    return _refusals(ctx, "method-not-allowed")
+
+
+@detector
+def forbidden(ctx: Context) -> list[Finding]:
+    return _refusals(ctx, "forbidden")
