@@ -11,8 +11,10 @@ from rich.console import Console
 
 from . import __version__
 from .errors import LogscopeError
+from .analysis import analyze as run_analysis
+from .detectors import SEVERITIES
+from .flows import FlowOptions
 from .formats import FAMILIES, FormatChoice
-from .ingest import read_logs
 from .report import build_report, write_json
 from .terminal import print_summary
 
@@ -48,16 +50,33 @@ def analyze(
         typer.Option("--field", help="JSON logs: map a canonical column to a key, e.g. client_ip=real_ip (repeatable)."),
     ] = None,
     timezone: Annotated[str, typer.Option("--timezone", help="Time zone of timestamps logged without an offset.")] = "UTC",
+    attempt_gap: Annotated[float, typer.Option("--attempt-gap", help="Seconds of silence that end a connection attempt.")] = 30.0,
+    stuck_after: Annotated[int, typer.Option("--stuck-after", help="Failed attempts, with none successful, that make a client stuck.")] = 10,
+    endpoint: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--endpoint", help="MCP endpoint path glob, e.g. '/api/mcp*' (repeatable; replaces the defaults)."),
+    ] = None,
+    fail_on: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--fail-on", help=f"Exit 1 if a finding at or above this severity exists: {', '.join(SEVERITIES)}."),
+    ] = None,
     json_out: Annotated[Optional[str], typer.Option("--json", help="Write the JSON report to this path (- for standard output).")] = None,  # noqa: UP045
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
 ) -> None:
     """Parse the logs and summarise who reaches the server and what fails."""
     # With the JSON on standard output, the human summary goes to standard error.
     console = Console(stderr=json_out == "-", highlight=False)
+    if not console.is_terminal:
+        console.width = 160  # no terminal to fit: do not wrap a pasted or piped summary at 80 columns
     try:
+        if fail_on is not None and fail_on not in SEVERITIES:
+            raise LogscopeError(f"--fail-on takes one of {', '.join(SEVERITIES)}, not {fail_on!r}")
+        if attempt_gap <= 0 or stuck_after < 1:
+            raise LogscopeError("--attempt-gap must be above 0 and --stuck-after at least 1")
         choice = FormatChoice(format, log_format, nginx_conf, log_format_name, tuple(field or ()))
-        ingest = read_logs(logs, choice, naive_tz=timezone)
-        report = build_report(ingest)
+        options = FlowOptions(attempt_gap_s=attempt_gap, stuck_after=stuck_after, endpoints=tuple(endpoint or ()))
+        analysis = run_analysis(logs, choice, options, naive_tz=timezone)
+        report = build_report(analysis)
         if json_out:
             write_json(report, json_out)
     except LogscopeError as exc:
@@ -66,6 +85,8 @@ def analyze(
         _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
     if not quiet:
         print_summary(report, console)
+    if fail_on is not None and analysis.findings_at_or_above(fail_on):
+        raise typer.Exit(1)
 
 
 def _fail(message: str) -> None:

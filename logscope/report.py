@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from . import __version__
-from .ingest import Ingest
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+    from .detectors import Finding
+    from .ingest import Ingest
 
 SCHEMA_VERSION = 1
+OUTCOME_ORDER = {"stuck": 0, "failing": 1, "degraded": 2, "connected": 3, "not-mcp": 4}
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -22,6 +30,12 @@ def iso(ts: datetime | None) -> str | None:
     return ts.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ts.microsecond:06d}" if ts.microsecond else "") + "Z"
 
 
+@cache
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of the report, shipped in the package."""
+    return json.loads(resources.files("logscope.data").joinpath("report.schema.json").read_text("utf-8"))
+
+
 def count_clients(requests: pl.DataFrame) -> int:
     """Distinct (client IP, User-Agent) pairs; a missing User-Agent is a value of its own."""
     if requests.height == 0:
@@ -29,19 +43,84 @@ def count_clients(requests: pl.DataFrame) -> int:
     return int(requests.select(pl.struct("client_ip", "user_agent").n_unique()).item())
 
 
-def build_report(ingest: Ingest) -> dict[str, Any]:
-    requests = ingest.requests
+def finding_json(f: Finding) -> dict[str, Any]:
+    from .detectors import short_fix
+
+    return {
+        "code": f.code,
+        "severity": f.severity,
+        "title": f.title,
+        "detail": f.detail,
+        "clients": f.clients,
+        "count": f.count,
+        "first_seen": iso(f.first_seen),
+        "last_seen": iso(f.last_seen),
+        "fix": f.fix,
+        "fix_summary": short_fix(f.code),
+        "evidence": [e.to_json() for e in f.evidence],
+    }
+
+
+def client_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    clients = analysis.clients.with_columns(pl.col("outcome").replace_strict(OUTCOME_ORDER, return_dtype=pl.Int8).alias("_rank"))
+    clients = clients.sort("_rank", pl.col("failed_attempts"), "first_seen", descending=[False, True, False])
+    out = []
+    for c in clients.iter_rows(named=True):
+        out.append(
+            {
+                "id": c["client_id"],
+                "ip": c["ip"],
+                "user_agent": c["user_agent"],
+                # Named by the client inventory (agent, kind, network, architecture) once it runs.
+                "agent": None,
+                "agent_version": None,
+                "kind": "unknown",
+                "network": None,
+                "transport": c["transport"],
+                "transport_evidence": c["transport_evidence"],
+                "mcp_transport": c["mcp_transport"],
+                "teardown": bool(c["teardown"]),
+                "architecture": None,
+                "requests": c["requests"],
+                "attempts": c["attempts"],
+                "successful_attempts": c["successful_attempts"],
+                "failed_attempts": c["failed_attempts"],
+                "first_seen": iso(c["first_seen"]),
+                "last_seen": iso(c["last_seen"]),
+                "stuck_since": iso(c["stuck_since"]),
+                "outcome": c["outcome"],
+                "failure_modes": c["failure_modes"],
+                "paths": c["paths"],
+            }
+        )
+    return out
+
+
+def build_report(analysis: Analysis | Ingest) -> dict[str, Any]:
+    """The report document for an analysis (an `Ingest` is diagnosed first)."""
+    from .analysis import Analysis, diagnose
+
+    if not isinstance(analysis, Analysis):
+        analysis = diagnose(analysis)
+    requests = analysis.ingest.requests
     window = requests.select(pl.col("ts").min().alias("start"), pl.col("ts").max().alias("end")).row(0, named=True)
+    clients = analysis.flows.clients
     return {
         "schema_version": SCHEMA_VERSION,
         "generator": f"logscope {__version__}",
-        "inputs": [r.to_json() for r in ingest.inputs],
+        "inputs": [r.to_json() for r in analysis.ingest.inputs],
         "window": {"start": iso(window["start"]), "end": iso(window["end"])},
-        "totals": {"requests": requests.height, "clients": count_clients(requests)},
-        # Filled by the flow analysis, the inventory and the detectors.
-        "clients": [],
+        "totals": {
+            "requests": requests.height,
+            "clients": count_clients(requests),
+            "mcp_clients": clients.filter(pl.col("outcome") != "not-mcp").height,
+            "stuck_clients": clients.filter(pl.col("outcome") == "stuck").height,
+            "architectures": None,  # the client inventory fills this
+        },
+        "server": {"transport": analysis.flows.server.to_json()},
+        "clients": client_rows(analysis),
         "architectures": [],
-        "findings": [],
+        "findings": [finding_json(f) for f in analysis.findings],
     }
 
 
@@ -49,8 +128,6 @@ def write_json(report: dict[str, Any], destination: str | Path) -> None:
     """Write the report to a path, or to standard output for `-`."""
     text = json.dumps(report, indent=2, ensure_ascii=False)
     if str(destination) == "-":
-        import sys
-
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     else:

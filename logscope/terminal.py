@@ -1,4 +1,4 @@
-"""The short terminal summary. Text from logs is stripped of control characters before it is shown."""
+"""The terminal summary, rendered from the report. Text from logs is stripped of control characters."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+MAX_STUCK_ROWS = 20
+MAX_FINDINGS = 20
 
 
 def clean(text: object) -> str:
@@ -16,7 +20,7 @@ def clean(text: object) -> str:
     return _CONTROL.sub("\ufffd", str(text))
 
 
-def print_summary(report: dict[str, Any], console: Console) -> None:
+def _inputs(report: dict[str, Any], console: Console) -> None:
     table = Table(title="Inputs", title_justify="left", show_edge=False)
     for col, justify in (("input", "left"), ("format", "left"), ("lines", "right"), ("parsed", "right"), ("rejected", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
@@ -25,11 +29,62 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         fmt = f"{item['format']} ({name})" if name else item["format"]
         table.add_row(clean(item["path"]), clean(fmt), f"{item['lines']:,}", f"{item['parsed']:,}", f"{item['rejected']:,}")
     console.print(table)
-    window = report["window"]
-    totals = report["totals"]
-    console.print(f"requests: {totals['requests']:,}   clients: {totals['clients']:,}")
+
+
+def _overview(report: dict[str, Any], console: Console) -> None:
+    totals, window = report["totals"], report["window"]
+    console.print(
+        f"requests: {totals['requests']:,}   clients: {totals['clients']:,}   MCP clients: {totals['mcp_clients']:,}   "
+        f"stuck: [bold]{totals['stuck_clients']:,}[/]"
+    )
     if window["start"]:
         console.print(f"window:   {window['start']} -> {window['end']}")
+    transport = report.get("server", {}).get("transport")
+    if transport and transport["redirects_http"]:
+        codes = ", ".join(transport["status_codes"])
+        methods = ", ".join(f"{m} {n:,}" for m, n in transport["methods"].items())
+        console.print(Text(f"server:   redirects plain HTTP with {codes} ({methods}), {transport['evidence']}"))
+    elif transport and transport["redirects_http"] is None:
+        console.print("server:   whether plain HTTP is redirected cannot be told from this log")
+
+
+def _stuck(report: dict[str, Any], console: Console) -> None:
+    stuck = [c for c in report["clients"] if c["outcome"] == "stuck"]
+    if not stuck:
+        return
+    table = Table(title=f"Stuck clients ({len(stuck):,})", title_justify="left", show_edge=False, title_style="bold red")
+    for col in ("address", "user agent", "failed attempts", "stuck since", "failure modes"):
+        table.add_column(col, justify="right" if col == "failed attempts" else "left")
+    for c in stuck[:MAX_STUCK_ROWS]:
+        agent = Text(clean(c["user_agent"])) if c["user_agent"] is not None else Text("(none)", style="dim")
+        since = c["stuck_since"][:16].replace("T", " ") + "Z"
+        table.add_row(clean(c["ip"]), agent, f"{c['failed_attempts']:,}", since, ", ".join(c["failure_modes"]) or "-")
+    console.print(table)
+    if len(stuck) > MAX_STUCK_ROWS:
+        console.print(f"  ... and {len(stuck) - MAX_STUCK_ROWS:,} more (see --json)")
+
+
+def _findings(report: dict[str, Any], console: Console) -> None:
+    findings = report["findings"]
+    if not findings:
+        console.print("findings: none")
+        return
+    console.print(Text(f"Findings ({len(findings)})", style="bold"))
+    for f in findings[:MAX_FINDINGS]:
+        line = Text()
+        line.append(f" {f['severity'].upper():<8} ", style=SEVERITY_STYLE[f["severity"]])
+        line.append(f" {f['title']}")
+        if f["clients"]:
+            n = len(f["clients"])
+            line.append(f"  ({n:,} client{'s' if n != 1 else ''}, {f['count']:,}x)", style="dim")
+        console.print(line)
+        if f.get("fix_summary"):
+            console.print(Text(f"           fix: {f['fix_summary']}", style="green"))
+        elif f["code"] == "log-field-missing":
+            console.print(Text("           add them to the log format (see the finding's fix in --json)", style="dim"))
+
+
+def _rejections(report: dict[str, Any], console: Console) -> None:
     for item in report["inputs"]:
         for note in item["notes"]:
             console.print(f"[yellow]note[/]: {clean(item['path'])}: {clean(note)}")
@@ -38,3 +93,11 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
             console.print(f"[yellow]rejected[/] in {clean(item['path'])}: {reasons}")
             for sample in item["rejected_samples"][:3]:
                 console.print(f"  line {sample['line']}: {clean(sample['text'][:160])}", markup=False, highlight=False)
+
+
+def print_summary(report: dict[str, Any], console: Console) -> None:
+    _inputs(report, console)
+    _overview(report, console)
+    _stuck(report, console)
+    _findings(report, console)
+    _rejections(report, console)

@@ -25,11 +25,22 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 SERVERS = ("nginx", "caddy", "traefik", "apache")
 MAX_EVIDENCE = 6
 FAILING = ("stuck", "failing")
+#: Findings about the server's policy rather than a client's connection: they name no clients, so they
+#: never appear among a client's failure modes (and a report does not list every HTTPS client twice).
+SERVER_LEVEL = frozenset({"hsts-missing", "hsts-weak", "hsts-over-http", "unsafe-post-redirect", "log-field-missing"})
 
 
 @cache
 def fixes() -> dict[str, dict[str, str]]:
     return tomllib.loads(resources.files("logscope.data").joinpath("fixes.toml").read_text("utf-8"))
+
+
+def server_fixes(code: str) -> dict[str, str]:
+    return {k: v for k, v in fixes().get(code, {}).items() if k in SERVERS}
+
+
+def short_fix(code: str) -> str | None:
+    return fixes().get(code, {}).get("short")
 
 
 def severity_rank(severity: str) -> int:
@@ -114,7 +125,7 @@ class Context:
         fix: dict[str, str] | None = None,
     ) -> Finding:
         """A finding about `rows` (annotated requests): who, how often, when, evidence and fix."""
-        clients = rows["client_id"].unique(maintain_order=True).to_list()
+        clients = [] if code in SERVER_LEVEL else rows["client_id"].unique(maintain_order=True).to_list()
         seqs = evidence_seqs if evidence_seqs is not None else rows["seq"].head(MAX_EVIDENCE).to_list()
         return Finding(
             code=code,
@@ -125,7 +136,7 @@ class Context:
             count=rows.height if count is None else count,
             first_seen=rows["ts"].min() if rows.height else None,  # type: ignore[arg-type]
             last_seen=rows["ts"].max() if rows.height else None,  # type: ignore[arg-type]
-            fix=fix if fix is not None else fixes().get(code, {}),
+            fix=fix if fix is not None else server_fixes(code),
             evidence=self.evidence(seqs),
         )
 
