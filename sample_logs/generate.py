@@ -194,7 +194,7 @@ for t in every(START, END, 5400):
 for t in every(START, END, 7200):
     ip = f"{rng.choice([45, 193, 194])}.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(1, 254)}"
     for path in ("/.env", "/wp-login.php", "/.git/config"):
-        add(Request(t, ip, "GET", path, 404, rng.choice(["python-requests/2.32.3", "Mozilla/5.0 zgrab/0.x", None]), https=False, size=153))
+        add(Request(t, ip, "GET", path, 404, rng.choice(["python-requests/2.32.3", "Mozilla/5.0 zgrab/0.x", None]), size=153))
 for t in every(START, END, 600, jitter=0.02):
     add(Request(t, "198.51.100.7", "HEAD", "/", 200, "Uptime-Kuma/1.23.16", duration=0.002))
 

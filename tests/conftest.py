@@ -30,6 +30,15 @@ def physical_lines(path: Path) -> int:
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
+def validate_report(report: dict) -> None:
+    """Every report a test produces must match the JSON Schema shipped in the package."""
+    import jsonschema
+
+    from logscope.report import report_schema
+
+    jsonschema.validate(report, report_schema(), format_checker=jsonschema.FormatChecker())
+
+
 def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI the way an operator would (a real process, real files)."""
     return subprocess.run(

@@ -12,7 +12,7 @@ import polars as pl
 
 from logscope import build_report, read_logs
 
-from .conftest import SAMPLES, run_cli
+from .conftest import SAMPLES, run_cli, validate_report
 
 NGINX = SAMPLES / "mcp-seed.access.log"
 CADDY = SAMPLES / "mcp-seed.caddy.json"
@@ -67,8 +67,9 @@ def test_json_report_layout() -> None:
     assert all(i["parsed"] + i["rejected"] == i["lines"] for i in report["inputs"])
     assert report["window"] == {"start": "2026-05-16T12:00:00Z", "end": "2026-05-21T11:59:32.751600Z"}
     assert report["totals"]["requests"] == 2 * NGINX.read_text().count("\n")
-    for key in ("clients", "architectures", "findings"):
-        assert report[key] == []
+    validate_report(report)
+    assert {c["outcome"] for c in report["clients"]} >= {"stuck", "connected", "not-mcp"}
+    assert report["findings"][0]["code"] == "redirect-method-downgrade"
     # The library gives the same document the CLI prints.
     assert build_report(read_logs([NGINX, CADDY]))["totals"] == report["totals"]
 
