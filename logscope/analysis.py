@@ -31,7 +31,10 @@ class Analysis:
         for f in self.findings:
             for cid in f.clients:
                 modes.setdefault(cid, []).append(f.code)
-        table = pl.DataFrame({"client_id": list(modes), "failure_modes": list(modes.values())}, schema={"client_id": pl.String, "failure_modes": pl.List(pl.String)})
+        table = pl.DataFrame(
+            {"client_id": list(modes), "failure_modes": list(modes.values())},
+            schema={"client_id": pl.String, "failure_modes": pl.List(pl.String)},
+        )
         return self.flows.clients.join(table, on="client_id", how="left").with_columns(pl.col("failure_modes").fill_null([]))
 
     def findings_at_or_above(self, severity: str) -> list[Finding]:

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .errors import LogscopeError
 from .analysis import analyze as run_analysis
 from .detectors import SEVERITIES
+from .errors import LogscopeError
 from .flows import FlowOptions
 from .formats import FAMILIES, FormatChoice
 from .report import build_report, write_json
@@ -51,7 +51,9 @@ def analyze(
     ] = None,
     timezone: Annotated[str, typer.Option("--timezone", help="Time zone of timestamps logged without an offset.")] = "UTC",
     attempt_gap: Annotated[float, typer.Option("--attempt-gap", help="Seconds of silence that end a connection attempt.")] = 30.0,
-    stuck_after: Annotated[int, typer.Option("--stuck-after", help="Failed attempts, with none successful, that make a client stuck.")] = 10,
+    stuck_after: Annotated[
+        int, typer.Option("--stuck-after", help="Failed attempts, with none successful, that make a client stuck.")
+    ] = 10,
     endpoint: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Option("--endpoint", help="MCP endpoint path glob, e.g. '/api/mcp*' (repeatable; replaces the defaults)."),

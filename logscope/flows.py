@@ -276,7 +276,9 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
         .then(pl.lit("https-only"))
         .otherwise(pl.lit("unknown"))
     )
-    evidence_label = pl.when(pl.col("_logged")).then(pl.lit("logged")).when(pl.col("_inferred")).then(pl.lit("inferred")).otherwise(pl.lit("none"))
+    evidence_label = (
+        pl.when(pl.col("_logged")).then(pl.lit("logged")).when(pl.col("_inferred")).then(pl.lit("inferred")).otherwise(pl.lit("none"))
+    )
     return (
         clients.with_columns(outcome.alias("outcome"), transport.alias("transport"), evidence_label.alias("transport_evidence"))
         .with_columns(

@@ -29,7 +29,10 @@ def load_generator():
 
 
 GEN = load_generator()
-CUSTOM = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time $scheme "$sent_http_location"'
+CUSTOM = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" '
+    '$request_time $scheme "$sent_http_location"'
+)
 
 
 def write_traefik(path: Path) -> None:
@@ -37,10 +40,18 @@ def write_traefik(path: Path) -> None:
     for r in GEN.requests:
         # Traefik records when a request started; the generator's times are when it was logged (its end).
         start = r.ts.timestamp() - r.duration
-        rec = {"ClientHost": r.ip, "RequestMethod": r.method, "RequestPath": r.target, "RequestProtocol": r.protocol,
-               "RequestScheme": "https" if r.https else "http", "RequestHost": GEN.HOST, "DownstreamStatus": r.status,
-               "DownstreamContentSize": r.size, "Duration": round(r.duration * 1e9),
-               "StartUTC": datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        rec = {
+            "ClientHost": r.ip,
+            "RequestMethod": r.method,
+            "RequestPath": r.target,
+            "RequestProtocol": r.protocol,
+            "RequestScheme": "https" if r.https else "http",
+            "RequestHost": GEN.HOST,
+            "DownstreamStatus": r.status,
+            "DownstreamContentSize": r.size,
+            "Duration": round(r.duration * 1e9),
+            "StartUTC": datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
         if r.ua is not None:
             rec["request_User-Agent"] = r.ua
         if r.status in (301, 302, 307, 308):
@@ -50,9 +61,22 @@ def write_traefik(path: Path) -> None:
 
 
 def write_generic(path: Path) -> None:
-    lines = [json.dumps({"timestamp": r.ts.isoformat(), "client_ip": r.ip, "method": r.method, "uri": r.target, "status": str(r.status),
-                         "bytes": r.size, "duration": r.duration, "user_agent": r.ua or "", "scheme": "https" if r.https else "http"})
-             for r in GEN.requests]
+    lines = [
+        json.dumps(
+            {
+                "timestamp": r.ts.isoformat(),
+                "client_ip": r.ip,
+                "method": r.method,
+                "uri": r.target,
+                "status": str(r.status),
+                "bytes": r.size,
+                "duration": r.duration,
+                "user_agent": r.ua or "",
+                "scheme": "https" if r.https else "http",
+            }
+        )
+        for r in GEN.requests
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -83,8 +107,14 @@ def every_format(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Analysis
 def outcomes(analysis: Analysis) -> pl.DataFrame:
     client_level = pl.col("failure_modes").list.eval(pl.element().filter(~pl.element().is_in(list(SERVER_LEVEL)))).list.sort()
     return analysis.clients.select(
-        "ip", "user_agent", "outcome", "transport", "mcp_transport", "teardown",
-        client_level.alias("failure_modes"), pl.col("stuck_since").dt.truncate("1s"),
+        "ip",
+        "user_agent",
+        "outcome",
+        "transport",
+        "mcp_transport",
+        "teardown",
+        client_level.alias("failure_modes"),
+        pl.col("stuck_since").dt.truncate("1s"),
     ).sort("ip", "user_agent", nulls_last=True)
 
 

@@ -13,8 +13,8 @@ WANTED = {
 }
 NGINX_FORMAT = (
     "log_format mcp '$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent '\n"
-    "               '\"$http_referer\" \"$http_user_agent\" $request_time $scheme '\n"
-    "               '\"$sent_http_location\" \"$sent_http_strict_transport_security\"';\n"
+    '               \'"$http_referer" "$http_user_agent" $request_time $scheme \'\n'
+    '               \'"$sent_http_location" "$sent_http_strict_transport_security"\';\n'
     "access_log /var/log/nginx/access.log mcp;"
 )
 FIX = {

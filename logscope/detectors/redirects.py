@@ -119,7 +119,11 @@ def trailing_slash_redirect(ctx: Context) -> list[Finding]:
     )
     evidence = [s for pair in rows.head(3).select("seq", "next_seq").rows() for s in pair if s is not None]
     severity = "medium" if lost else "low"
-    return [ctx.finding("trailing-slash-redirect", severity, "Endpoint redirected to add or drop a trailing slash", detail, rows, evidence_seqs=evidence)]
+    return [
+        ctx.finding(
+            "trailing-slash-redirect", severity, "Endpoint redirected to add or drop a trailing slash", detail, rows, evidence_seqs=evidence
+        )
+    ]
 
 
 __all__ = ["downgrade_rows", "fixes"]

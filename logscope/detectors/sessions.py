@@ -12,6 +12,7 @@ CUT_STATUSES = [499, 502, 504, 524]
 MIN_REPEATS = 2
 STORM_ATTEMPTS_PER_HOUR = 30
 STORM_REQUESTS_PER_MINUTE = 60
+ABANDON_AFTER_S = 300  # a client with a fresh token comes back within seconds
 
 
 def _endpoint_in_attempts(ctx: Context) -> pl.DataFrame:
@@ -47,7 +48,9 @@ def stream_cut(ctx: Context) -> list[Finding]:
     if not ctx.logs("duration_s"):
         return []
     streams = ctx.rows_logging("duration_s").filter(
-        (pl.col("role") == "endpoint") & (pl.col("method") == "GET") & pl.col("duration_s").is_not_null()
+        (pl.col("role") == "endpoint")
+        & (pl.col("method") == "GET")
+        & pl.col("duration_s").is_not_null()
         & (pl.col("status").is_between(200, 299) | pl.col("status").is_in(CUT_STATUSES))
     )
     near_timeout = pl.any_horizontal([pl.col("duration_s").is_between(lo, hi) for lo, hi in STREAM_CUTS])
@@ -82,15 +85,23 @@ def legacy_transport_fallback(ctx: Context) -> list[Finding]:
         "legacy HTTP+SSE transport (GET /sse), {n} times.".format(n=rows.height)
     )
     evidence = [s for pair in rows.head(3).select("seq", "next_seq").rows() for s in pair if s is not None]
-    return [ctx.finding("legacy-transport-fallback", "low", "Clients fall back to the legacy SSE transport", detail, rows, evidence_seqs=evidence)]
+    return [
+        ctx.finding(
+            "legacy-transport-fallback", "low", "Clients fall back to the legacy SSE transport", detail, rows, evidence_seqs=evidence
+        )
+    ]
 
 
 @detector
 def reconnect_storm(ctx: Context) -> list[Finding]:
     attempts = ctx.flows.attempts.filter(pl.col("counted"))
-    hourly = attempts.group_by("client_id", pl.col("start").dt.truncate("1h")).len().group_by("client_id").agg(pl.col("len").max().alias("peak"))
+    hourly = (
+        attempts.group_by("client_id", pl.col("start").dt.truncate("1h")).len().group_by("client_id").agg(pl.col("len").max().alias("peak"))
+    )
     ep = ctx.requests.filter(pl.col("role") == "endpoint")
-    minutely = ep.group_by("client_id", pl.col("ts").dt.truncate("1m")).len().group_by("client_id").agg(pl.col("len").max().alias("peak_rpm"))
+    minutely = (
+        ep.group_by("client_id", pl.col("ts").dt.truncate("1m")).len().group_by("client_id").agg(pl.col("len").max().alias("peak_rpm"))
+    )
     storming = hourly.join(minutely, on="client_id", how="full", coalesce=True).filter(
         (pl.col("peak") >= STORM_ATTEMPTS_PER_HOUR) | (pl.col("peak_rpm") >= STORM_REQUESTS_PER_MINUTE)
     )
@@ -128,9 +139,12 @@ def auth_loop(ctx: Context) -> list[Finding]:
 
 @detector
 def auth_abandoned(ctx: Context) -> list[Finding]:
-    last_endpoint = ctx.requests.filter(pl.col("role") == "endpoint").group_by("client_id").agg(pl.col("ts").max().alias("_last_ep"))
-    tokens = ctx.requests.filter(pl.col("path").str.ends_with("/token") & pl.col("status").is_between(200, 299))
-    rows = tokens.join(last_endpoint, on="client_id", how="left").filter(pl.col("_last_ep").is_null() | (pl.col("_last_ep") < pl.col("ts")))
+    """A token is issued and no endpoint request from that client follows within a few minutes."""
+    endpoint = ctx.requests.filter(pl.col("role") == "endpoint").select("client_id", pl.col("ts").alias("_next_ep")).sort("_next_ep")
+    tokens = ctx.requests.filter(pl.col("path").str.ends_with("/token") & pl.col("status").is_between(200, 299)).sort("ts")
+    nxt = tokens.join_asof(endpoint, left_on="ts", right_on="_next_ep", by="client_id", strategy="forward", check_sortedness=False)
+    silent = pl.col("_next_ep").is_null() | ((pl.col("_next_ep") - pl.col("ts")).dt.total_seconds() > ABANDON_AFTER_S)
+    rows = nxt.filter(silent)
     if rows.height == 0:
         return []
     detail = (

@@ -8,8 +8,16 @@ from . import Context, Finding, detector
 
 # code -> (status, title, what it usually means)
 REFUSALS = {
-    "not-acceptable": (406, "Endpoint answers 406 Not Acceptable", "the client's Accept header is refused (MCP needs application/json and text/event-stream)"),
-    "unsupported-media-type": (415, "Endpoint answers 415 Unsupported Media Type", "the request's Content-Type is refused (MCP sends application/json)"),
+    "not-acceptable": (
+        406,
+        "Endpoint answers 406 Not Acceptable",
+        "the client's Accept header is refused (MCP needs application/json and text/event-stream)",
+    ),
+    "unsupported-media-type": (
+        415,
+        "Endpoint answers 415 Unsupported Media Type",
+        "the request's Content-Type is refused (MCP sends application/json)",
+    ),
     "method-not-allowed": (405, "Endpoint answers 405 Method Not Allowed", "the method is not allowed on the endpoint"),
     "forbidden": (403, "Endpoint answers 403 Forbidden", "an Origin check, WAF or allow-list refuses the client"),
 }
@@ -18,7 +26,9 @@ REFUSALS = {
 def _refusals(ctx: Context, code: str) -> list[Finding]:
     status, title, meaning = REFUSALS[code]
     # A failure that follows a method-changing redirect belongs to redirect-method-downgrade.
-    after_redirect = (pl.col("prev_method") == "POST") & pl.col("prev_status").is_in([301, 302, 303]) & (pl.col("prev_path") == pl.col("path"))
+    after_redirect = (
+        (pl.col("prev_method") == "POST") & pl.col("prev_status").is_in([301, 302, 303]) & (pl.col("prev_path") == pl.col("path"))
+    )
     rows = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("status") == status) & ~after_redirect.fill_null(False))
     if code == "method-not-allowed":
         # 405 on GET (no stream offered) or DELETE is spec-compliant when the client carries on over POST.
