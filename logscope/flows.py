@@ -21,6 +21,7 @@ import polars as pl
 from .ingest import Ingest
 
 REDIRECTS = [301, 302, 303, 307, 308]
+MIN_INFERRED_REDIRECTS = 3
 OUTCOMES = ("connected", "degraded", "stuck", "failing", "not-mcp")
 TRANSPORTS = ("https-only", "starts-http", "http-only", "unknown")
 
@@ -127,12 +128,20 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
             for k in (1, 2, 3)
         ]
     ).fill_null(False)
+    # Without a Location, a POST redirected and re-requested on the same path is also what a web form's
+    # Post/Redirect/Get to itself looks like; it counts as HTTP -> HTTPS evidence on MCP endpoints only.
+    plain_follow = followed_same & (pl.col("method").is_in(["GET", "HEAD"]) | (pl.col("role") == "endpoint"))
     to_https = (
         pl.when(pl.col("location").is_not_null())
         .then(pl.col("location").str.starts_with("https://") & (location_path == path))
-        .otherwise(followed_same)
+        .otherwise(plain_follow)
     )
-    http_to_https = is_redirect & (pl.col("scheme").is_null() | (pl.col("scheme") == "http")) & to_https
+    candidate = (is_redirect & (pl.col("scheme").is_null() | (pl.col("scheme") == "http")) & to_https).fill_null(False)
+    # Without a logged scheme the pattern is only evidence when it recurs: one client re-requesting a
+    # path after a 301 proves little, a server that redirects plain HTTP shows it again and again.
+    unlogged = candidate & pl.col("scheme").is_null()
+    recurring = unlogged.sum().over("source") >= MIN_INFERRED_REDIRECTS
+    http_to_https = candidate & (pl.col("scheme").is_not_null() | recurring)
     prv = {c: pl.col(c).shift(1).over("client_id") for c in ("method", "path", "status")}
     df = df.with_columns(
         pl.col("seq").shift(-1).over("client_id").alias("next_seq"),
@@ -144,7 +153,7 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         nxt["status"].alias("next_status"),
         nxt["ts"].alias("next_ts"),
         location_path.alias("location_path"),
-        http_to_https.fill_null(False).alias("http_to_https"),
+        http_to_https.alias("http_to_https"),
     )
     # Where the scheme is not logged: a request redirected to HTTPS was plain HTTP; if the log shows
     # such redirects, the server redirects all plain HTTP, so requests that were not redirected were HTTPS.

@@ -68,7 +68,10 @@ def unsafe_post_redirect(ctx: Context) -> list[Finding]:
     """Preventive: the server answers POSTs (or plain HTTP generally) with a method-changing redirect."""
     if downgrade_rows(ctx).height:
         return []  # already reported, with the clients it breaks
-    posts = ctx.requests.filter((pl.col("method") == "POST") & pl.col("status").is_in(METHOD_CHANGING))
+    # A POST to a web form answered 302/303 is Post/Redirect/Get, not a problem: only MCP requests and
+    # POSTs caught by the plain-HTTP redirect count.
+    mcp_or_plain = (pl.col("role") == "endpoint") | pl.col("http_to_https")
+    posts = ctx.requests.filter((pl.col("method") == "POST") & pl.col("status").is_in(METHOD_CHANGING) & mcp_or_plain)
     if posts.height:
         detail = (
             f"{posts.height} POST request(s) were answered with {_codes(posts)}. No client has been seen failing on it yet, "
@@ -90,7 +93,7 @@ def redirect_not_followed(ctx: Context) -> list[Finding]:
     rows = ctx.requests.filter(
         (pl.col("method") == "POST")
         & pl.col("status").is_in(REDIRECTS)
-        & (pl.col("role") != "other")
+        & (pl.col("role") == "endpoint")
         & (pl.col("next_ts").is_null() | ~_within_attempt(ctx) | (pl.col("next_path") != _target_path()))
     )
     if rows.height == 0:
