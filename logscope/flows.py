@@ -85,9 +85,17 @@ def client_id(ip: str | None, user_agent: str | None) -> str:
 
 
 def _with_client_ids(requests: pl.DataFrame) -> pl.DataFrame:
-    pairs = requests.select("client_ip", "user_agent").unique(maintain_order=True)
-    ids = pl.Series("client_id", [client_id(ip, ua) for ip, ua in pairs.iter_rows()], dtype=pl.String)
+    """Add `client_id` (stable, for reports) and `ckey` (a dense integer, for fast grouping)."""
+    pairs = requests.select("client_ip", "user_agent").unique(maintain_order=True).with_row_index("ckey")
+    ids = pl.Series("client_id", [client_id(ip, ua) for _, ip, ua in pairs.iter_rows()], dtype=pl.String)
     return requests.join(pairs.with_columns(ids), on=["client_ip", "user_agent"], how="left", nulls_equal=True, maintain_order="left")
+
+
+def _neighbour(column: str, k: int) -> pl.Expr:
+    """The value `k` requests later (negative: earlier) from the same client, in a frame sorted by
+    client then time; null across a client boundary. Plain shifts, no per-group windows."""
+    same = pl.col("ckey").shift(-k) == pl.col("ckey")
+    return pl.when(same).then(pl.col(column).shift(-k))
 
 
 def _time_is_end_sources(ingest: Ingest) -> list[str]:
@@ -97,7 +105,8 @@ def _time_is_end_sources(ingest: Ingest) -> list[str]:
 def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     """Add client_id, role, effective scheme (logged or inferred) and the start of each request."""
     rules = endpoint_rules()
-    df = _with_client_ids(ingest.requests.with_row_index("seq"))
+    # Client-major order (then time) lets every "what did this client do next" be a plain shift.
+    df = _with_client_ids(ingest.requests.with_row_index("seq")).sort("ckey", "seq")
     path = pl.col("path")
     role = (
         pl.when(path.str.contains(glob_regex(options.endpoint_globs)))
@@ -116,15 +125,14 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     )
     df = df.with_columns(role.alias("role"), benign.fill_null(False).alias("benign"), start.alias("start"))
 
-    # What each client did next (the frame is in time order, so `over` keeps that order per client).
-    nxt = {c: pl.col(c).shift(-1).over("client_id") for c in ("method", "path", "status", "ts")}
+    # What each client did next, and before.
+    nxt = {c: _neighbour(c, 1) for c in ("method", "path", "status", "ts")}
     location_path = pl.col("location").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*", "").str.replace(r"[?#].*$", "")
     is_redirect = pl.col("status").is_in(REDIRECTS)
     # Browsers fetch other things in between, so look a few requests ahead.
     followed_same = pl.any_horizontal(
         [
-            (pl.col("path").shift(-k).over("client_id") == path)
-            & ((pl.col("ts").shift(-k).over("client_id") - pl.col("ts")).dt.total_seconds() <= options.follow_window_s)
+            (_neighbour("path", k) == path) & ((_neighbour("ts", k) - pl.col("ts")).dt.total_seconds() <= options.follow_window_s)
             for k in (1, 2, 3)
         ]
     ).fill_null(False)
@@ -142,9 +150,9 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     unlogged = candidate & pl.col("scheme").is_null()
     recurring = unlogged.sum().over("source") >= MIN_INFERRED_REDIRECTS
     http_to_https = candidate & (pl.col("scheme").is_not_null() | recurring)
-    prv = {c: pl.col(c).shift(1).over("client_id") for c in ("method", "path", "status")}
+    prv = {c: _neighbour(c, -1) for c in ("method", "path", "status")}
     df = df.with_columns(
-        pl.col("seq").shift(-1).over("client_id").alias("next_seq"),
+        _neighbour("seq", 1).alias("next_seq"),
         prv["method"].alias("prev_method"),
         prv["path"].alias("prev_path"),
         prv["status"].alias("prev_status"),
@@ -159,7 +167,7 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     # such redirects, the server redirects all plain HTTP, so requests that were not redirected were HTTPS.
     source_redirects = (pl.col("http_to_https") & pl.col("scheme").is_null()).any().over("source")
     inferred = pl.when(pl.col("http_to_https")).then(pl.lit("http")).when(source_redirects).then(pl.lit("https"))
-    return df.with_columns(
+    return df.sort("seq").with_columns(
         pl.coalesce(pl.col("scheme"), pl.when(pl.col("scheme").is_null()).then(inferred)).alias("scheme_eff"),
         pl.when(pl.col("scheme").is_not_null())
         .then(pl.lit("logged"))
@@ -170,18 +178,22 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
 
 
 def _attempts(df: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
-    """Number each client's endpoint and auth/discovery requests into attempts; one row per attempt."""
+    """Number endpoint and auth/discovery requests into attempts; one row per attempt.
+
+    `attempt` is one number across all clients, increasing in time within each client.
+    """
     gap_us = int(options.attempt_gap_s * 1e6)
-    flow = df.filter(pl.col("role") != "other").sort("client_id", "start", "seq")
-    previous = pl.col("start").shift(1).over("client_id")
-    new = previous.is_null() | ((pl.col("start") - previous).dt.total_microseconds() > gap_us)
-    flow = flow.with_columns(new.cast(pl.UInt32).cum_sum().over("client_id").alias("attempt"))
+    flow = df.filter(pl.col("role") != "other").sort("ckey", "start", "seq")
+    same_client = pl.col("ckey") == pl.col("ckey").shift(1)
+    new = ~same_client.fill_null(False) | ((pl.col("start") - pl.col("start").shift(1)).dt.total_microseconds() > gap_us)
+    flow = flow.with_columns(new.cast(pl.UInt32).cum_sum().alias("attempt"))
     is_ep = pl.col("role") == "endpoint"
     deciding = pl.coalesce(
         pl.col("status").filter(is_ep & ~pl.col("benign")).last(),
         pl.col("status").filter(is_ep).last(),
     )
-    attempts = flow.group_by("client_id", "attempt", maintain_order=True).agg(
+    attempts = flow.group_by("attempt", maintain_order=True).agg(
+        pl.col("client_id").first(),
         pl.col("start").first().alias("start"),
         pl.col("ts").max().alias("end"),
         pl.len().alias("requests"),
@@ -195,7 +207,15 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
         (pl.col("endpoint_requests") > 0).alias("counted"),
         pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success"),
     )
-    return flow.select("seq", "attempt"), attempts
+    # The endpoint request before each one in the same attempt (session-lost reads it).
+    ep = flow.filter(is_ep)
+    same_attempt = pl.col("attempt") == pl.col("attempt").shift(1)
+    previous = ep.select(
+        "seq",
+        pl.when(same_attempt).then(pl.col("status").shift(1)).alias("prev_endpoint_status"),
+        pl.when(same_attempt).then(pl.col("seq").shift(1)).alias("prev_endpoint_seq"),
+    )
+    return flow.select("seq", "attempt").join(previous, on="seq", how="left"), attempts
 
 
 def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:

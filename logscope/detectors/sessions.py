@@ -15,18 +15,15 @@ STORM_REQUESTS_PER_MINUTE = 60
 ABANDON_AFTER_S = 300  # a client with a fresh token comes back within seconds
 
 
-def _endpoint_in_attempts(ctx: Context) -> pl.DataFrame:
-    return ctx.requests.filter((pl.col("role") == "endpoint") & pl.col("attempt").is_not_null()).sort("client_id", "start", "seq")
-
-
 @detector
 def session_lost(ctx: Context) -> list[Finding]:
     """A request fails with 404/400 right after a successful one in the same attempt, repeatedly."""
-    ep = _endpoint_in_attempts(ctx).with_columns(
-        pl.col("status").shift(1).over("client_id", "attempt").alias("_prev_status"),
-        pl.col("seq").shift(1).over("client_id", "attempt").alias("_prev_seq"),
+    hits = ctx.requests.filter(
+        (pl.col("role") == "endpoint")
+        & pl.col("status").is_in([400, 404])
+        & pl.col("prev_endpoint_status").is_between(200, 299)
+        & ~pl.col("benign")
     )
-    hits = ep.filter(pl.col("status").is_in([400, 404]) & pl.col("_prev_status").is_between(200, 299) & ~pl.col("benign"))
     repeated = hits.group_by("client_id").len().filter(pl.col("len") >= MIN_REPEATS)["client_id"]
     rows = hits.filter(pl.col("client_id").is_in(repeated.implode()))
     if rows.height == 0:
@@ -38,7 +35,7 @@ def session_lost(ctx: Context) -> list[Finding]:
         "did not survive to the next request (several replicas without shared sessions, restarts, or a session attached "
         "to another flow)."
     )
-    evidence = [s for pair in rows.head(3).select("_prev_seq", "seq").rows() for s in pair if s is not None]
+    evidence = [s for pair in rows.head(3).select("prev_endpoint_seq", "seq").rows() for s in pair if s is not None]
     severity = "high" if ctx.any_failing(clients) else "medium"
     return [ctx.finding("session-lost", severity, "Session lost right after a successful request", detail, rows, evidence_seqs=evidence)]
 
