@@ -12,7 +12,7 @@ import pytest
 
 from logscope import InputError, read_logs
 
-from .conftest import SAMPLES, run_cli
+from .conftest import SAMPLES, run_cli, validate_report
 
 LINE = '{ip} - - [{t} +0000] "POST /mcp HTTP/1.1" {status} 12 "-" "agent/{n}"\n'
 
@@ -165,6 +165,7 @@ def test_stdin_plain_and_gzip() -> None:
     plain = run_cli("analyze", "-", "--json", "-", stdin=data)
     assert plain.returncode == 0, plain.stderr
     report = json.loads(plain.stdout)
+    validate_report(report)
     assert report["inputs"][0]["path"] == "-"
     assert report["inputs"][0]["lines"] == data.count(b"\n")
     assert "requests:" in plain.stderr  # the human summary moves to stderr when JSON takes stdout
@@ -196,7 +197,9 @@ def test_nginx_conf_multiline_include_and_selection(tmp_path: Path) -> None:
     log.write_text('9.9.9.9 - - [20/May/2026:20:20:00 +0000] "POST /mcp HTTP/1.1" 301 162 "-" "MCP-Client/1.0" 0.001 http\n')
     result = run_cli("analyze", str(log), "--nginx-conf", str(conf), "--json", "-", "-q")
     assert result.returncode == 0, result.stderr
-    item = json.loads(result.stdout)["inputs"][0]
+    report = json.loads(result.stdout)
+    validate_report(report)
+    item = report["inputs"][0]
     assert item["parsed"] == 1 and item["log_format"].endswith("$request_time $scheme")
     frame = read_logs([log], __import__("logscope").FormatChoice(nginx_conf=conf, log_format_name="timed")).requests
     assert frame.select("scheme", "duration_s", "status").row(0) == ("http", 0.001, 301)

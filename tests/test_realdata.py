@@ -193,3 +193,20 @@ def test_npm_upstream_status_list_kept_as_text(realdata: Path) -> None:
     frame = read_logs([realdata / "nginx_custom/shadiayoub_proxy_ha_npm_proxy-host-4_access_proxy_fmt_multi_upstream.log"]).requests
     assert "502, 502" in frame["upstream_status"].to_list()
     assert frame["scheme"].drop_nulls().len() == frame.height  # NPM logs $scheme
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_real_log_diagnosis_calls_nobody_stuck(realdata: Path, name: str) -> None:
+    """None of these servers speaks MCP: every client is `not-mcp`, and the report matches its schema."""
+    from logscope.analysis import analyze
+    from logscope.report import build_report
+
+    from .conftest import validate_report
+
+    analysis = analyze(realdata / name, FormatChoice(log_format=EXPECTED[name][3]))
+    assert set(analysis.clients["outcome"].unique()) == {"not-mcp"}
+    report = build_report(analysis)
+    validate_report(report)
+    assert report["totals"]["stuck_clients"] == 0
+    # No client-level failure mode on a server without MCP traffic.
+    assert all(not c["failure_modes"] for c in report["clients"])
