@@ -12,39 +12,53 @@ from .detectors import SEVERITIES, Context, Finding, run_detectors
 from .flows import FlowOptions, Flows, build_flows
 from .formats import FormatChoice
 from .ingest import Ingest, ProgressHook, read_logs
+from .inventory.agents import classify_user_agents
+from .inventory.architectures import architectures_table, assign_architectures
 
 
 @dataclass
 class Analysis:
+    """Everything one run found: the parsed input, the flows, the findings and the client inventory."""
+
     ingest: Ingest
     flows: Flows
     findings: list[Finding]
+    clients: pl.DataFrame  # per client: flows' columns, failure_modes, agent, kind, network, architecture
+    architectures: pl.DataFrame  # per architecture: key, label, counts, outcome counts
 
     @property
     def requests(self) -> pl.DataFrame:
         return self.flows.requests
-
-    @property
-    def clients(self) -> pl.DataFrame:
-        """Per client, with `failure_modes`: the codes of the findings that name it."""
-        modes: dict[str, list[str]] = {}
-        for f in self.findings:
-            for cid in f.clients:
-                modes.setdefault(cid, []).append(f.code)
-        table = pl.DataFrame(
-            {"client_id": list(modes), "failure_modes": list(modes.values())},
-            schema={"client_id": pl.String, "failure_modes": pl.List(pl.String)},
-        )
-        return self.flows.clients.join(table, on="client_id", how="left").with_columns(pl.col("failure_modes").fill_null([]))
 
     def findings_at_or_above(self, severity: str) -> list[Finding]:
         limit = SEVERITIES.index(severity)
         return [f for f in self.findings if SEVERITIES.index(f.severity) <= limit]
 
 
+def _with_failure_modes(clients: pl.DataFrame, findings: list[Finding]) -> pl.DataFrame:
+    modes: dict[str, list[str]] = {}
+    for f in findings:
+        for cid in f.clients:
+            modes.setdefault(cid, []).append(f.code)
+    table = pl.DataFrame(
+        {"client_id": list(modes), "failure_modes": list(modes.values())},
+        schema={"client_id": pl.String, "failure_modes": pl.List(pl.String)},
+    )
+    return clients.join(table, on="client_id", how="left").with_columns(pl.col("failure_modes").fill_null([]))
+
+
+def _with_agents_and_networks(clients: pl.DataFrame) -> pl.DataFrame:
+    agents = classify_user_agents(clients["user_agent"])
+    clients = clients.join(agents, on="user_agent", how="left", nulls_equal=True, maintain_order="left")
+    return clients.with_columns(pl.lit(None, pl.String).alias("network"))
+
+
 def diagnose(ingest: Ingest, options: FlowOptions | None = None) -> Analysis:
+    """Flows, findings and inventory for what `read_logs` returned."""
     flows = build_flows(ingest, options)
-    return Analysis(ingest=ingest, flows=flows, findings=run_detectors(Context(flows, ingest)))
+    findings = run_detectors(Context(flows, ingest))
+    clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings)))
+    return Analysis(ingest=ingest, flows=flows, findings=findings, clients=clients, architectures=architectures_table(clients))
 
 
 def analyze(

@@ -71,16 +71,15 @@ def client_rows(analysis: Analysis) -> list[dict[str, Any]]:
                 "id": c["client_id"],
                 "ip": c["ip"],
                 "user_agent": c["user_agent"],
-                # Named by the client inventory (agent, kind, network, architecture) once it runs.
-                "agent": None,
-                "agent_version": None,
-                "kind": "unknown",
-                "network": None,
+                "agent": c["agent"],
+                "agent_version": c["agent_version"],
+                "kind": c["kind"],
+                "network": c["network"],
                 "transport": c["transport"],
                 "transport_evidence": c["transport_evidence"],
                 "mcp_transport": c["mcp_transport"],
                 "teardown": bool(c["teardown"]),
-                "architecture": None,
+                "architecture": c["architecture"],
                 "requests": c["requests"],
                 "attempts": c["attempts"],
                 "successful_attempts": c["successful_attempts"],
@@ -91,6 +90,30 @@ def client_rows(analysis: Analysis) -> list[dict[str, Any]]:
                 "outcome": c["outcome"],
                 "failure_modes": c["failure_modes"],
                 "paths": c["paths"],
+            }
+        )
+    return out
+
+
+def architecture_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    from .inventory.architectures import OUTCOMES
+
+    out = []
+    for a in analysis.architectures.iter_rows(named=True):
+        out.append(
+            {
+                "id": a["architecture"],
+                "label": a["label"],
+                "agent": a["agent"],
+                "kind": a["kind"],
+                "network": a["network"],
+                "transport": a["transport"],
+                "mcp_transport": a["mcp_transport"],
+                "teardown": bool(a["teardown"]),
+                "clients": a["clients"],
+                "ips": a["ips"],
+                "requests": a["requests"],
+                "outcomes": {o: a[o] for o in OUTCOMES if a[o]},
             }
         )
     return out
@@ -115,11 +138,11 @@ def build_report(analysis: Analysis | Ingest) -> dict[str, Any]:
             "clients": count_clients(requests),
             "mcp_clients": clients.filter(pl.col("outcome") != "not-mcp").height,
             "stuck_clients": clients.filter(pl.col("outcome") == "stuck").height,
-            "architectures": None,  # the client inventory fills this
+            "architectures": analysis.architectures.height,
         },
         "server": {"transport": analysis.flows.server.to_json()},
         "clients": client_rows(analysis),
-        "architectures": [],
+        "architectures": architecture_rows(analysis),
         "findings": [finding_json(f) for f in analysis.findings],
     }
 

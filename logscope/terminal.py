@@ -64,6 +64,26 @@ def _stuck(report: dict[str, Any], console: Console) -> None:
         console.print(f"  ... and {len(stuck) - MAX_STUCK_ROWS:,} more (see --json)")
 
 
+OUTCOME_STYLE = {"stuck": "bold red", "failing": "red", "degraded": "yellow", "connected": "green"}
+
+
+def _inventory(report: dict[str, Any], console: Console) -> None:
+    """The client-architecture inventory: MCP architectures, the failing ones first."""
+    rows = [a for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}]
+    if not rows:
+        return
+    table = Table(title=f"Client architectures ({len(rows)})", title_justify="left", show_edge=False)
+    for col in ("architecture", "clients", "IPs", "requests", "outcome"):
+        table.add_column(col, justify="left" if col in ("architecture", "outcome") else "right")
+    for a in rows[:MAX_STUCK_ROWS]:
+        outcome = Text()
+        for name, n in a["outcomes"].items():
+            if name != "not-mcp":
+                outcome.append(f"{name} {n:,} ", style=OUTCOME_STYLE.get(name, ""))
+        table.add_row(clean(a["label"]), f"{a['clients']:,}", f"{a['ips']:,}", f"{a['requests']:,}", outcome)
+    console.print(table)
+
+
 def _findings(report: dict[str, Any], console: Console) -> None:
     findings = report["findings"]
     if not findings:
@@ -99,5 +119,6 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     _inputs(report, console)
     _overview(report, console)
     _stuck(report, console)
+    _inventory(report, console)
     _findings(report, console)
     _rejections(report, console)
