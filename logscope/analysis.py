@@ -14,6 +14,7 @@ from .formats import FormatChoice
 from .ingest import Ingest, ProgressHook, read_logs
 from .inventory.agents import classify_user_agents
 from .inventory.architectures import architectures_table, assign_architectures
+from .inventory.networks import default_ranges, lookup
 
 
 @dataclass
@@ -47,17 +48,30 @@ def _with_failure_modes(clients: pl.DataFrame, findings: list[Finding]) -> pl.Da
     return clients.join(table, on="client_id", how="left").with_columns(pl.col("failure_modes").fill_null([]))
 
 
-def _with_agents_and_networks(clients: pl.DataFrame) -> pl.DataFrame:
+def _with_agents_and_networks(clients: pl.DataFrame, ranges: pl.DataFrame) -> pl.DataFrame:
+    # Both are worked out once per distinct User-Agent / address and joined back.
     agents = classify_user_agents(clients["user_agent"])
     clients = clients.join(agents, on="user_agent", how="left", nulls_equal=True, maintain_order="left")
-    return clients.with_columns(pl.lit(None, pl.String).alias("network"))
+    owners = lookup(clients["ip"], ranges).select(
+        "ip",
+        "network",
+        pl.col("asn").alias("network_asn"),
+        pl.col("region").alias("network_region"),
+        pl.col("country").alias("network_country"),
+    )
+    return clients.join(owners, on="ip", how="left", maintain_order="left")
 
 
-def diagnose(ingest: Ingest, options: FlowOptions | None = None) -> Analysis:
-    """Flows, findings and inventory for what `read_logs` returned."""
+def diagnose(ingest: Ingest, options: FlowOptions | None = None, network_ranges: pl.DataFrame | None = None) -> Analysis:
+    """Flows, findings and inventory for what `read_logs` returned.
+
+    `network_ranges` (see logscope.inventory.networks) names the owners of client addresses; by
+    default the ranges `logscope networks update` stored are used, when there are any.
+    """
     flows = build_flows(ingest, options)
     findings = run_detectors(Context(flows, ingest))
-    clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings)))
+    ranges = network_ranges if network_ranges is not None else default_ranges()
+    clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings), ranges))
     return Analysis(ingest=ingest, flows=flows, findings=findings, clients=clients, architectures=architectures_table(clients))
 
 
@@ -68,6 +82,7 @@ def analyze(
     *,
     naive_tz: str = "UTC",
     progress: ProgressHook | None = None,
+    network_ranges: pl.DataFrame | None = None,
 ) -> Analysis:
     """Read the logs and diagnose them: `analyze("access.log").findings`."""
-    return diagnose(read_logs(inputs, choice, naive_tz=naive_tz, progress=progress), options)
+    return diagnose(read_logs(inputs, choice, naive_tz=naive_tz, progress=progress), options, network_ranges)

@@ -15,6 +15,7 @@ from .detectors import SEVERITIES
 from .errors import LogscopeError
 from .flows import FlowOptions
 from .formats import FAMILIES, FormatChoice
+from .inventory import networks
 from .report import build_report, write_json
 from .terminal import print_summary
 
@@ -62,6 +63,10 @@ def analyze(
         Optional[str],  # noqa: UP045
         typer.Option("--fail-on", help=f"Exit 1 if a finding at or above this severity exists: {', '.join(SEVERITIES)}."),
     ] = None,
+    networks_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--networks-dir", help="Provider range files to name client networks (default: what `networks update` stored)."),
+    ] = None,
     json_out: Annotated[Optional[str], typer.Option("--json", help="Write the JSON report to this path (- for standard output).")] = None,  # noqa: UP045
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
 ) -> None:
@@ -77,7 +82,10 @@ def analyze(
             raise LogscopeError("--attempt-gap must be above 0 and --stuck-after at least 1")
         choice = FormatChoice(format, log_format, nginx_conf, log_format_name, tuple(field or ()))
         options = FlowOptions(attempt_gap_s=attempt_gap, stuck_after=stuck_after, endpoints=tuple(endpoint or ()))
-        analysis = run_analysis(logs, choice, options, naive_tz=timezone)
+        ranges = networks.default_ranges(networks_dir) if networks_dir is not None else None
+        if networks_dir is not None and not networks_dir.is_dir():
+            raise LogscopeError(f"{networks_dir}: --networks-dir is not a directory")
+        analysis = run_analysis(logs, choice, options, naive_tz=timezone, network_ranges=ranges)
         report = build_report(analysis)
         if json_out:
             write_json(report, json_out)
@@ -89,6 +97,41 @@ def analyze(
         print_summary(report, console)
     if fail_on is not None and analysis.findings_at_or_above(fail_on):
         raise typer.Exit(1)
+
+
+networks_app = typer.Typer(no_args_is_help=True, help="Published provider IP ranges that name client networks.")
+app.add_typer(networks_app, name="networks")
+
+
+@networks_app.command("update")
+def networks_update(
+    directory: Annotated[Optional[Path], typer.Option("--dir", help="Where to store the files (default: the user cache).")] = None,  # noqa: UP045
+    mirror: Annotated[Optional[str], typer.Option("--mirror", help="Fetch every file from this base URL instead of the providers.")] = None,  # noqa: UP045
+) -> None:
+    """Download the providers' published range files; `analyze` uses them from then on."""
+    results = networks.update(directory, mirror)
+    for r in results:
+        mark = "ok  " if r.ok else "FAIL"
+        print(f"{mark} {r.source.network:<13} {r.source.file:<28} {r.detail}")
+    target = directory or networks.cache_dir()
+    print(f"{sum(r.ok for r in results)} of {len(results)} sources stored in {target}")
+    if not any(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@networks_app.command("lookup")
+def networks_lookup(
+    addresses: Annotated[list[str], typer.Argument(help="IP addresses.")],
+    directory: Annotated[Optional[Path], typer.Option("--dir", help="Range files to use (default: the user cache).")] = None,  # noqa: UP045
+) -> None:
+    """Who owns these addresses, by the stored ranges."""
+    import polars as pl
+
+    found = networks.lookup(pl.Series(addresses, dtype=pl.String), networks.default_ranges(directory))
+    for row in found.iter_rows(named=True):
+        detail = ", ".join(str(row[k]) for k in ("service", "region", "country") if row[k])
+        asn = f" AS{row['asn']}" if row["asn"] else ""
+        print(f"{row['ip']:<40} {row['network'] or '-'}{asn}{' (' + detail + ')' if detail else ''}")
 
 
 def _fail(message: str) -> None:

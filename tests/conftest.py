@@ -16,6 +16,14 @@ REALDATA = SHARED / "realdata"
 SAMPLES = ROOT / "sample_logs"
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tests never read or write the user's cache (downloaded network ranges)."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("LOGSCOPE_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture(scope="session")
 def realdata() -> Path:
     assert REALDATA.is_dir(), f"the real logs are expected at {REALDATA} (set LOGSCOPE_SHARED to move them)"

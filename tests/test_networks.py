@@ -1,0 +1,144 @@
+"""Who owns an address, from the providers' real published range files (../shared/realdata/networks)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from logscope.analysis import analyze
+from logscope.inventory import networks
+from logscope.inventory.networks import load_directory, lookup, sources
+
+from .conftest import SAMPLES, SHARED, run_cli
+
+NETWORKS = SHARED / "realdata" / "networks"
+
+# The spot checks of networks/SOURCES.md, and a few more of ours.
+EXPECTED = {
+    "54.67.34.241": ("AWS", "us-west-1"),
+    "52.151.51.77": ("Azure", "westus2"),
+    "172.69.1.1": ("Cloudflare", None),
+    "100.24.7.9": ("AWS", "us-east-1"),
+    "34.106.4.4": ("Google Cloud", "us-west3"),
+    "160.79.104.5": ("Anthropic", None),
+    "158.51.125.197": (None, None),
+    "2607:6bc0::10": ("Anthropic", None),
+    "2a04:4e42::1": ("Fastly", None),
+    "::ffff:172.69.1.1": ("Cloudflare", None),
+    "10.0.0.1": (None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def ranges() -> pl.DataFrame:
+    return load_directory(NETWORKS)
+
+
+def test_every_source_file_parses(ranges: pl.DataFrame) -> None:
+    names = set(ranges["network"])
+    assert {
+        "AWS",
+        "Azure",
+        "Google Cloud",
+        "Cloudflare",
+        "Oracle Cloud",
+        "DigitalOcean",
+        "Hetzner",
+        "OVH",
+        "Akamai",
+        "Fastly",
+        "Anthropic",
+        "OpenAI",
+    } <= names
+    for source in sources():
+        if (NETWORKS / source.file).exists():
+            assert ranges.filter(pl.col("network") == source.network).height > 0, source.file
+    assert set(ranges["family"]) == {4, 6}
+    assert ranges.filter(pl.col("network") == "Cloudflare").height == 15 + 7  # ips-v4 and ips-v6 as served
+
+
+@pytest.mark.parametrize("ip", sorted(EXPECTED))
+def test_lookup_on_real_ranges(ranges: pl.DataFrame, ip: str) -> None:
+    row = lookup(pl.Series([ip]), ranges).row(0, named=True)
+    assert (row["network"], row["region"]) == EXPECTED[ip]
+
+
+def test_longest_prefix_wins(ranges: pl.DataFrame) -> None:
+    # 34.106.0.0/16 (Google Cloud, us-west3) lies inside goog.json's 34.64.0.0/10 (all of Google).
+    assert lookup(pl.Series(["34.106.4.4", "34.64.0.1"]), ranges).sort("ip")["network"].to_list() == ["Google Cloud", "Google"]
+
+
+def test_lookup_is_per_distinct_address(ranges: pl.DataFrame) -> None:
+    ips = pl.Series(["54.67.34.241"] * 50_000 + ["172.69.1.1"] * 50_000)
+    out = lookup(ips, ranges)
+    assert out.height == 2
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def mirror() -> Iterator[str]:
+    """The real published files, served from a local HTTP server (nothing leaves this machine)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(NETWORKS)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_update_downloads_into_the_cache_and_analyze_uses_it(mirror: str, private_cache: Path) -> None:
+    result = run_cli("networks", "update", "--mirror", mirror)
+    assert result.returncode == 0, result.stderr
+    stored = private_cache / "networks"
+    manifest = json.loads((stored / "manifest.json").read_text())
+    assert manifest["ip-ranges.json"]["network"] == "AWS" and manifest["ip-ranges.json"]["ranges"] > 10_000
+    assert (stored / "ip-ranges.json").read_bytes() == (NETWORKS / "ip-ranges.json").read_bytes()
+    looked = run_cli("networks", "lookup", "54.67.34.241", "158.51.125.197")
+    assert "AWS AS16509 (EC2, us-west-1)" in looked.stdout and "158.51.125.197" in looked.stdout
+    # From now on analyze names networks without being told where the ranges are.
+    report = json.loads(run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--json", "-", "-q").stdout)
+    owner = {c["ip"]: c["network"] for c in report["clients"]}
+    assert owner["54.67.34.241"] == "AWS" and owner["52.151.51.77"] == "Azure" and owner["158.51.125.197"] is None
+
+
+def test_update_keeps_the_old_copy_when_a_download_fails(mirror: str, tmp_path: Path) -> None:
+    networks.update(tmp_path, mirror)
+    before = (tmp_path / "ips-v4").read_bytes()
+    results = networks.update(tmp_path, mirror + "missing/")
+    assert not any(r.ok for r in results)
+    assert (tmp_path / "ips-v4").read_bytes() == before
+    assert run_cli("networks", "update", "--dir", str(tmp_path), "--mirror", mirror + "missing/").returncode == 1
+
+
+def test_seed_architectures_with_networks(ranges: pl.DataFrame) -> None:
+    analysis = analyze(SAMPLES / "mcp-seed.access.log", network_ranges=ranges)
+    mcp = analysis.architectures.filter(pl.col("mcp"))
+    rows = set(zip(mcp["agent"], mcp["network"], mcp["transport"], mcp["mcp_transport"], mcp["teardown"], strict=True))
+    seed = {
+        ("ke/JS", "Cloudflare", "https-only", "streamable-http", False),  # 1 Cloudflare AI Gateway
+        (None, "Cloudflare", "https-only", "streamable-http", False),  # 2 Cloudflare Workers fleet
+        (None, None, "https-only", "streamable-http+stream", False),  # 3 Node.js agent, Johannesburg, no UA
+        ("python-httpx", None, "https-only", "streamable-http", False),  # 4 smolagents
+        ("python-httpx", "Azure", "https-only", "streamable-http", False),  # 5 Azure SDK
+        ("python-httpx", "Azure", "https-only", "legacy-sse", False),  # 6 Azure SDK, SSE variant
+        ("python-httpx", "Azure", "https-only", "streamable-http", True),  # 7 Azure SDK + DELETE teardown
+        ("MCP-Client", None, "starts-http", "streamable-http", False),  # 8 MCP-Client/1.0 on a VPS
+    }
+    assert seed <= rows
+    # ... and the second long-running client of the seed: no User-Agent, on AWS, stuck on /mcp/sse.
+    assert rows - seed == {(None, "AWS", "starts-http", "streamable-http", False)}
+    fleet = mcp.filter(pl.col("agent").is_null() & (pl.col("network") == "Cloudflare"))
+    assert fleet["ips"].item() == 40
