@@ -278,12 +278,12 @@ def update(directory: Path | None = None, mirror: str | None = None, timeout: fl
         url = mirror.rstrip("/") + "/" + source.file if mirror else source.url
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "logscope-networks-update"})
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) URLs from our own table
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # http(s) URLs from our own table
                 body = response.read()
             ranges = parse_source(source, body.decode("utf-8", errors="replace"), priority)
             if ranges.height == 0:
                 raise ValueError("no IP ranges in the response")
-        except Exception as exc:  # noqa: BLE001 - reported per source; the old copy stays
+        except Exception as exc:  # reported per source; the old copy stays
             results.append(Fetched(source, url, False, str(exc)))
             continue
         (target / source.file).write_bytes(body)
