@@ -1,20 +1,24 @@
-"""One call from access logs to a diagnosis: ingest, flows, findings. The CLI, notebooks and tests use it."""
+"""One call from access logs to a diagnosis: ingest, flows, findings, inventory.
+
+The CLI, the notebooks and the tests all use `analyze` (or `diagnose` on what `read_logs` returned).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
 
 from .detectors import SEVERITIES, Context, Finding, run_detectors
-from .flows import FlowOptions, Flows, build_flows
+from .flows import FlowOptions, Flows, build_flows, forwarded_client
 from .formats import FormatChoice
 from .ingest import Ingest, ProgressHook, read_logs
 from .inventory.agents import classify_user_agents
 from .inventory.architectures import architectures_table, assign_architectures
 from .inventory.networks import default_ranges, lookup
+from .privacy import anonymize_key, anonymize_requests, mask_addresses
 
 
 @dataclass
@@ -48,11 +52,11 @@ def _with_failure_modes(clients: pl.DataFrame, findings: list[Finding]) -> pl.Da
     return clients.join(table, on="client_id", how="left").with_columns(pl.col("failure_modes").fill_null([]))
 
 
-def _with_agents_and_networks(clients: pl.DataFrame, ranges: pl.DataFrame) -> pl.DataFrame:
-    # Both are worked out once per distinct User-Agent / address and joined back.
+def _with_agents_and_networks(clients: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
+    """Agent per distinct User-Agent and owner per distinct address, joined back to the clients."""
     agents = classify_user_agents(clients["user_agent"])
     clients = clients.join(agents, on="user_agent", how="left", nulls_equal=True, maintain_order="left")
-    owners = lookup(clients["ip"], ranges).select(
+    owners = owners.select(
         "ip",
         "network",
         pl.col("asn").alias("network_asn"),
@@ -62,16 +66,43 @@ def _with_agents_and_networks(clients: pl.DataFrame, ranges: pl.DataFrame) -> pl
     return clients.join(owners, on="ip", how="left", maintain_order="left")
 
 
-def diagnose(ingest: Ingest, options: FlowOptions | None = None, network_ranges: pl.DataFrame | None = None) -> Analysis:
+def _anonymized(ingest: Ingest, options: FlowOptions, ranges: pl.DataFrame) -> tuple[Ingest, pl.DataFrame]:
+    """Every address replaced by its pseudonym; networks are looked up on the real addresses first."""
+    requests = ingest.requests
+    if options.trust_forwarded:
+        requests = requests.with_columns(forwarded_client().alias("client_ip"))
+    owners = lookup(requests["client_ip"], ranges)
+    anonymized, table = anonymize_requests(requests, anonymize_key())
+    mapping = dict(table.iter_rows())
+    owners = owners.with_columns(pl.col("ip").replace_strict(mapping, default=None, return_dtype=pl.String))
+    inputs = [replace(r, rejected_samples=[replace(s, text=mask_addresses(s.text)) for s in r.rejected_samples]) for r in ingest.inputs]
+    return Ingest(requests=anonymized, inputs=inputs), owners
+
+
+def diagnose(
+    ingest: Ingest,
+    options: FlowOptions | None = None,
+    network_ranges: pl.DataFrame | None = None,
+    *,
+    anonymize: bool = False,
+) -> Analysis:
     """Flows, findings and inventory for what `read_logs` returned.
 
-    `network_ranges` (see logscope.inventory.networks) names the owners of client addresses; by
-    default the ranges `logscope networks update` stored are used, when there are any.
+    `network_ranges` (logscope.inventory.networks) names the owners of client addresses; by default the
+    ranges `logscope networks update` stored are used, when there are any. With `anonymize`, every
+    address in the result is a stable pseudonym (logscope.privacy).
     """
+    options = options or FlowOptions()
+    ranges = network_ranges if network_ranges is not None else default_ranges()
+    owners: pl.DataFrame | None = None
+    if anonymize:
+        ingest, owners = _anonymized(ingest, options, ranges)
+        options = replace(options, trust_forwarded=False)  # already applied to the real addresses
     flows = build_flows(ingest, options)
     findings = run_detectors(Context(flows, ingest))
-    ranges = network_ranges if network_ranges is not None else default_ranges()
-    clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings), ranges))
+    if owners is None:
+        owners = lookup(flows.clients["ip"], ranges)
+    clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings), owners))
     return Analysis(ingest=ingest, flows=flows, findings=findings, clients=clients, architectures=architectures_table(clients))
 
 
@@ -83,6 +114,8 @@ def analyze(
     naive_tz: str = "UTC",
     progress: ProgressHook | None = None,
     network_ranges: pl.DataFrame | None = None,
+    anonymize: bool = False,
 ) -> Analysis:
     """Read the logs and diagnose them: `analyze("access.log").findings`."""
-    return diagnose(read_logs(inputs, choice, naive_tz=naive_tz, progress=progress), options, network_ranges)
+    ingest = read_logs(inputs, choice, naive_tz=naive_tz, progress=progress)
+    return diagnose(ingest, options, network_ranges, anonymize=anonymize)

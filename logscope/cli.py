@@ -63,6 +63,12 @@ def analyze(
         Optional[str],  # noqa: UP045
         typer.Option("--fail-on", help=f"Exit 1 if a finding at or above this severity exists: {', '.join(SEVERITIES)}."),
     ] = None,
+    trust_forwarded: Annotated[
+        bool, typer.Option("--trust-forwarded", help="Take the client address from X-Forwarded-For / Caddy's client_ip (behind a proxy).")
+    ] = False,
+    anonymize: Annotated[
+        bool, typer.Option("--anonymize", help="Replace client addresses with stable pseudonyms in every output.")
+    ] = False,
     networks_dir: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--networks-dir", help="Provider range files to name client networks (default: what `networks update` stored)."),
@@ -81,11 +87,13 @@ def analyze(
         if attempt_gap <= 0 or stuck_after < 1:
             raise LogscopeError("--attempt-gap must be above 0 and --stuck-after at least 1")
         choice = FormatChoice(format, log_format, nginx_conf, log_format_name, tuple(field or ()))
-        options = FlowOptions(attempt_gap_s=attempt_gap, stuck_after=stuck_after, endpoints=tuple(endpoint or ()))
-        ranges = networks.default_ranges(networks_dir) if networks_dir is not None else None
+        options = FlowOptions(
+            attempt_gap_s=attempt_gap, stuck_after=stuck_after, endpoints=tuple(endpoint or ()), trust_forwarded=trust_forwarded
+        )
         if networks_dir is not None and not networks_dir.is_dir():
             raise LogscopeError(f"{networks_dir}: --networks-dir is not a directory")
-        analysis = run_analysis(logs, choice, options, naive_tz=timezone, network_ranges=ranges)
+        ranges = networks.default_ranges(networks_dir) if networks_dir is not None else None
+        analysis = run_analysis(logs, choice, options, naive_tz=timezone, network_ranges=ranges, anonymize=anonymize)
         report = build_report(analysis)
         if json_out:
             write_json(report, json_out)

@@ -37,6 +37,7 @@ class FlowOptions:
     stuck_after: int = 10
     endpoints: tuple[str, ...] = ()  # globs; empty means the defaults in data/endpoints.toml
     follow_window_s: float = 5.0  # a redirect followed to the same path within this was HTTP -> HTTPS
+    trust_forwarded: bool = False  # the client is X-Forwarded-For's first address / Caddy's client_ip
 
     @property
     def endpoint_globs(self) -> tuple[str, ...]:
@@ -84,6 +85,13 @@ def client_id(ip: str | None, user_agent: str | None) -> str:
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=5).hexdigest()
 
 
+def forwarded_client() -> pl.Expr:
+    """The original client behind proxies: the first address of X-Forwarded-For (Caddy already logs the
+    one its trusted_proxies resolved), else the peer. Only as trustworthy as the proxies that set it."""
+    first = pl.col("forwarded_for").str.split(",").list.first().str.strip_chars()
+    return pl.coalesce(pl.when(first != "").then(first), pl.col("client_ip"))
+
+
 def _with_client_ids(requests: pl.DataFrame) -> pl.DataFrame:
     """Add `client_id` (stable, for reports) and `ckey` (a dense integer, for fast grouping)."""
     pairs = requests.select("client_ip", "user_agent").unique(maintain_order=True).with_row_index("ckey")
@@ -105,8 +113,11 @@ def _time_is_end_sources(ingest: Ingest) -> list[str]:
 def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     """Add client_id, role, effective scheme (logged or inferred) and the start of each request."""
     rules = endpoint_rules()
+    requests = ingest.requests
+    if options.trust_forwarded:
+        requests = requests.with_columns(forwarded_client().alias("client_ip"))
     # Client-major order (then time) lets every "what did this client do next" be a plain shift.
-    df = _with_client_ids(ingest.requests.with_row_index("seq")).sort("ckey", "seq")
+    df = _with_client_ids(requests.with_row_index("seq")).sort("ckey", "seq")
     path = pl.col("path")
     role = (
         pl.when(path.str.contains(glob_regex(options.endpoint_globs)))

@@ -36,13 +36,6 @@ def report_schema() -> dict[str, Any]:
     return json.loads(resources.files("logscope.data").joinpath("report.schema.json").read_text("utf-8"))
 
 
-def count_clients(requests: pl.DataFrame) -> int:
-    """Distinct (client IP, User-Agent) pairs; a missing User-Agent is a value of its own."""
-    if requests.height == 0:
-        return 0
-    return int(requests.select(pl.struct("client_ip", "user_agent").n_unique()).item())
-
-
 def finding_json(f: Finding) -> dict[str, Any]:
     from .detectors import short_fix
 
@@ -135,7 +128,7 @@ def build_report(analysis: Analysis | Ingest) -> dict[str, Any]:
         "window": {"start": iso(window["start"]), "end": iso(window["end"])},
         "totals": {
             "requests": requests.height,
-            "clients": count_clients(requests),
+            "clients": clients.height,
             "mcp_clients": clients.filter(pl.col("outcome") != "not-mcp").height,
             "stuck_clients": clients.filter(pl.col("outcome") == "stuck").height,
             "architectures": analysis.architectures.height,

@@ -27,7 +27,7 @@ MAX_EVIDENCE = 6
 FAILING = ("stuck", "failing")
 #: Findings about the server's policy rather than a client's connection: they name no clients, so they
 #: never appear among a client's failure modes (and a report does not list every HTTPS client twice).
-SERVER_LEVEL = frozenset({"hsts-missing", "hsts-weak", "hsts-over-http", "unsafe-post-redirect", "log-field-missing"})
+SERVER_LEVEL = frozenset({"hsts-missing", "hsts-weak", "hsts-over-http", "unsafe-post-redirect", "log-field-missing", "proxy-in-front"})
 
 
 @cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import polars as pl
+
 from . import Context, Finding, detector
 
 # canonical column -> (nginx variable, why logscope wants it)
@@ -54,3 +56,48 @@ def log_field_missing(ctx: Context) -> list[Finding]:
             fix=dict(FIX),
         )
     ]
+
+
+PROXY_SHARE = 0.5
+# Where proxies and load balancers sit: RFC 1918, loopback, carrier-grade NAT, IPv6 unique-local and
+# link-local. (Python's is_private also counts documentation ranges, which real clients can use.)
+PROXY_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "100.64.0.0/10", "::1/128", "fc00::/7", "fe80::/10")
+
+
+@detector
+def proxy_in_front(ctx: Context) -> list[Finding]:
+    """Most traffic from one private address means a proxy is in front and clients all look alike."""
+    import ipaddress
+
+    requests = ctx.requests
+    if requests.height == 0 or ctx.flows.options.trust_forwarded:
+        return []
+    top = requests.group_by("client_ip").len().sort("len", descending=True).row(0, named=True)
+    if top["client_ip"] is None or top["len"] < PROXY_SHARE * requests.height:
+        return []
+    try:
+        address = ipaddress.ip_address(top["client_ip"])
+    except ValueError:
+        return []
+    private = any(address in ipaddress.ip_network(n) for n in PROXY_NETWORKS if ipaddress.ip_network(n).version == address.version)
+    if not private:
+        return []
+    share = top["len"] / requests.height
+    has_xff = requests["forwarded_for"].null_count() < requests.height
+    detail = (
+        f"{share:.0%} of requests come from {top['client_ip']}, a private address: a proxy or load balancer is in front, "
+        "so every client behind it looks like one. "
+        + (
+            "The log records X-Forwarded-For: run again with --trust-forwarded."
+            if has_xff
+            else "Log the real client address (below), or add X-Forwarded-For to the log and use --trust-forwarded."
+        )
+    )
+    rows = requests.filter(pl.col("client_ip") == top["client_ip"])
+    fix = {
+        "nginx": "set_real_ip_from 10.0.0.0/8;   # the proxy's addresses\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive on;",
+        "caddy": "servers {\n    trusted_proxies static private_ranges\n}   # then client_ip is the real client",
+        "traefik": 'entryPoints:\n  websecure:\n    forwardedHeaders:\n      trustedIPs: ["10.0.0.0/8"]',
+        "apache": "RemoteIPHeader X-Forwarded-For\nRemoteIPTrustedProxy 10.0.0.0/8",
+    }
+    return [ctx.finding("proxy-in-front", "info", "A proxy hides the clients' addresses", detail, rows, fix=fix)]
