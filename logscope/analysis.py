@@ -17,6 +17,7 @@ from .formats import FormatChoice
 from .ingest import Ingest, ProgressHook, read_logs
 from .inventory.agents import classify_user_agents
 from .inventory.architectures import architectures_table, assign_architectures
+from .inventory.asn import asn_lookup, merge_owners
 from .inventory.networks import default_ranges, lookup
 from .privacy import anonymize_key, anonymize_requests, mask_addresses
 
@@ -66,12 +67,17 @@ def _with_agents_and_networks(clients: pl.DataFrame, owners: pl.DataFrame) -> pl
     return clients.join(owners, on="ip", how="left", maintain_order="left")
 
 
-def _anonymized(ingest: Ingest, options: FlowOptions, ranges: pl.DataFrame) -> tuple[Ingest, pl.DataFrame]:
+def _owners(ips: pl.Series, ranges: pl.DataFrame, asn_db: Path | None) -> pl.DataFrame:
+    owners = lookup(ips, ranges)
+    return merge_owners(owners, asn_lookup(ips, asn_db)) if asn_db is not None else owners
+
+
+def _anonymized(ingest: Ingest, options: FlowOptions, ranges: pl.DataFrame, asn_db: Path | None) -> tuple[Ingest, pl.DataFrame]:
     """Every address replaced by its pseudonym; networks are looked up on the real addresses first."""
     requests = ingest.requests
     if options.trust_forwarded:
         requests = requests.with_columns(forwarded_client().alias("client_ip"))
-    owners = lookup(requests["client_ip"], ranges)
+    owners = _owners(requests["client_ip"], ranges, asn_db)
     anonymized, table = anonymize_requests(requests, anonymize_key())
     mapping = dict(table.iter_rows())
     owners = owners.with_columns(pl.col("ip").replace_strict(mapping, default=None, return_dtype=pl.String))
@@ -85,23 +91,25 @@ def diagnose(
     network_ranges: pl.DataFrame | None = None,
     *,
     anonymize: bool = False,
+    asn_db: Path | None = None,
 ) -> Analysis:
     """Flows, findings and inventory for what `read_logs` returned.
 
     `network_ranges` (logscope.inventory.networks) names the owners of client addresses; by default the
     ranges `logscope networks update` stored are used, when there are any. With `anonymize`, every
-    address in the result is a stable pseudonym (logscope.privacy).
+    address in the result is a stable pseudonym (logscope.privacy). `asn_db` is a MaxMind-format
+    database whose AS organisations name the networks no published range covers.
     """
     options = options or FlowOptions()
     ranges = network_ranges if network_ranges is not None else default_ranges()
     owners: pl.DataFrame | None = None
     if anonymize:
-        ingest, owners = _anonymized(ingest, options, ranges)
+        ingest, owners = _anonymized(ingest, options, ranges, asn_db)
         options = replace(options, trust_forwarded=False)  # already applied to the real addresses
     flows = build_flows(ingest, options)
     findings = run_detectors(Context(flows, ingest))
     if owners is None:
-        owners = lookup(flows.clients["ip"], ranges)
+        owners = _owners(flows.clients["ip"], ranges, asn_db)
     clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings), owners))
     return Analysis(ingest=ingest, flows=flows, findings=findings, clients=clients, architectures=architectures_table(clients))
 
@@ -115,7 +123,8 @@ def analyze(
     progress: ProgressHook | None = None,
     network_ranges: pl.DataFrame | None = None,
     anonymize: bool = False,
+    asn_db: Path | None = None,
 ) -> Analysis:
     """Read the logs and diagnose them: `analyze("access.log").findings`."""
     ingest = read_logs(inputs, choice, naive_tz=naive_tz, progress=progress)
-    return diagnose(ingest, options, network_ranges, anonymize=anonymize)
+    return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)

@@ -69,6 +69,10 @@ def analyze(
     anonymize: Annotated[
         bool, typer.Option("--anonymize", help="Replace client addresses with stable pseudonyms in every output.")
     ] = False,
+    asn_db: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--asn-db", help="A MaxMind-format ASN database (GeoLite2-ASN, DB-IP ASN lite, IPinfo lite) to name other networks."),
+    ] = None,
     networks_dir: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--networks-dir", help="Provider range files to name client networks (default: what `networks update` stored)."),
@@ -93,7 +97,9 @@ def analyze(
         if networks_dir is not None and not networks_dir.is_dir():
             raise LogscopeError(f"{networks_dir}: --networks-dir is not a directory")
         ranges = networks.default_ranges(networks_dir) if networks_dir is not None else None
-        analysis = run_analysis(logs, choice, options, naive_tz=timezone, network_ranges=ranges, anonymize=anonymize)
+        if asn_db is not None and not asn_db.is_file():
+            raise LogscopeError(f"{asn_db}: no such --asn-db file")
+        analysis = run_analysis(logs, choice, options, naive_tz=timezone, network_ranges=ranges, anonymize=anonymize, asn_db=asn_db)
         report = build_report(analysis)
         if json_out:
             write_json(report, json_out)

@@ -142,3 +142,49 @@ def test_seed_architectures_with_networks(ranges: pl.DataFrame) -> None:
     assert rows - seed == {(None, "AWS", "starts-http", "streamable-http", False)}
     fleet = mcp.filter(pl.col("agent").is_null() & (pl.col("network") == "Cloudflare"))
     assert fleet["ips"].item() == 40
+
+
+def write_mmdb(path: Path, networks_: dict[str, dict]) -> Path:
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, database_type="GeoLite2-ASN", ipv4_compatible=True)
+    for cidr, record in networks_.items():
+        writer.insert_network(IPSet([cidr]), record)
+    writer.to_db_file(str(path))
+    return path
+
+
+def test_asn_db_names_networks_no_range_covers(tmp_path: Path, ranges: pl.DataFrame) -> None:
+    db = write_mmdb(
+        tmp_path / "asn.mmdb",
+        {
+            "158.51.124.0/22": {"autonomous_system_number": 399804, "autonomous_system_organization": "Hostodo"},
+            "54.67.0.0/16": {"autonomous_system_number": 16509, "autonomous_system_organization": "AMAZON-02"},
+        },
+    )
+    analysis = analyze(SAMPLES / "mcp-seed.access.log", network_ranges=ranges, asn_db=db)
+    owner = dict(analysis.clients.select("ip", "network").unique().iter_rows())
+    assert owner["158.51.125.197"] == "Hostodo"  # the seed's VPS, from the database
+    assert owner["54.67.34.241"] == "AWS"  # a published range wins over the AS name
+    row = analysis.clients.filter(pl.col("ip") == "158.51.125.197").row(0, named=True)
+    assert row["network_asn"] == 399804
+    report = json.loads(run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--asn-db", str(db), "--json", "-", "-q").stdout)
+    assert {c["network"] for c in report["clients"] if c["ip"] == "158.51.125.197"} == {"Hostodo"}
+
+
+def test_ipinfo_lite_shape(tmp_path: Path) -> None:
+    from logscope.inventory.asn import asn_lookup
+
+    db = write_mmdb(tmp_path / "ipinfo.mmdb", {"8.8.8.0/24": {"asn": "AS15169", "as_name": "Google LLC", "country_code": "US"}})
+    row = asn_lookup(pl.Series(["8.8.8.8", "not-an-ip"]), db).sort("ip").row(0, named=True)
+    assert (row["asn"], row["as_org"], row["country"]) == (15169, "Google LLC", "US")
+
+
+def test_asn_db_errors_are_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mmdb"
+    junk.write_bytes(b"not a database")
+    for path in (junk, tmp_path / "missing.mmdb"):
+        result = run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--asn-db", str(path))
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr
