@@ -14,7 +14,6 @@ import ipaddress
 import os
 import re
 import secrets
-from pathlib import Path
 
 import polars as pl
 
@@ -78,7 +77,3 @@ def mask_addresses(text: str) -> str:
         return "[address]"
 
     return _IPV6_CANDIDATE.sub(ipv6, _IPV4.sub("[address]", text))
-
-
-def cache_key_path() -> Path:
-    return cache_dir().parent / "anonymize.key"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import gzip
-import io
 import os
 import re
 import stat
@@ -44,10 +43,9 @@ class Source:
 
 @dataclass
 class Block:
-    """A run of whole lines from one source: `lines` rows of `raw`, the first numbered `first_line`."""
+    """A run of whole lines from one source, numbered in the `line` column."""
 
     frame: pl.DataFrame  # columns: raw (String), line (UInt64)
-    first_line: int
     lossy: bool  # invalid UTF-8 was replaced with U+FFFD in this block
 
 
@@ -101,7 +99,7 @@ def _open(src: Source) -> tuple[BinaryIO, bool]:
     """Open a source for binary reading; gzip is recognised by its magic bytes, not its name."""
     raw: BinaryIO
     if src.path is None:
-        raw = io.BufferedReader(sys.stdin.buffer.raw) if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer  # type: ignore[arg-type]
+        raw = sys.stdin.buffer
     else:
         try:
             raw = open(src.path, "rb")  # noqa: SIM115 - closed by the caller's generator
@@ -139,7 +137,7 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
             frame, lossy = _lines_frame(data)
             n = frame.height
             frame = frame.with_columns(pl.int_range(next_line, next_line + n, dtype=pl.UInt64).alias("line"))
-            yield Block(frame=frame, first_line=next_line, lossy=lossy)
+            yield Block(frame=frame, lossy=lossy)
             next_line += n
     finally:
         if src.path is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from . import Context, Finding, detector, fixes
+from . import Context, Finding, detector
 
 METHOD_CHANGING = [301, 302, 303]
 REDIRECTS = [301, 302, 303, 307, 308]
@@ -127,6 +127,3 @@ def trailing_slash_redirect(ctx: Context) -> list[Finding]:
             "trailing-slash-redirect", severity, "Endpoint redirected to add or drop a trailing slash", detail, rows, evidence_seqs=evidence
         )
     ]
-
-
-__all__ = ["downgrade_rows", "fixes"]

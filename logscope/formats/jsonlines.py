@@ -9,6 +9,7 @@ still fails is bisected, so the cost grows with the number of bad lines only.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -339,8 +340,6 @@ def generic_format(mapping: Mapping[str, str], has_prefix: bool = False) -> Json
 
 def template_mapping(log_format: str) -> dict[str, str]:
     """For an nginx `escape=json` log_format: JSON key -> variable, read from the template text."""
-    import re
-
     pairs = re.findall(r'"([^"]+)"\s*:\s*"?\$\{?(\w+)\}?"?', log_format)
     if not pairs:
         raise FormatError('the JSON log_format names no "key": "$variable" pairs')
