@@ -16,9 +16,11 @@ from .errors import LogscopeError
 from .flows import FlowOptions
 from .formats import FAMILIES, FormatChoice
 from .inventory import networks
+from .html_report import write_html
 from .report import build_report, write_json
 from .terminal import print_summary
 
+DEFAULT_HTML = "logscope-report.html"
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Find the clients your MCP / JSON-RPC server is failing, from its access logs."
 )
@@ -77,6 +79,8 @@ def analyze(
         Optional[Path],  # noqa: UP045
         typer.Option("--networks-dir", help="Provider range files to name client networks (default: what `networks update` stored)."),
     ] = None,
+    html_out: Annotated[Optional[str], typer.Option("--html", help=f"Write the HTML report here (default: {DEFAULT_HTML}).")] = None,  # noqa: UP045
+    no_html: Annotated[bool, typer.Option("--no-html", help="Do not write the HTML report.")] = False,
     json_out: Annotated[Optional[str], typer.Option("--json", help="Write the JSON report to this path (- for standard output).")] = None,  # noqa: UP045
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
 ) -> None:
@@ -103,12 +107,15 @@ def analyze(
         report = build_report(analysis)
         if json_out:
             write_json(report, json_out)
+        html_path = None if no_html else write_html(analysis, report, html_out or DEFAULT_HTML)
     except LogscopeError as exc:
         _fail(str(exc))
     except OSError as exc:  # e.g. the --json destination cannot be written
         _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
     if not quiet:
         print_summary(report, console)
+    if html_path is not None:
+        print(f"HTML report: {html_path}", file=sys.stderr)
     if fail_on is not None and analysis.findings_at_or_above(fail_on):
         raise typer.Exit(1)
 

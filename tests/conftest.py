@@ -6,6 +6,7 @@ import gzip
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,11 @@ def validate_report(report: dict) -> None:
 
 def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI the way an operator would (a real process, real files)."""
+    # Run from a scratch directory, so the default HTML report never lands in the work tree.
+    scratch = tempfile.mkdtemp(prefix="logscope-cli-")
     return subprocess.run(
         [sys.executable, "-m", "logscope", *args],
+        cwd=scratch,
         input=stdin.decode("utf-8", "replace") if stdin is not None else None,
         capture_output=True,
         text=True,

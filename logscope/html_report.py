@@ -1,0 +1,169 @@
+"""The self-contained HTML report: headline, findings with fixes, the client inventory, drill-downs, charts.
+
+Everything taken from a log is untrusted. The page is rendered by Jinja2 with autoescaping, and the data
+its scripts use sits in one JSON block whose `<`, `>` and `&` are escaped, so no log text can close the
+script or become markup; the scripts insert it with `textContent`, never as HTML. Tables and charts are
+cut to the top rows and aggregated, so the page stays a few MB whatever the size of the log.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.offline
+import polars as pl
+from jinja2 import Environment, select_autoescape
+
+from .analysis import Analysis
+from .detectors import SEVERITIES, SERVER_LEVEL
+from .report import iso
+
+MAX_CLIENTS = 500  # rows of the client table
+MAX_ARCHITECTURES = 300
+MAX_DRILLDOWNS = 60  # clients with a drill-down (failing ones first)
+MAX_ATTEMPTS_SHOWN = 400  # per client timeline
+OUTCOME_COLOURS = {"connected": "#2e7d32", "degraded": "#f9a825", "failing": "#e65100", "stuck": "#c62828", "not-mcp": "#9e9e9e"}
+
+
+def safe_json(value: Any) -> str:
+    """JSON that can sit inside <script> whatever strings it holds."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return (
+        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+    env.filters["tojson_safe"] = safe_json
+    return env
+
+
+@cache
+def _template_text() -> str:
+    return resources.files("logscope.data").joinpath("report.html.j2").read_text("utf-8")
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """How many clients are stuck, since when, and the one change that fixes the most."""
+    stuck = [c for c in report["clients"] if c["outcome"] == "stuck"]
+    since = min((c["stuck_since"] for c in stuck if c["stuck_since"]), default=None)
+    actionable = [f for f in report["findings"] if f["severity"] != "info" and f["code"] not in SERVER_LEVEL]
+    best = max(actionable, key=lambda f: (len(f["clients"]), -SEVERITIES.index(f["severity"])), default=None)
+    if best is None:
+        best = next((f for f in report["findings"] if f["severity"] != "info"), None)
+    return {"stuck": len(stuck), "since": since, "mcp_clients": report["totals"]["mcp_clients"], "best": best}
+
+
+def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per client: its attempts (start, success, status) and the request flow its failed attempts most often take."""
+    requests = analysis.requests.filter(pl.col("client_id").is_in(client_ids) & pl.col("attempt").is_not_null())
+    step = pl.concat_str(pl.col("method").fill_null("-"), pl.lit(" "), pl.col("path").fill_null("-"), pl.lit(" "), pl.col("status").cast(pl.String))
+    flows = (
+        requests.sort("attempt", "start", "seq")
+        .group_by("attempt", maintain_order=True)
+        .agg(pl.col("client_id").first(), step.head(8).str.join(" → ").alias("flow"))
+        .join(analysis.flows.attempts.select("attempt", "success", "counted"), on="attempt")
+        .filter(pl.col("counted"))
+    )
+    typical = (
+        flows.filter(~pl.col("success"))
+        .group_by("client_id", "flow")
+        .len()
+        .sort("len", descending=True)
+        .unique("client_id", keep="first")
+    )
+    attempts = analysis.flows.attempts.filter(pl.col("client_id").is_in(client_ids) & pl.col("counted")).sort("start")
+    out: dict[str, dict[str, Any]] = {cid: {"attempts": [], "typical": None, "typical_count": 0} for cid in client_ids}
+    for cid, flow, n in typical.iter_rows():
+        out[cid]["typical"], out[cid]["typical_count"] = flow, n
+    per_client = attempts.group_by("client_id").agg(
+        pl.col("start").head(MAX_ATTEMPTS_SHOWN), pl.col("success").head(MAX_ATTEMPTS_SHOWN), pl.col("deciding_status").head(MAX_ATTEMPTS_SHOWN)
+    )
+    for cid, starts, successes, statuses in per_client.iter_rows():
+        out[cid]["attempts"] = [[iso(s), bool(ok), st] for s, ok, st in zip(starts, successes, statuses, strict=True)]
+    return out
+
+
+def _charts(analysis: Analysis) -> dict[str, str]:
+    """Plotly figures as JSON: attempts over time by outcome, status classes by architecture, transport mix."""
+    charts: dict[str, str] = {}
+    attempts = analysis.flows.attempts.filter(pl.col("counted"))
+    layout = {"margin": {"l": 40, "r": 10, "t": 30, "b": 40}, "height": 320, "legend": {"orientation": "h"}}
+    if attempts.height:
+        span = (attempts["start"].max() - attempts["start"].min()).total_seconds()  # type: ignore[operator]
+        bucket = "1h" if span > 6 * 3600 else "5m"
+        counts = (
+            attempts.group_by(pl.col("start").dt.truncate(bucket).alias("t"))
+            .agg(pl.col("success").sum().alias("successful"), (~pl.col("success")).sum().alias("failed"))
+            .sort("t")
+        )
+        fig = go.Figure(
+            [
+                go.Bar(x=counts["t"].to_list(), y=counts["successful"].to_list(), name="successful", marker_color="#2e7d32"),
+                go.Bar(x=counts["t"].to_list(), y=counts["failed"].to_list(), name="failed", marker_color="#c62828"),
+            ],
+            layout={**layout, "barmode": "stack", "title": f"Attempts per {'hour' if bucket == '1h' else '5 minutes'}"},
+        )
+        charts["attempts"] = fig.to_json()
+    labels = analysis.clients.select("client_id", "architecture")
+    arch = analysis.architectures.filter(pl.col("mcp")).head(10).select("architecture", "label")
+    if arch.height:
+        statuses = (
+            analysis.requests.filter(pl.col("role") == "endpoint")
+            .join(labels, on="client_id")
+            .join(arch, on="architecture")
+            .group_by("label", (pl.col("status") // 100).alias("class"))
+            .len()
+        )
+        fig = go.Figure(layout={**layout, "barmode": "stack", "title": "Endpoint status codes by architecture", "height": 360})
+        for cls, colour in ((2, "#2e7d32"), (3, "#1565c0"), (4, "#e65100"), (5, "#6a1b9a")):
+            part = statuses.filter(pl.col("class") == cls)
+            fig.add_bar(y=part["label"].to_list(), x=part["len"].to_list(), name=f"{cls}xx", orientation="h", marker_color=colour)
+        fig.update_yaxes(automargin=True)
+        charts["statuses"] = fig.to_json()
+    mix = analysis.clients.filter(pl.col("outcome") != "not-mcp").group_by("transport", "outcome").len()
+    if mix.height:
+        fig = go.Figure(layout={**layout, "barmode": "stack", "title": "MCP clients by transport"})
+        for outcome, colour in OUTCOME_COLOURS.items():
+            part = mix.filter(pl.col("outcome") == outcome)
+            if part.height:
+                fig.add_bar(x=part["transport"].to_list(), y=part["len"].to_list(), name=outcome, marker_color=colour)
+        charts["transport"] = fig.to_json()
+    return charts
+
+
+def render_html(analysis: Analysis, report: dict[str, Any]) -> str:
+    """The whole page as one string (Plotly's script included once)."""
+    clients = report["clients"][:MAX_CLIENTS]
+    focus = [c["id"] for c in clients if c["outcome"] in ("stuck", "failing", "degraded")][:MAX_DRILLDOWNS]
+    focus += [c["id"] for c in clients if c["outcome"] == "connected"][: max(0, MAX_DRILLDOWNS - len(focus)) // 4]
+    data = {
+        "architectures": report["architectures"][:MAX_ARCHITECTURES],
+        "architectures_total": len(report["architectures"]),
+        "clients": clients,
+        "clients_total": len(report["clients"]),
+        "drilldown": _typical_failed_attempts(analysis, focus),
+        "charts": {k: json.loads(v) for k, v in _charts(analysis).items()},
+    }
+    template = _environment().from_string(_template_text())
+    return template.render(
+        report=report,
+        headline=headline(report),
+        findings=report["findings"],
+        severities=SEVERITIES,
+        data=data,
+        plotly_js=plotly.offline.get_plotlyjs(),
+    )
+
+
+def write_html(analysis: Analysis, report: dict[str, Any], path: str | Path) -> Path:
+    target = Path(path)
+    target.write_text(render_html(analysis, report), encoding="utf-8")
+    return target
