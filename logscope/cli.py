@@ -15,8 +15,8 @@ from .detectors import SEVERITIES
 from .errors import LogscopeError
 from .flows import FlowOptions
 from .formats import FAMILIES, FormatChoice
-from .inventory import networks
 from .html_report import write_html
+from .inventory import networks
 from .report import build_report, write_json
 from .terminal import print_summary
 

@@ -20,7 +20,7 @@ import polars as pl
 from jinja2 import Environment, select_autoescape
 
 from .analysis import Analysis
-from .detectors import SEVERITIES, SERVER_LEVEL
+from .detectors import SERVER_LEVEL, SEVERITIES
 from .report import iso
 
 MAX_CLIENTS = 500  # rows of the client table
@@ -34,7 +34,11 @@ def safe_json(value: Any) -> str:
     """JSON that can sit inside <script> whatever strings it holds."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     return (
-        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        text.replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
     )
 
 
@@ -64,7 +68,9 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
 def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Per client: its attempts (start, success, status) and the request flow its failed attempts most often take."""
     requests = analysis.requests.filter(pl.col("client_id").is_in(client_ids) & pl.col("attempt").is_not_null())
-    step = pl.concat_str(pl.col("method").fill_null("-"), pl.lit(" "), pl.col("path").fill_null("-"), pl.lit(" "), pl.col("status").cast(pl.String))
+    step = pl.concat_str(
+        pl.col("method").fill_null("-"), pl.lit(" "), pl.col("path").fill_null("-"), pl.lit(" "), pl.col("status").cast(pl.String)
+    )
     flows = (
         requests.sort("attempt", "start", "seq")
         .group_by("attempt", maintain_order=True)
@@ -73,18 +79,16 @@ def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[
         .filter(pl.col("counted"))
     )
     typical = (
-        flows.filter(~pl.col("success"))
-        .group_by("client_id", "flow")
-        .len()
-        .sort("len", descending=True)
-        .unique("client_id", keep="first")
+        flows.filter(~pl.col("success")).group_by("client_id", "flow").len().sort("len", descending=True).unique("client_id", keep="first")
     )
     attempts = analysis.flows.attempts.filter(pl.col("client_id").is_in(client_ids) & pl.col("counted")).sort("start")
     out: dict[str, dict[str, Any]] = {cid: {"attempts": [], "typical": None, "typical_count": 0} for cid in client_ids}
     for cid, flow, n in typical.iter_rows():
         out[cid]["typical"], out[cid]["typical_count"] = flow, n
     per_client = attempts.group_by("client_id").agg(
-        pl.col("start").head(MAX_ATTEMPTS_SHOWN), pl.col("success").head(MAX_ATTEMPTS_SHOWN), pl.col("deciding_status").head(MAX_ATTEMPTS_SHOWN)
+        pl.col("start").head(MAX_ATTEMPTS_SHOWN),
+        pl.col("success").head(MAX_ATTEMPTS_SHOWN),
+        pl.col("deciding_status").head(MAX_ATTEMPTS_SHOWN),
     )
     for cid, starts, successes, statuses in per_client.iter_rows():
         out[cid]["attempts"] = [[iso(s), bool(ok), st] for s, ok, st in zip(starts, successes, statuses, strict=True)]
