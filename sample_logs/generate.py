@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate the bundled sample: the first seed's five days of MCP traffic, as nginx combined and Caddy JSON.
 
-    python sample_logs/generate.py [OUT_DIR]  # (re)writes mcp-seed.access.log and mcp-seed.caddy.json
+    python sample_logs/generate.py [OUT_DIR]  # (re)writes mcp-seed.access.log, mcp-seed.caddy.json
+                                              # and mcp-after-fix.access.log (the day after the 308 fix)
 
 Deterministic (fixed seed). One list of requests is written in both formats, so the same scenario can
 be analysed from a log that records the scheme (Caddy's `tls` object) and from one that does not
@@ -199,6 +200,31 @@ for t in every(START, END, 600, jitter=0.02):
     add(Request(t, "198.51.100.7", "HEAD", "/", 200, "Uptime-Kuma/1.23.16", duration=0.002))
 
 requests.sort(key=lambda r: r.ts)
+seed_requests = requests
+
+
+# --- The day after the fix: the server answers plain HTTP with 308, and the same clients connect ---------
+def after_fix_day() -> list[Request]:
+    """2026-05-21T12:00Z to 2026-05-22T12:00Z with `return 308`: POST keeps its method and body."""
+    global requests
+    requests = []
+    start, end = END, END + timedelta(days=1)
+    for t in every(start, end, 1500):
+        streamable_session(t, rng.choice(fleet), None, calls=1)
+    for t in every(start, end, 3 * 3600):
+        streamable_session(t, f"162.158.{rng.randint(80, 95)}.{rng.randint(2, 250)}", "ke/JS 0.64.2")
+    for t in every(start, end, 5 * 3600):
+        streamable_session(t, "20.42.65.89", "python-httpx/0.28.1")
+    for ip, ua in (("158.51.125.197", "MCP-Client/1.0"), ("54.67.34.241", None)):
+        for t in every(start + timedelta(minutes=5), end, 2 * 3600):
+            # Still configured with http://, but the 308 keeps the POST: the session now works.
+            add(Request(t, ip, "POST", "/mcp", 308, ua, https=False, size=0, duration=0.0))
+            streamable_session(t + timedelta(seconds=0.3), ip, ua)
+    for t in every(start, end, 600, jitter=0.02):
+        add(Request(t, "198.51.100.7", "HEAD", "/", 200, "Uptime-Kuma/1.23.16", duration=0.002))
+    after = sorted(requests, key=lambda r: r.ts)
+    requests = seed_requests
+    return after
 
 
 # --- writers ---------------------------------------------------------------------------------------------
@@ -262,3 +288,6 @@ if __name__ == "__main__":
     (out / "mcp-seed.access.log").write_text("".join(nginx_line(r) + "\n" for r in requests), encoding="utf-8")
     (out / "mcp-seed.caddy.json").write_text("".join(caddy_line(r) + "\n" for r in requests), encoding="utf-8")
     print(f"wrote {len(requests)} requests from {requests[0].ts.isoformat()} to {requests[-1].ts.isoformat()}")
+    after = after_fix_day()
+    (out / "mcp-after-fix.access.log").write_text("".join(nginx_line(r) + "\n" for r in after), encoding="utf-8")
+    print(f"wrote {len(after)} requests of the day after the fix (308)")

@@ -20,7 +20,7 @@ CADDY = SAMPLES / "mcp-seed.caddy.json"
 
 def test_generator_reproduces_the_committed_samples(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(SAMPLES / "generate.py"), str(tmp_path)], check=True, capture_output=True)
-    for name in (NGINX.name, CADDY.name):
+    for name in (NGINX.name, CADDY.name, "mcp-after-fix.access.log"):
         assert (tmp_path / name).read_bytes() == (SAMPLES / name).read_bytes(), name
 
 
