@@ -18,7 +18,7 @@ from .formats import FAMILIES, FormatChoice
 from .html_report import write_html
 from .inventory import networks
 from .report import build_report, write_json
-from .terminal import print_summary
+from .terminal import ingest_progress, print_summary
 
 DEFAULT_HTML = "logscope-report.html"
 app = typer.Typer(
@@ -103,7 +103,10 @@ def analyze(
         ranges = networks.default_ranges(networks_dir) if networks_dir is not None else None
         if asn_db is not None and not asn_db.is_file():
             raise LogscopeError(f"{asn_db}: no such --asn-db file")
-        analysis = run_analysis(logs, choice, options, naive_tz=timezone, network_ranges=ranges, anonymize=anonymize, asn_db=asn_db)
+        with ingest_progress(not quiet and sys.stderr.isatty()) as progress:
+            analysis = run_analysis(
+                logs, choice, options, naive_tz=timezone, progress=progress, network_ranges=ranges, anonymize=anonymize, asn_db=asn_db
+            )
         report = build_report(analysis)
         if json_out:
             write_json(report, json_out)

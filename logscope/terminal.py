@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -113,6 +115,25 @@ def _rejections(report: dict[str, Any], console: Console) -> None:
             console.print(f"[yellow]rejected[/] in {clean(item['path'])}: {reasons}")
             for sample in item["rejected_samples"][:3]:
                 console.print(f"  line {sample['line']}: {clean(sample['text'][:160])}", markup=False, highlight=False)
+
+
+@contextmanager
+def ingest_progress(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """A transient spinner on standard error counting lines read, for long ingests on a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True), transient=True
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def hook(name: str, lines: int) -> None:
+            bar.update(task, description=f"reading {clean(name)}: {lines:,} lines")
+
+        yield hook
 
 
 def print_summary(report: dict[str, Any], console: Console) -> None:
