@@ -120,3 +120,42 @@ def strip_port(expr: pl.Expr) -> pl.Expr:
     bracketed = expr.str.extract(r"^\[([^\]]+)\](?::\d+)?$", 1)
     v4_port = expr.str.extract(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d+$", 1)
     return pl.coalesce(bracketed, v4_port, expr)
+
+
+# Query parameters that carry credentials: their values never leave ingest (the names stay, so the
+# cleartext-credentials check still sees them).
+SECRET_PARAMS = (
+    "token",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "api_key",
+    "apikey",
+    "key",
+    "code",
+    "client_secret",
+    "password",
+    "secret",
+    "sig",
+    "signature",
+)
+_SECRET_QUERY = r"(?i)((?:^|[?&;])(?:" + "|".join(SECRET_PARAMS) + r")=)[^&;#\s\"]*"
+_BEARER = r"(?i)\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+"
+REDACTED = "REDACTED"
+
+
+def redact_secrets(expr: pl.Expr) -> pl.Expr:
+    """Values of credential query parameters, and Bearer/Basic credentials, replaced by REDACTED."""
+    return expr.str.replace_all(_SECRET_QUERY, "${1}" + REDACTED).str.replace_all(_BEARER, "${1} " + REDACTED)
+
+
+def redact_text(text: str) -> str:
+    """The same, for one string (a rejected-line sample)."""
+    import re
+
+    return re.sub(
+        _BEARER.replace("(?i)", ""),
+        r"\1 " + REDACTED,
+        re.sub(_SECRET_QUERY.replace("(?i)", ""), r"\1" + REDACTED, text, flags=re.I),
+        flags=re.I,
+    )

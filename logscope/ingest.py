@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .convert import redact_text
 from .errors import InputError
 from .formats import FormatChoice, LogFormat, resolve
 from .schema import OK, RAW, REASON, conform, empty_frame
@@ -99,7 +100,7 @@ def _account(report: InputReport, parsed: pl.DataFrame) -> pl.DataFrame:
             report.rejected_reasons[reason] = report.rejected_reasons.get(reason, 0) + count
         room = MAX_REJECTED_SAMPLES - len(report.rejected_samples)
         for line, reason, text in rejected.head(max(room, 0)).select("line", REASON, RAW).iter_rows():
-            report.rejected_samples.append(RejectedLine(int(line), reason, text[:MAX_SAMPLE_CHARS]))
+            report.rejected_samples.append(RejectedLine(int(line), reason, redact_text(text[:MAX_SAMPLE_CHARS])))
     return parsed.filter(pl.col(OK))
 
 

@@ -82,3 +82,33 @@ def test_caddy_client_ip_behind_trusted_proxies(tmp_path: Path) -> None:
     real = analyze(log, options=FlowOptions(trust_forwarded=True))
     assert "10.5.1.1" not in set(real.clients["ip"]) and real.clients.height == 4
     assert real.clients.filter(pl.col("ip") == "10.10.10.117").height == 1
+
+
+SECRETS = ["tok-1234567890", "at-abcdefghij", "sk-live-0987654321", "hunter2-pw", "eyJhbGciOiJIUzI1NiJ9.payload.sig"]
+
+
+def test_secrets_never_reach_any_output(tmp_path: Path) -> None:
+    """Credentials in query strings, referers and rejected lines are redacted in terminal, JSON and HTML."""
+    lines = []
+    for i in range(12):
+        t = f"20/May/2026:10:{i:02d}:00 +0000"
+        lines.append(
+            f'198.51.100.9 - - [{t}] "GET /sse?access_token={SECRETS[1]}&token={SECRETS[0]} HTTP/1.1" 301 0 '
+            f'"https://x.example/?api_key={SECRETS[2]}" "agent/1"'
+        )
+        lines.append(f'198.51.100.9 - - [{t}] "GET /sse?password={SECRETS[3]} HTTP/1.1" 401 0 "-" "agent/1"')
+    lines.append(f"not a log line, but Authorization: Bearer {SECRETS[4]} and ?token={SECRETS[0]}")
+    log = tmp_path / "secrets.log"
+    log.write_text("\n".join(lines) + "\n")
+    html, out = tmp_path / "r.html", tmp_path / "r.json"
+    result = run_cli("analyze", str(log), "--html", str(html), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    everything = result.stdout + result.stderr + html.read_text() + out.read_text()
+    assert [s for s in SECRETS if s in everything] == []
+    assert "access_token=REDACTED" in everything and "Bearer REDACTED" in everything
+    report = json.loads(out.read_text())
+    # The redacted parameter names still let the transport check see a token sent over plain HTTP.
+    assert "cleartext-credentials" in {f["code"] for f in report["findings"]}
+    frame = read_logs([log]).requests
+    assert not frame["query"].str.contains("tok-").any()
+    assert frame["query"].str.contains("=REDACTED").all()
