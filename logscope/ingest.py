@@ -15,10 +15,10 @@ from pathlib import Path
 
 import polars as pl
 
-from .convert import redact_text
+from .convert import redact_frame, redact_text
 from .errors import InputError
 from .formats import FormatChoice, LogFormat, resolve
-from .schema import OK, RAW, REASON, conform, empty_frame
+from .schema import OK, RAW, REASON, REDACTED_COLUMNS, conform, empty_frame
 from .sources import BLOCK_BYTES, Source, expand_inputs, iter_blocks, read_ahead
 
 SAMPLE_LINES = 200  # first non-blank lines used to detect a format
@@ -128,7 +128,9 @@ def _read_input(
             pl.when(pl.col(RAW).str.strip_chars() == "").then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
         )
         good = _account(report, parsed.collect())
-        accepted.append(conform(good).with_columns(pl.lit(src.name).alias("source")).collect())
+        canonical = conform(good).with_columns(pl.lit(src.name).alias("source")).collect()
+        # Credentials in query strings never get past ingest, so no output can show them.
+        accepted.append(redact_frame(canonical, REDACTED_COLUMNS))
         if progress is not None:
             progress(src.name, report.lines)
     return report, accepted

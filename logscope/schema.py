@@ -58,20 +58,11 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """Add missing canonical columns as typed nulls, cast present ones, order canonical columns first.
 
     Columns a format logs beyond the canonical set (unknown nginx variables, say) are kept after them.
-    Credentials in query strings (token=, access_token=, api_key=, …) are redacted here, so no output
-    can show them.
     """
-    from .convert import redact_secrets
-
     lf = frame.lazy()
     names = lf.collect_schema().names()
-
-    def column(name: str, dtype: pl.DataType) -> pl.Expr:
-        if name not in names:
-            return pl.lit(None, dtype).alias(name)
-        expr = pl.col(name).cast(dtype, strict=False)
-        return (redact_secrets(expr) if name in REDACTED_COLUMNS else expr).alias(name)
-
-    canonical = [column(name, dtype) for name, dtype in CANONICAL.items()]
+    canonical = [
+        (pl.col(name).cast(dtype, strict=False) if name in names else pl.lit(None, dtype)).alias(name) for name, dtype in CANONICAL.items()
+    ]
     extras = [pl.col(n) for n in names if n not in CANONICAL and not n.startswith("_") and n != RAW]
     return lf.select(*canonical, *extras)
