@@ -162,6 +162,9 @@ def canonical_from_variables(
     if "uri" in present:
         targets.append(cv.blank_to_null(pl.col("uri")))
     target = (pl.coalesce(targets) if len(targets) > 1 else targets[0]) if targets else None
+    if target is not None:
+        lf = lf.with_columns(cv.split_target(target).alias("_target"))
+        path_of, query_of = pl.col("_target").struct.field("field_0"), pl.col("_target").struct.field("field_1")
 
     times = []
     if "time_local" in present:
@@ -191,8 +194,8 @@ def canonical_from_variables(
         "method": pl.coalesce([e for e in (_first(present, "request_method"), req.get("method")) if e is not None])
         if ("request_method" in present or req)
         else None,
-        "path": cv.uri_path(target) if target is not None else None,
-        "query": (pl.coalesce(cv.uri_query(target), args) if args is not None else cv.uri_query(target)) if target is not None else args,
+        "path": path_of if target is not None else None,
+        "query": (pl.coalesce(query_of, args) if args is not None else query_of) if target is not None else args,
         "protocol": pl.coalesce([e for e in (_first(present, "server_protocol"), req.get("protocol")) if e is not None])
         if ("server_protocol" in present or req)
         else None,
