@@ -16,8 +16,10 @@ from .errors import LogscopeError
 from .flows import FlowOptions
 from .formats import FAMILIES, FormatChoice
 from .html_report import write_html
+from .ingest import read_logs
 from .inventory import networks
 from .report import build_report, write_json
+from .store import write_store
 from .terminal import ingest_progress, print_summary
 
 DEFAULT_HTML = "logscope-report.html"
@@ -121,6 +123,24 @@ def analyze(
         print(f"HTML report: {html_path}", file=sys.stderr)
     if fail_on is not None and analysis.findings_at_or_above(fail_on):
         raise typer.Exit(1)
+
+
+@app.command()
+def convert(
+    logs: Annotated[list[str], typer.Argument(help="Access logs: files, globs, .gz, or - for standard input.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the Parquet store (one partition per day).")],
+    format: Annotated[str, typer.Option("--format", "-f", help=f"Input format: {', '.join(FAMILIES)}.")] = "auto",
+    log_format: Annotated[Optional[str], typer.Option("--log-format", help="nginx log_format text, Apache LogFormat or a preset.")] = None,  # noqa: UP045
+    timezone: Annotated[str, typer.Option("--timezone", help="Time zone of timestamps logged without an offset.")] = "UTC",
+) -> None:
+    """Parse logs once into a Parquet store that `logscope analyze DIR` reads without parsing."""
+    try:
+        ingest = read_logs(logs, FormatChoice(format, log_format), naive_tz=timezone)
+        write_store(ingest, out)
+    except LogscopeError as exc:
+        _fail(str(exc))
+    days = len(list(out.glob("day=*")))
+    print(f"{ingest.requests.height:,} requests from {len(ingest.inputs)} input(s) written to {out} ({days} day partitions)")
 
 
 networks_app = typer.Typer(no_args_is_help=True, help="Published provider IP ranges that name client networks.")

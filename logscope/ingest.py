@@ -150,7 +150,12 @@ def read_logs(
     unrecognised inputs. An empty input among others with data is reported, not fatal.
     """
     specs: Iterable[str | Path] = [inputs] if isinstance(inputs, (str, Path)) else inputs
-    sources = expand_inputs([str(s) for s in specs])
+    specs = [str(s) for s in specs]
+    from .store import is_store, read_store
+
+    if len(specs) == 1 and is_store(Path(specs[0])):
+        return read_store(Path(specs[0]))  # converted earlier: no parsing
+    sources = expand_inputs(specs)
     choice = choice or FormatChoice()
     reports: list[InputReport] = []
     frames: list[pl.DataFrame] = []

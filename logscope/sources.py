@@ -90,7 +90,7 @@ def _check_readable(src: Source) -> None:
     except OSError as exc:
         raise InputError(f"{src.name}: cannot read ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{src.name}: is a directory, not a log file")
+        raise InputError(f"{src.name}: is a directory, not a log file (nor a store written by `logscope convert`)")
     if not os.access(src.path, os.R_OK):
         raise InputError(f"{src.name}: permission denied")
 
