@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""End-to-end speed and memory of `logscope analyze` (parse, flows, inventory, findings, JSON and HTML).
+
+    python benchmarks/analyze_speed.py                       # 1M, 2M and 10M lines, nginx combined and Caddy JSON
+    python benchmarks/analyze_speed.py --sizes 1000000 --formats nginx
+
+For each size and format it writes benchmarks/data/mcp-<format>-<N>.log once (realistic MCP traffic:
+many clients and sessions, HTTP->HTTPS redirect loops, a few stuck clients, browsers and scanners), runs
+the installed `logscope analyze FILE --json … --html …` under /usr/bin/time -v (or os.wait4 where that
+is missing) and prints wall time, lines per second and peak memory. When Debian's goaccess is installed
+it also runs `goaccess FILE --log-format=COMBINED -o report.html` on the nginx file and prints the ratio;
+when it is not, it says so. Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+UAS = [
+    "python-httpx/0.28.1",
+    "node",
+    "claude-code/2.1.204 (cli)",
+    "openai-mcp/1.0.0",
+    "Go-http-client/1.1",
+    "Cursor/1.7.2",
+    None,
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36",
+]
+
+
+def traffic(lines: int, seed: int = 7):
+    """Yield (ts, ip, method, target, status, size, duration, ua, https) in time order, `lines` of them."""
+    rng = random.Random(seed)
+    clients = [
+        (f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", rng.choice(UAS)) for _ in range(50_000)
+    ]
+    stuck = clients[:20]  # POST over HTTP -> 301 -> GET -> 400, all the time
+    t = datetime(2026, 5, 16, tzinfo=UTC)
+    step = timedelta(seconds=7 * 86400 / lines)
+    n = 0
+    while n < lines:
+        t += step * 8
+        if rng.random() < 0.05:
+            ip, ua = rng.choice(stuck)
+            yield t, ip, "POST", "/mcp", 301, 0, 0.0, ua, False
+            yield t + step, ip, "GET", "/mcp", 400, 0, 0.001, ua, True
+            n += 2
+            continue
+        ip, ua = clients[rng.randrange(len(clients))]
+        if ua and ua.startswith("Mozilla"):
+            for path in ("/", "/static/app.js", "/favicon.ico"):
+                yield t, ip, "GET", path, 200, rng.randint(500, 40000), 0.01, ua, True
+            n += 3
+            continue
+        session = [("POST", "/mcp", 200), ("POST", "/mcp", 202), ("POST", "/mcp", 200), ("POST", "/mcp", 200)]
+        if rng.random() < 0.2:
+            session.append(("GET", "/mcp", 200))
+        for k, (method, path, status) in enumerate(session):
+            yield t + step * k / 8, ip, method, path, status, rng.randint(50, 9000), round(rng.uniform(0.005, 0.5), 3), ua, True
+        n += len(session)
+
+
+def write_nginx(path: Path, lines: int) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        buf = []
+        for i, (ts, ip, method, target, status, size, _d, ua, _s) in enumerate(traffic(lines)):
+            if i >= lines:
+                break
+            buf.append(
+                f'{ip} - - [{ts.strftime("%d/%b/%Y:%H:%M:%S +0000")}] "{method} {target} HTTP/1.1" {status} {size} "-" "{ua or "-"}"\n'
+            )
+            if len(buf) >= 100_000:
+                out.writelines(buf)
+                buf.clear()
+        out.writelines(buf)
+
+
+def write_caddy(path: Path, lines: int) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        buf = []
+        for i, (ts, ip, method, target, status, size, duration, ua, https) in enumerate(traffic(lines)):
+            if i >= lines:
+                break
+            request = {
+                "remote_ip": ip,
+                "remote_port": "51234",
+                "client_ip": ip,
+                "proto": "HTTP/1.1",
+                "method": method,
+                "host": "mcp.example.net",
+                "uri": target,
+                "headers": {"User-Agent": [ua]} if ua else {},
+            }
+            resp = {"Server": ["Caddy"]}
+            if https:
+                request["tls"] = {"resumed": False, "version": 772, "cipher_suite": 4865, "proto": "http/1.1"}
+                resp["Strict-Transport-Security"] = ["max-age=31536000; includeSubDomains"]
+            if status == 301:
+                resp["Location"] = [f"https://mcp.example.net{target}"]
+            buf.append(
+                json.dumps(
+                    {
+                        "level": "info",
+                        "ts": ts.timestamp(),
+                        "logger": "http.log.access.log0",
+                        "msg": "handled request",
+                        "request": request,
+                        "duration": duration,
+                        "size": size,
+                        "status": status,
+                        "resp_headers": resp,
+                    },
+                    separators=(",", ":"),
+                )
+                + "\n"
+            )
+            if len(buf) >= 50_000:
+                out.writelines(buf)
+                buf.clear()
+        out.writelines(buf)
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of a command, by /usr/bin/time -v where present, else os.wait4."""
+    time_bin = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    if time_bin:
+        start = time.perf_counter()
+        result = subprocess.run([time_bin, "-v", *command], capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if result.returncode not in (0, 1):
+            raise SystemExit(f"{command[0]} failed: {result.stderr[-2000:]}")
+        peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))  # type: ignore[union-attr]
+        return wall, peak_kb / 1024
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{command[0]} failed with status {os.waitstatus_to_exitcode(status)}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000000,2000000,10000000")
+    parser.add_argument("--formats", default="nginx,caddy")
+    args = parser.parse_args()
+    DATA.mkdir(exist_ok=True)
+    logscope = shutil.which("logscope", path=str(Path(sys.executable).parent)) or "logscope"
+    goaccess = shutil.which("goaccess")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    print(
+        "goaccess: "
+        + (
+            subprocess.run([goaccess, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+            if goaccess
+            else "not installed (apt-get install goaccess to compare)"
+        )
+    )
+    for fmt in args.formats.split(","):
+        for size in (int(s) for s in args.sizes.split(",")):
+            path = DATA / f"mcp-{fmt}-{size}.log"
+            if not path.exists():
+                t = time.perf_counter()
+                (write_nginx if fmt == "nginx" else write_caddy)(path, size)
+                print(f"generated {path.name} ({path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.0f} s", flush=True)
+            out = DATA / f"out-{fmt}-{size}"
+            out.mkdir(exist_ok=True)
+            wall, peak = measure(
+                [logscope, "analyze", str(path), "--quiet", "--json", str(out / "report.json"), "--html", str(out / "report.html")]
+            )
+            line = f"{fmt:>6} {size:>11,} lines: logscope analyze {wall:7.2f} s = {size / wall:>11,.0f} lines/s, peak RSS {peak:7,.0f} MiB"
+            if goaccess and fmt == "nginx":
+                g_wall, g_peak = measure([goaccess, str(path), "--log-format=COMBINED", "-o", str(out / "goaccess.html")])
+                line += f"; goaccess {g_wall:.2f} s, peak {g_peak:,.0f} MiB; logscope is {g_wall / wall:.1f}x faster"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
