@@ -54,38 +54,58 @@ def finding_json(f: Finding) -> dict[str, Any]:
     }
 
 
+def iso_expr(column: str) -> pl.Expr:
+    """`iso` as a column expression: whole seconds without a fraction, otherwise microseconds, then Z."""
+    ts = pl.col(column).dt.convert_time_zone("UTC")
+    return (
+        pl.when(ts.dt.microsecond() == 0)
+        .then(ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        .otherwise(ts.dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        .alias(column)
+    )
+
+
+CLIENT_FIELDS = (
+    "id",
+    "ip",
+    "user_agent",
+    "agent",
+    "agent_version",
+    "kind",
+    "network",
+    "transport",
+    "transport_evidence",
+    "mcp_transport",
+    "teardown",
+    "architecture",
+    "requests",
+    "attempts",
+    "successful_attempts",
+    "failed_attempts",
+    "first_seen",
+    "last_seen",
+    "stuck_since",
+    "outcome",
+    "failure_modes",
+    "paths",
+)
+
+
 def client_rows(analysis: Analysis) -> list[dict[str, Any]]:
-    clients = analysis.clients.with_columns(pl.col("outcome").replace_strict(OUTCOME_ORDER, return_dtype=pl.Int8).alias("_rank"))
-    clients = clients.sort("_rank", pl.col("failed_attempts"), "first_seen", descending=[False, True, False])
-    out = []
-    for c in clients.iter_rows(named=True):
-        out.append(
-            {
-                "id": c["client_id"],
-                "ip": c["ip"],
-                "user_agent": c["user_agent"],
-                "agent": c["agent"],
-                "agent_version": c["agent_version"],
-                "kind": c["kind"],
-                "network": c["network"],
-                "transport": c["transport"],
-                "transport_evidence": c["transport_evidence"],
-                "mcp_transport": c["mcp_transport"],
-                "teardown": bool(c["teardown"]),
-                "architecture": c["architecture"],
-                "requests": c["requests"],
-                "attempts": c["attempts"],
-                "successful_attempts": c["successful_attempts"],
-                "failed_attempts": c["failed_attempts"],
-                "first_seen": iso(c["first_seen"]),
-                "last_seen": iso(c["last_seen"]),
-                "stuck_since": iso(c["stuck_since"]),
-                "outcome": c["outcome"],
-                "failure_modes": c["failure_modes"],
-                "paths": c["paths"],
-            }
-        )
-    return out
+    """The report's clients, stuck first; formatted as columns, converted to Python once."""
+    rank = pl.col("outcome").replace_strict(OUTCOME_ORDER, return_dtype=pl.Int8)
+    clients = analysis.clients.sort(rank, pl.col("failed_attempts"), "first_seen", descending=[False, True, False])
+    table = clients.select(
+        pl.col("client_id").alias("id"),
+        *[pl.col(c) for c in CLIENT_FIELDS[1:10]],
+        pl.col("teardown").fill_null(False),
+        *[pl.col(c) for c in CLIENT_FIELDS[11:16]],
+        iso_expr("first_seen"),
+        iso_expr("last_seen"),
+        iso_expr("stuck_since"),
+        *[pl.col(c) for c in CLIENT_FIELDS[19:]],
+    )
+    return table.to_dicts()
 
 
 def architecture_rows(analysis: Analysis) -> list[dict[str, Any]]:
