@@ -91,6 +91,9 @@ def _check_readable(src: Source) -> None:
         raise InputError(f"{src.name}: cannot read ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{src.name}: is a directory, not a log file (nor a store written by `logscope convert`)")
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        # /dev/zero would be read forever; a named pipe (FIFO) is fine, like standard input.
+        raise InputError(f"{src.name}: is a device, not a log file (pipe it in with - if you mean to)")
     if not os.access(src.path, os.R_OK):
         raise InputError(f"{src.name}: permission denied")
 

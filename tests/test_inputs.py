@@ -134,6 +134,21 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path, setup, m
     assert len(lines) == 1 and lines[0].startswith("logscope: error: ") and message in lines[0]
 
 
+def test_a_device_is_refused_and_a_named_pipe_is_read(tmp_path: Path) -> None:
+    result = run_cli("analyze", "/dev/zero")  # would be read forever
+    assert result.returncode == 2 and "is a device" in result.stderr and "Traceback" not in result.stderr
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    import threading
+
+    line = LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=0)
+    writer = threading.Thread(target=lambda: fifo.write_text(line * 3))
+    writer.start()
+    ingest = read_logs([fifo])
+    writer.join(timeout=10)
+    assert ingest.requests.height == 3
+
+
 def test_truncated_gzip_names_the_line_reached(tmp_path: Path) -> None:
     body = "".join(LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=i) for i in range(200000)).encode()
     path = tmp_path / "access.log.gz"
