@@ -25,9 +25,14 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return cache
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Many tests read ../shared; without it, say so once instead of failing each of them.
+    if not REALDATA.is_dir():
+        pytest.exit(f"the shared test data is expected at {SHARED} (beside the repository); set LOGSCOPE_SHARED to its path", returncode=2)
+
+
 @pytest.fixture(scope="session")
 def realdata() -> Path:
-    assert REALDATA.is_dir(), f"the real logs are expected at {REALDATA} (set LOGSCOPE_SHARED to move them)"
     return REALDATA
 
 
