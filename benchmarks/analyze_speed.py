@@ -24,7 +24,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -73,64 +75,56 @@ def traffic(lines: int, seed: int = 7):
         n += len(session)
 
 
-def write_nginx(path: Path, lines: int) -> None:
+def write_lines(path: Path, lines: Iterator[str]) -> None:
+    """Write lines in large batches (the files run to gigabytes)."""
     with path.open("w", encoding="utf-8") as out:
-        buf = []
-        for i, (ts, ip, method, target, status, size, _d, ua, _s) in enumerate(traffic(lines)):
-            if i >= lines:
-                break
-            buf.append(
-                f'{ip} - - [{ts.strftime("%d/%b/%Y:%H:%M:%S +0000")}] "{method} {target} HTTP/1.1" {status} {size} "-" "{ua or "-"}"\n'
-            )
-            if len(buf) >= 100_000:
-                out.writelines(buf)
-                buf.clear()
-        out.writelines(buf)
+        while batch := list(islice(lines, 100_000)):
+            out.writelines(batch)
+
+
+def nginx_line(ts: datetime, ip: str, method: str, target: str, status: int, size: int, _d: float, ua: str | None, _https: bool) -> str:
+    return f'{ip} - - [{ts.strftime("%d/%b/%Y:%H:%M:%S +0000")}] "{method} {target} HTTP/1.1" {status} {size} "-" "{ua or "-"}"\n'
+
+
+def write_nginx(path: Path, lines: int) -> None:
+    write_lines(path, (nginx_line(*record) for record in islice(traffic(lines), lines)))
+
+
+def caddy_line(
+    ts: datetime, ip: str, method: str, target: str, status: int, size: int, duration: float, ua: str | None, https: bool
+) -> str:
+    request = {
+        "remote_ip": ip,
+        "remote_port": "51234",
+        "client_ip": ip,
+        "proto": "HTTP/1.1",
+        "method": method,
+        "host": "mcp.example.net",
+        "uri": target,
+        "headers": {"User-Agent": [ua]} if ua else {},
+    }
+    resp = {"Server": ["Caddy"]}
+    if https:
+        request["tls"] = {"resumed": False, "version": 772, "cipher_suite": 4865, "proto": "http/1.1"}
+        resp["Strict-Transport-Security"] = ["max-age=31536000; includeSubDomains"]
+    if status == 301:
+        resp["Location"] = [f"https://mcp.example.net{target}"]
+    record = {
+        "level": "info",
+        "ts": ts.timestamp(),
+        "logger": "http.log.access.log0",
+        "msg": "handled request",
+        "request": request,
+        "duration": duration,
+        "size": size,
+        "status": status,
+        "resp_headers": resp,
+    }
+    return json.dumps(record, separators=(",", ":")) + "\n"
 
 
 def write_caddy(path: Path, lines: int) -> None:
-    with path.open("w", encoding="utf-8") as out:
-        buf = []
-        for i, (ts, ip, method, target, status, size, duration, ua, https) in enumerate(traffic(lines)):
-            if i >= lines:
-                break
-            request = {
-                "remote_ip": ip,
-                "remote_port": "51234",
-                "client_ip": ip,
-                "proto": "HTTP/1.1",
-                "method": method,
-                "host": "mcp.example.net",
-                "uri": target,
-                "headers": {"User-Agent": [ua]} if ua else {},
-            }
-            resp = {"Server": ["Caddy"]}
-            if https:
-                request["tls"] = {"resumed": False, "version": 772, "cipher_suite": 4865, "proto": "http/1.1"}
-                resp["Strict-Transport-Security"] = ["max-age=31536000; includeSubDomains"]
-            if status == 301:
-                resp["Location"] = [f"https://mcp.example.net{target}"]
-            buf.append(
-                json.dumps(
-                    {
-                        "level": "info",
-                        "ts": ts.timestamp(),
-                        "logger": "http.log.access.log0",
-                        "msg": "handled request",
-                        "request": request,
-                        "duration": duration,
-                        "size": size,
-                        "status": status,
-                        "resp_headers": resp,
-                    },
-                    separators=(",", ":"),
-                )
-                + "\n"
-            )
-            if len(buf) >= 50_000:
-                out.writelines(buf)
-                buf.clear()
-        out.writelines(buf)
+    write_lines(path, (caddy_line(*record) for record in islice(traffic(lines), lines)))
 
 
 def measure(command: list[str]) -> tuple[float, float]:

@@ -5,6 +5,7 @@ Each function maps whole columns; none looks at a single row from Python.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import polars as pl
@@ -140,6 +141,8 @@ SECRET_PARAMS = (
 _SECRET_QUERY = r"(?i)((?:^|[?&;])(?:" + "|".join(SECRET_PARAMS) + r")=)[^&;#\s\"]*"
 _BEARER = r"(?i)\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+"
 REDACTED = "REDACTED"
+_SECRET_QUERY_RE = re.compile(_SECRET_QUERY)  # Python's re reads the same (?i) patterns
+_BEARER_RE = re.compile(_BEARER)
 
 
 def redact_frame(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
@@ -159,12 +162,5 @@ def redact_frame(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
 
 
 def redact_text(text: str) -> str:
-    """The same, for one string (a rejected-line sample)."""
-    import re
-
-    return re.sub(
-        _BEARER.replace("(?i)", ""),
-        r"\1 " + REDACTED,
-        re.sub(_SECRET_QUERY.replace("(?i)", ""), r"\1" + REDACTED, text, flags=re.I),
-        flags=re.I,
-    )
+    """The same, for one string (a rejected-line sample); Bearer/Basic credentials too."""
+    return _BEARER_RE.sub(r"\1 " + REDACTED, _SECRET_QUERY_RE.sub(r"\1" + REDACTED, text))

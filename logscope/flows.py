@@ -22,8 +22,6 @@ from .ingest import Ingest
 
 REDIRECTS = [301, 302, 303, 307, 308]
 MIN_INFERRED_REDIRECTS = 3
-OUTCOMES = ("connected", "degraded", "stuck", "failing", "not-mcp")
-TRANSPORTS = ("https-only", "starts-http", "http-only", "unknown")
 
 
 @cache

@@ -36,9 +36,6 @@ CANONICAL: dict[str, pl.DataType] = {
     "line": pl.UInt64(),
 }
 
-#: Columns whose presence in a format means the scheme can be read from the log, not inferred.
-SCHEME_EVIDENCE = ("scheme", "tls_version", "server_port")
-
 #: Internal bookkeeping columns a parser adds per raw line; never part of the canonical frame.
 OK = "_ok"
 REASON = "_reason"

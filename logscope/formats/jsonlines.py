@@ -134,9 +134,6 @@ class JsonFormat:
     def logged(self) -> frozenset[str]:
         return logged_columns(self.variables().keys())
 
-    def match_expr(self) -> pl.Expr:
-        return pl.col(RAW).str.contains(r"\{")
-
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
         block = lines.collect()
         raw = block[RAW]
