@@ -114,8 +114,10 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     requests = ingest.requests
     if options.trust_forwarded:
         requests = requests.with_columns(forwarded_client().alias("client_ip"))
-    # Client-major order (then time) lets every "what did this client do next" be a plain shift.
-    df = _with_client_ids(requests.with_row_index("seq")).sort("ckey", "seq")
+    base = _with_client_ids(requests.with_row_index("seq"))
+    # Client-major order (then time) lets every "what did this client do next" be a plain shift. Only the
+    # columns these rules read are reordered; the results are put back in log order and added to `base`.
+    df = base.select("seq", "ckey", "ts", "method", "path", "status", "location", "scheme", "source", "duration_s").sort("ckey", "seq")
     path = pl.col("path")
     role = (
         pl.when(path.str.contains(glob_regex(options.endpoint_globs)))
@@ -160,7 +162,11 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     recurring = unlogged.sum().over("source") >= MIN_INFERRED_REDIRECTS
     http_to_https = candidate & (pl.col("scheme").is_not_null() | recurring)
     prv = {c: _neighbour(c, -1) for c in ("method", "path", "status")}
-    df = df.with_columns(
+    added = df.select(
+        "seq",
+        "role",
+        "benign",
+        "start",
         _neighbour("seq", 1).alias("next_seq"),
         prv["method"].alias("prev_method"),
         prv["path"].alias("prev_path"),
@@ -171,12 +177,13 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         nxt["ts"].alias("next_ts"),
         location_path.alias("location_path"),
         http_to_https.alias("http_to_https"),
-    )
+    ).sort("seq")
+    df = base.hstack(added.drop("seq"))  # `seq` is the row number of `base`, so sorted they line up
     # Where the scheme is not logged: a request redirected to HTTPS was plain HTTP; if the log shows
     # such redirects, the server redirects all plain HTTP, so requests that were not redirected were HTTPS.
     source_redirects = (pl.col("http_to_https") & pl.col("scheme").is_null()).any().over("source")
     inferred = pl.when(pl.col("http_to_https")).then(pl.lit("http")).when(source_redirects).then(pl.lit("https"))
-    return df.sort("seq").with_columns(
+    return df.with_columns(
         pl.coalesce(pl.col("scheme"), pl.when(pl.col("scheme").is_null()).then(inferred)).alias("scheme_eff"),
         pl.when(pl.col("scheme").is_not_null())
         .then(pl.lit("logged"))
@@ -192,7 +199,11 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
     `attempt` is one number across all clients, increasing in time within each client.
     """
     gap_us = int(options.attempt_gap_s * 1e6)
-    flow = df.filter(pl.col("role") != "other").sort("ckey", "start", "seq")
+    flow = (
+        df.select("seq", "ckey", "client_id", "start", "ts", "role", "benign", "status", "scheme_eff")
+        .filter(pl.col("role") != "other")
+        .sort("ckey", "start", "seq")
+    )
     same_client = pl.col("ckey") == pl.col("ckey").shift(1)
     new = ~same_client.fill_null(False) | ((pl.col("start") - pl.col("start").shift(1)).dt.total_microseconds() > gap_us)
     flow = flow.with_columns(new.cast(pl.UInt32).cum_sum().alias("attempt"))

@@ -8,12 +8,12 @@ cut to the top rows and aggregated, so the page stays a few MB whatever the size
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 import plotly.graph_objects as go
 import plotly.offline
 import polars as pl
@@ -32,7 +32,7 @@ OUTCOME_COLOURS = {"connected": "#2e7d32", "degraded": "#f9a825", "failing": "#e
 
 def safe_json(value: Any) -> str:
     """JSON that can sit inside <script> whatever strings it holds."""
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
     return (
         text.replace("&", "\\u0026")
         .replace("<", "\\u003c")
@@ -154,7 +154,7 @@ def render_html(analysis: Analysis, report: dict[str, Any]) -> str:
         "clients": clients,
         "clients_total": len(report["clients"]),
         "drilldown": _typical_failed_attempts(analysis, focus),
-        "charts": {k: json.loads(v) for k, v in _charts(analysis).items()},
+        "charts": {k: orjson.loads(v) for k, v in _charts(analysis).items()},
     }
     template = _environment().from_string(_template_text())
     return template.render(

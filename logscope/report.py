@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import polars as pl
 
 from . import __version__
@@ -165,9 +166,10 @@ def build_report(analysis: Analysis | Ingest) -> dict[str, Any]:
 
 def write_json(report: dict[str, Any], destination: str | Path) -> None:
     """Write the report to a path, or to standard output for `-`."""
-    text = json.dumps(report, indent=2, ensure_ascii=False)
+    data = orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
     if str(destination) == "-":
-        sys.stdout.write(text + "\n")
         sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     else:
-        Path(destination).write_text(text + "\n", encoding="utf-8")
+        Path(destination).write_bytes(data)
