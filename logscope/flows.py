@@ -90,11 +90,39 @@ def forwarded_client() -> pl.Expr:
     return pl.coalesce(pl.when(first != "").then(first), pl.col("client_ip"))
 
 
+def _client_keys_exact(requests: pl.DataFrame) -> pl.Series:
+    pairs = requests.select("client_ip", "user_agent").unique(maintain_order=True).with_row_index("ckey")
+    return requests.join(pairs, on=["client_ip", "user_agent"], how="left", nulls_equal=True, maintain_order="left")["ckey"]
+
+
+def _client_keys(requests: pl.DataFrame) -> pl.Series:
+    """A dense integer per (IP, User-Agent) pair, numbered in order of first appearance.
+
+    Joining millions of rows on two string columns is slow, so pairs are told apart by a 64-bit hash;
+    a second, independently seeded hash must agree within every group, else (odds ~1e-8 at a million
+    clients) the exact join decides.
+    """
+    pair = pl.struct("client_ip", "user_agent")
+    hashes = requests.select(pair.hash(seed=0).rank("dense").cast(pl.UInt32).alias("group"), pair.hash(seed=1).alias("check"))
+    groups = (
+        hashes.with_row_index("seq")
+        .group_by("group")
+        .agg(pl.col("seq").min(), (pl.col("check").min() == pl.col("check").max()).alias("one_pair"))
+    )
+    if not groups["one_pair"].all():
+        return _client_keys_exact(requests)
+    # group (1..n, in hash order) -> ckey (0..n-1, in order of first appearance)
+    order = groups.sort("seq").with_row_index("ckey").sort("group")["ckey"]
+    return order.gather(hashes["group"] - 1).alias("ckey")
+
+
 def _with_client_ids(requests: pl.DataFrame) -> pl.DataFrame:
     """Add `client_id` (stable, for reports) and `ckey` (a dense integer, for fast grouping)."""
-    pairs = requests.select("client_ip", "user_agent").unique(maintain_order=True).with_row_index("ckey")
-    ids = pl.Series("client_id", [client_id(ip, ua) for _, ip, ua in pairs.iter_rows()], dtype=pl.String)
-    return requests.join(pairs.with_columns(ids), on=["client_ip", "user_agent"], how="left", nulls_equal=True, maintain_order="left")
+    ckey = _client_keys(requests)
+    first = ckey.arg_unique()  # the first row of each ckey, in ckey order
+    pairs = requests.select(pl.col("client_ip").gather(first), pl.col("user_agent").gather(first))
+    ids = pl.Series("client_id", [client_id(ip, ua) for ip, ua in pairs.iter_rows()], dtype=pl.String)
+    return requests.with_columns(ckey, ids.gather(ckey))
 
 
 def _neighbour(column: str, k: int) -> pl.Expr:
@@ -117,7 +145,9 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     base = _with_client_ids(requests.with_row_index("seq"))
     # Client-major order (then time) lets every "what did this client do next" be a plain shift. Only the
     # columns these rules read are reordered; the results are put back in log order and added to `base`.
-    df = base.select("seq", "ckey", "ts", "method", "path", "status", "location", "scheme", "source", "duration_s").sort("ckey", "seq")
+    df = base.select("seq", "ckey", "ts", "method", "path", "status", "location", "scheme", "source", "duration_s").sort(
+        "ckey", maintain_order=True
+    )
     path = pl.col("path")
     role = (
         pl.when(path.str.contains(glob_regex(options.endpoint_globs)))
@@ -235,7 +265,7 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
         pl.when(same_attempt).then(pl.col("status").shift(1)).alias("prev_endpoint_status"),
         pl.when(same_attempt).then(pl.col("seq").shift(1)).alias("prev_endpoint_seq"),
     )
-    return flow.select("seq", "attempt").join(previous, on="seq", how="left"), attempts
+    return flow.select("seq", "attempt").join(previous, on="seq", how="left", maintain_order="left"), attempts
 
 
 def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
@@ -244,7 +274,7 @@ def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
     ok = pl.col("status").is_between(200, 299)
     sse_path = pl.col("path").str.contains(r"(^|/)sse/?$")
     messages_path = pl.col("path").str.contains(r"(^|/)messages?(/|$)")
-    per_client = df.group_by("client_id").agg(
+    per_client = df.group_by("ckey").agg(
         (ep & (pl.col("method") == "GET") & sse_path & ok).any().alias("_legacy_stream"),
         (ep & (pl.col("method") == "POST") & messages_path).any().alias("_messages"),
         (ep & (pl.col("method") == "GET") & ~sse_path & ok).any().alias("_stream"),
@@ -260,7 +290,7 @@ def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("streamable-http"))
         .otherwise(pl.lit("unknown"))
     )
-    return per_client.select("client_id", transport.alias("mcp_transport"), "teardown")
+    return per_client.select("ckey", transport.alias("mcp_transport"), "teardown")
 
 
 MAX_PATHS = 20  # per client in reports: one abusive client must not blow up a report
@@ -272,7 +302,8 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
     # Transport is read from the client's MCP requests where it has any, else from all it sent.
     scoped = pl.col("scheme_eff").filter(flow_rows | ~has_flow)
     evidence = pl.col("scheme_evidence").filter(flow_rows | ~has_flow)
-    base = df.group_by("client_id").agg(
+    base = df.group_by("ckey").agg(
+        pl.col("client_id").first(),
         pl.col("client_ip").first().alias("ip"),
         pl.col("user_agent").first(),
         pl.len().alias("requests"),
@@ -301,7 +332,7 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
     clients = (
         base.join(per_attempts, on="client_id", how="left")
         .join(trailing, on="client_id", how="left")
-        .join(_mcp_transport(df), on="client_id", how="left")
+        .join(_mcp_transport(df), on="ckey", how="left")
         .with_columns(pl.col("attempts", "successful_attempts", "failed_attempts").fill_null(0).cast(pl.UInt32))
     )
     succ, failed, total = pl.col("successful_attempts"), pl.col("failed_attempts"), pl.col("attempts")
@@ -335,7 +366,7 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
             pl.when(pl.col("endpoint_requests") == 0).then(pl.lit("unknown")).otherwise(pl.col("mcp_transport")).alias("mcp_transport"),
             pl.col("teardown").fill_null(False),
         )
-        .drop("_http", "_https", "_logged", "_inferred", "_last_success", "_failing_since")
+        .drop("ckey", "_http", "_https", "_logged", "_inferred", "_last_success", "_failing_since")
         .sort("first_seen", "client_id")
     )
 
@@ -360,6 +391,10 @@ def build_flows(ingest: Ingest, options: FlowOptions | None = None) -> Flows:
     options = options or FlowOptions()
     df = annotate(ingest, options)
     attempt_of, attempts = _attempts(df, options)
-    df = df.join(attempt_of, on="seq", how="left", maintain_order="left")
+    # `seq` is the row number, so each flow row's values go straight to their place (no join).
+    df = df.with_columns(
+        pl.repeat(None, df.height, dtype=attempt_of[c].dtype, eager=True).scatter(attempt_of["seq"], attempt_of[c]).alias(c)
+        for c in ("attempt", "prev_endpoint_status", "prev_endpoint_seq")
+    )
     clients = _clients(df, attempts, options)
     return Flows(requests=df, attempts=attempts, clients=clients, server=_server_transport(df), options=options)

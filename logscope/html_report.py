@@ -67,7 +67,9 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
 
 def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Per client: its attempts (start, success, status) and the request flow its failed attempts most often take."""
-    requests = analysis.requests.filter(pl.col("client_id").is_in(client_ids) & pl.col("attempt").is_not_null())
+    requests = analysis.requests.select("client_id", "attempt", "start", "seq", "method", "path", "status").filter(
+        pl.col("client_id").is_in(client_ids) & pl.col("attempt").is_not_null()
+    )
     step = pl.concat_str(
         pl.col("method").fill_null("-"), pl.lit(" "), pl.col("path").fill_null("-"), pl.lit(" "), pl.col("status").cast(pl.String)
     )
@@ -119,13 +121,14 @@ def _charts(analysis: Analysis) -> dict[str, str]:
     labels = analysis.clients.select("client_id", "architecture")
     arch = analysis.architectures.filter(pl.col("mcp")).head(10).select("architecture", "label")
     if arch.height:
-        statuses = (
-            analysis.requests.filter(pl.col("role") == "endpoint")
-            .join(labels, on="client_id")
-            .join(arch, on="architecture")
-            .group_by("label", (pl.col("status") // 100).alias("class"))
+        # Count per client first (millions of rows -> one per client and class), then label.
+        per_client = (
+            analysis.requests.select("client_id", "role", "status")
+            .filter(pl.col("role") == "endpoint")
+            .group_by("client_id", (pl.col("status") // 100).alias("class"))
             .len()
         )
+        statuses = per_client.join(labels, on="client_id").join(arch, on="architecture").group_by("label", "class").agg(pl.col("len").sum())
         fig = go.Figure(layout={**layout, "barmode": "stack", "title": "Endpoint status codes by architecture", "height": 360})
         for cls, colour in ((2, "#2e7d32"), (3, "#1565c0"), (4, "#e65100"), (5, "#6a1b9a")):
             part = statuses.filter(pl.col("class") == cls)

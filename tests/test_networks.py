@@ -259,3 +259,35 @@ def test_downloaded_files_take_precedence(mirror: str, private_cache: Path) -> N
     # Networks the download covers come from it; the shipped default still fills JD Cloud, which it does not.
     assert combined.filter(pl.col("network") == "AWS")["priority"].max() < len(sources())
     assert combined.filter(pl.col("network") == "JD Cloud").height > 0
+
+
+def _reference_key(text: str) -> tuple[int | None, int | None]:
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return None, None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.version, int(addr) if addr.version == 4 else int(addr) >> 64
+
+
+def test_address_keys_agree_with_ipaddress() -> None:
+    """The vectorised IPv4 reading gives exactly what Python's ipaddress gives, for any text."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from logscope.inventory.networks import address_keys
+
+    octet = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "-1", "", " 1", "1 ", "\u0661", "\uff11"]))
+    dotted = st.lists(octet, min_size=3, max_size=5).map(".".join)
+    real = st.one_of(st.ip_addresses().map(str), st.ip_addresses(v=6).map(lambda a: f"[{a}]"))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.one_of(dotted, real, st.text(max_size=20)), min_size=1, max_size=40))
+    def check(texts: list[str]) -> None:
+        got = {ip: (family, key) for ip, family, key in address_keys(pl.Series(texts, dtype=pl.String)).iter_rows()}
+        assert got == {t: _reference_key(t) for t in set(texts)}
+
+    check()

@@ -72,7 +72,9 @@ def proxy_in_front(ctx: Context) -> list[Finding]:
     requests = ctx.requests
     if requests.height == 0 or ctx.flows.options.trust_forwarded:
         return []
-    top = requests.group_by("client_ip").len().sort("len", descending=True).row(0, named=True)
+    # Counted from the clients (one row per IP and User-Agent), not from every request.
+    per_ip = ctx.flows.clients.group_by(pl.col("ip").alias("client_ip")).agg(pl.col("requests").sum().alias("len"))
+    top = per_ip.sort("len", descending=True).row(0, named=True)
     if top["client_ip"] is None or top["len"] < PROXY_SHARE * requests.height:
         return []
     try:

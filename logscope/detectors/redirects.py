@@ -112,7 +112,9 @@ def trailing_slash_redirect(ctx: Context) -> list[Finding]:
     target = pl.coalesce(pl.col("location_path"), pl.when(_within_attempt(ctx)).then(pl.col("next_path")))
     path = pl.col("path")
     slash_twin = (target == path + "/") | ((target + "/") == path)
-    rows = ctx.requests.filter((pl.col("role") == "endpoint") & pl.col("status").is_in(REDIRECTS) & slash_twin.fill_null(False))
+    # Redirected endpoint requests are few: compare paths only for them.
+    redirected = ctx.requests.filter((pl.col("role") == "endpoint") & pl.col("status").is_in(REDIRECTS))
+    rows = redirected.filter(slash_twin.fill_null(False))
     if rows.height == 0:
         return []
     lost = rows.filter(pl.col("next_status") == 404).height

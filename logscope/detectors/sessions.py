@@ -95,7 +95,7 @@ def reconnect_storm(ctx: Context) -> list[Finding]:
     hourly = (
         attempts.group_by("client_id", pl.col("start").dt.truncate("1h")).len().group_by("client_id").agg(pl.col("len").max().alias("peak"))
     )
-    ep = ctx.requests.filter(pl.col("role") == "endpoint")
+    ep = ctx.requests.select("seq", "client_id", "ts", "role").filter(pl.col("role") == "endpoint")
     minutely = (
         ep.group_by("client_id", pl.col("ts").dt.truncate("1m")).len().group_by("client_id").agg(pl.col("len").max().alias("peak_rpm"))
     )
@@ -118,6 +118,8 @@ def reconnect_storm(ctx: Context) -> list[Finding]:
 
 @detector
 def auth_loop(ctx: Context) -> list[Finding]:
+    if not (ctx.requests["role"] == "auth").any():
+        return []
     per_client = ctx.requests.group_by("client_id").agg(
         ((pl.col("role") == "endpoint") & (pl.col("status") == 401)).sum().alias("unauthorized"),
         (pl.col("role") == "auth").sum().alias("auth"),
@@ -137,8 +139,15 @@ def auth_loop(ctx: Context) -> list[Finding]:
 @detector
 def auth_abandoned(ctx: Context) -> list[Finding]:
     """A token is issued and no endpoint request from that client follows within a few minutes."""
-    endpoint = ctx.requests.filter(pl.col("role") == "endpoint").select("client_id", pl.col("ts").alias("_next_ep")).sort("_next_ep")
     tokens = ctx.requests.filter(pl.col("path").str.ends_with("/token") & pl.col("status").is_between(200, 299)).sort("ts")
+    if tokens.height == 0:
+        return []
+    endpoint = (
+        ctx.requests.select("client_id", "ts", "role")
+        .filter(pl.col("role") == "endpoint")
+        .select("client_id", pl.col("ts").alias("_next_ep"))
+        .sort("_next_ep")
+    )
     nxt = tokens.join_asof(endpoint, left_on="ts", right_on="_next_ep", by="client_id", strategy="forward", check_sortedness=False)
     silent = pl.col("_next_ep").is_null() | ((pl.col("_next_ep") - pl.col("ts")).dt.total_seconds() > ABANDON_AFTER_S)
     rows = nxt.filter(silent)

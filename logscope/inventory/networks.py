@@ -192,10 +192,25 @@ def load_directory(directory: Path, chosen: Iterable[Source] | None = None) -> p
 # --- lookup --------------------------------------------------------------------------------------------
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # ASCII digits: Rust's \d is Unicode-aware
+_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+
+
 def address_keys(ips: pl.Series) -> pl.DataFrame:
-    """Distinct addresses with their family and integer key; unparseable ones get nulls."""
+    """Distinct addresses with their family and integer key; unparseable ones get nulls.
+
+    Dotted IPv4 (nearly all addresses) is read by one expression; the rest (IPv6, bracketed, odd
+    spellings) by Python's ipaddress, once per distinct value.
+    """
+    distinct = ips.drop_nulls().unique().rename("ip").to_frame()
+    octets = pl.col("ip").str.extract_groups(_IPV4)
+    a, b, c, d = (octets.struct.field(str(i)).cast(pl.UInt64) for i in range(1, 5))
+    key = a * (1 << 24) + b * (1 << 16) + c * (1 << 8) + d  # null when the address is not dotted IPv4
+    dotted = distinct.with_columns(key.alias("key")).with_columns(
+        pl.when(pl.col("key").is_not_null()).then(pl.lit(4, pl.Int8)).alias("family")
+    )
     rows = []
-    for ip in ips.drop_nulls().unique().to_list():
+    for ip in dotted.filter(pl.col("key").is_null())["ip"].to_list():
         try:
             addr = ipaddress.ip_address(ip.strip("[]"))
         except ValueError:
@@ -204,7 +219,8 @@ def address_keys(ips: pl.Series) -> pl.DataFrame:
         if addr.version == 6 and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
         rows.append((ip, addr.version, int(addr) if addr.version == 4 else int(addr) >> 64))
-    return pl.DataFrame(rows, schema={"ip": pl.String, "family": pl.Int8, "key": pl.UInt64}, orient="row")
+    others = pl.DataFrame(rows, schema={"ip": pl.String, "family": pl.Int8, "key": pl.UInt64}, orient="row")
+    return pl.concat([dotted.filter(pl.col("key").is_not_null()).select("ip", "family", "key"), others])
 
 
 def lookup(ips: pl.Series, ranges: pl.DataFrame) -> pl.DataFrame:
