@@ -108,7 +108,7 @@ def _read_input(
     src: Source, choice: FormatChoice, naive_tz: str, block_bytes: int, progress: ProgressHook | None
 ) -> tuple[InputReport, list[pl.DataFrame]]:
     report = InputReport(path=src.name)
-    blocks = read_ahead(iter_blocks(src, block_bytes))
+    blocks = read_ahead(iter_blocks(src, block_bytes, report.notes))
     first = next(blocks, None)
     sample = _sample(first.frame) if first is not None else []
     if not sample:

@@ -123,9 +123,25 @@ def _lines_frame(data: bytes) -> tuple[pl.DataFrame, bool]:
         return pl.read_lines(fixed, name=RAW), True
 
 
-def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
-    """Yield the source's lines in blocks. Line numbers are 1-based and count every line, blank or not."""
+def _size(stream: BinaryIO) -> int | None:
+    """The size of a regular file behind `stream` now; None for pipes and standard input."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | None = None) -> Iterator[Block]:
+    """Yield the source's lines in blocks. Line numbers are 1-based and count every line, blank or not.
+
+    A file is read to the end it has while it is read: lines appended meanwhile are included. When it
+    shrinks under the reader (truncated, or rotated with copytruncate) reading stops there, and a note
+    saying so is added to `notes`.
+    """
     stream, compressed = _open(src)
+    size_at_open = None if compressed else _size(stream)
+    read_bytes = 0
     next_line = 1
     try:
         while True:
@@ -135,7 +151,13 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
                     data += stream.readline()
             except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
                 raise InputError(_gzip_message(src, exc, next_line - 1, compressed)) from None
+            read_bytes += len(data)
             if not data:
+                if notes is not None and size_at_open is not None and read_bytes < size_at_open:
+                    notes.append(
+                        f"the file shrank while it was read (truncated, or rotated with copytruncate): "
+                        f"{next_line - 1:,} lines were read before its end moved"
+                    )
                 return
             frame, lossy = _lines_frame(data)
             n = frame.height

@@ -24,7 +24,10 @@ STORE_VERSION = 1
 
 
 def is_store(path: Path) -> bool:
-    return path.is_dir() and (path / MANIFEST).is_file()
+    try:
+        return path.is_dir() and (path / MANIFEST).is_file()
+    except OSError:  # e.g. a parent directory the user may not enter: the input check says so in one line
+        return False
 
 
 def write_store(ingest: Ingest, out: Path) -> Path:

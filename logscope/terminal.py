@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -17,9 +18,14 @@ MAX_STUCK_ROWS = 20
 MAX_FINDINGS = 20
 
 
-def clean(text: object) -> str:
+def plain(text: object) -> str:
     """Log-derived text made safe for a terminal: no escape sequences, no control characters."""
     return _CONTROL.sub("\ufffd", str(text))
+
+
+def clean(text: object) -> str:
+    """The same, for strings rich reads as markup: `[bold]` or `[/]` in a User-Agent stays literal text."""
+    return escape(plain(text))
 
 
 def _inputs(report: dict[str, Any], console: Console) -> None:
@@ -58,7 +64,7 @@ def _stuck(report: dict[str, Any], console: Console) -> None:
     for col in ("address", "user agent", "failed attempts", "stuck since", "failure modes"):
         table.add_column(col, justify="right" if col == "failed attempts" else "left")
     for c in stuck[:MAX_STUCK_ROWS]:
-        agent = Text(clean(c["user_agent"])) if c["user_agent"] is not None else Text("(none)", style="dim")
+        agent = Text(plain(c["user_agent"])) if c["user_agent"] is not None else Text("(none)", style="dim")
         since = c["stuck_since"][:16].replace("T", " ") + "Z"
         table.add_row(clean(c["ip"]), agent, f"{c['failed_attempts']:,}", since, ", ".join(c["failure_modes"]) or "-")
     console.print(table)
@@ -114,7 +120,7 @@ def _rejections(report: dict[str, Any], console: Console) -> None:
             reasons = ", ".join(f"{clean(r)} ({n:,})" for r, n in item["rejected_reasons"].items())
             console.print(f"[yellow]rejected[/] in {clean(item['path'])}: {reasons}")
             for sample in item["rejected_samples"][:3]:
-                console.print(f"  line {sample['line']}: {clean(sample['text'][:160])}", markup=False, highlight=False)
+                console.print(f"  line {sample['line']}: {plain(sample['text'][:160])}", markup=False, highlight=False)
 
 
 @contextmanager

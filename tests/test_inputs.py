@@ -288,3 +288,89 @@ def test_unordered_lines_within_a_file_are_sorted_stably(tmp_path: Path) -> None
     )
     frame = read_logs([path]).requests
     assert frame["client_ip"].to_list() == ["2.2.2.2", "1.1.1.1", "3.3.3.3"]
+
+
+def _many(path: Path, n: int, start: int = 0) -> list[str]:
+    lines = [
+        LINE.format(ip="1.1.1.1", t=f"20/May/2026:10:{(start + i) // 60 % 60:02d}:{(start + i) % 60:02d}", status=200, n=start + i)
+        for i in range(n)
+    ]
+    with path.open("a", encoding="utf-8") as out:
+        out.writelines(lines)
+    return lines
+
+
+def test_a_file_growing_while_read_is_read_to_its_new_end(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    _many(log, 2000)
+    grown: list[int] = []
+
+    def append_once(_name: str, _lines: int) -> None:
+        if not grown:
+            grown.append(len(_many(log, 500, start=2000)))  # nginx keeps writing meanwhile
+
+    ingest = read_logs(log, block_bytes=8192, progress=append_once)
+    assert grown and ingest.inputs[0].lines == ingest.inputs[0].parsed == 2500
+    assert not ingest.inputs[0].notes
+
+
+def test_a_file_rotated_by_rename_while_read_is_read_whole(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    _many(log, 2000)
+
+    def rotate_once(_name: str, _lines: int) -> None:
+        if log.exists() and not (tmp_path / "access.log.1").exists():
+            log.rename(tmp_path / "access.log.1")  # logrotate's default: rename, then a new file
+            _many(log, 10)
+
+    ingest = read_logs(log, block_bytes=8192, progress=rotate_once)
+    assert ingest.inputs[0].lines == ingest.inputs[0].parsed == 2000  # the open file is the renamed one
+
+
+def test_a_file_truncated_while_read_stops_there_with_a_note(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    _many(log, 5000)
+
+    def truncate_once(_name: str, _lines: int) -> None:
+        if log.stat().st_size > 0:
+            os.truncate(log, 0)  # copytruncate
+
+    ingest = read_logs(log, block_bytes=8192, progress=truncate_once)
+    report = ingest.inputs[0]
+    assert 0 < report.lines < 5000 and report.parsed + report.rejected == report.lines
+    assert any("shrank while it was read" in note for note in report.notes)
+    result = run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--json", "-", "-q", "--no-html")
+    assert result.returncode == 0 and not json.loads(result.stdout)["inputs"][0]["notes"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the CLI as another user")
+def test_unreadable_file_is_one_line_for_an_unprivileged_user(tmp_path: Path) -> None:
+    """Root reads everything, so the CLI is run as `nobody`, as an operator without rights would run it."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed")
+    secret = tmp_path / "access.log"
+    secret.write_text(LINE.format(ip="1.1.1.1", t="20/May/2026:10:00:00", status=200, n=1))
+    secret.chmod(0o600)
+    tmp_path.chmod(0o755)
+    nobody = [
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "logscope",
+        "analyze",
+        str(secret),
+        "--no-html",
+        "-q",
+    ]
+    result = subprocess.run(nobody, capture_output=True, text=True, cwd="/tmp", timeout=120, env={**os.environ, "HOME": "/tmp"})
+    if "No module named" in result.stderr or "Permission denied: '" in result.stderr:
+        pytest.skip(f"the package is not readable by nobody here: {result.stderr.strip()[-200:]}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"logscope: error: {secret}: permission denied"

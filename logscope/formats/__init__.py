@@ -145,8 +145,8 @@ def _detect_text(lines: pl.DataFrame, layouts: Sequence[TextFormat], fallbacks: 
 
 def _detect_json(sample: Sequence[str], choice: FormatChoice, family: str) -> LogFormat | None:
     keys, objects, prefixed = jsonlines.sample_keys(sample)
-    if family == "auto" and objects * 2 < len(sample):
-        return None
+    if objects == 0 or (family == "auto" and objects * 2 < len(sample)):
+        return None  # not JSON lines (or only cut or broken ones): nothing to map
     caddy_keys = "request.uri" in keys or "request.method" in keys or "logger" in keys
     if family == "caddy" or (family == "auto" and caddy_keys):
         return jsonlines.caddy_format(prefixed)

@@ -1,0 +1,392 @@
+"""Hostile and broken input: generated cases over every parser (hypothesis).
+
+Each case is a real file on disk (sometimes gzipped) built from lines of one format with fields broken the
+ways the internet breaks them, plus random bytes, invalid UTF-8, NULs, CRLF, megabyte lines, a cut last
+line and lines of other formats. Whatever the case:
+- no exception escapes except logscope's own one-line InputError (only when nothing in the file is a log);
+- every line is accounted for: parsed + rejected == lines == the file's physical line count;
+- the canonical frame has the canonical types, and the JSON report is valid against its schema.
+
+LOGSCOPE_FUZZ_EXAMPLES sets the number of cases per parser (CI runs the default; the README quotes a
+longer run).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from logscope.analysis import diagnose
+from logscope.errors import FormatError, InputError
+from logscope.formats import FormatChoice
+from logscope.ingest import MAX_REJECTED_SAMPLES, read_logs
+from logscope.report import build_report
+from logscope.schema import CANONICAL
+
+from .conftest import physical_lines, validate_report
+
+EXAMPLES = int(os.environ.get("LOGSCOPE_FUZZ_EXAMPLES", "40"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+
+# --- field values, valid and broken ------------------------------------------------------------------
+
+hostile_text = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "<script>alert(1)</script>",
+            "\x1b[2J\x1b[31mred",
+            "[bold]markup[/]",
+            "[/]",
+            "{{7*7}}",
+            "${jndi:ldap://x/a}",
+            "\\x22quoted\\x22",
+            "a\tb",
+            "\u202eevil",
+            "\x00nul",
+            "\ud7ff",
+            "é" * 50,
+        ]
+    ),
+)
+ips = st.one_of(
+    st.ip_addresses().map(str),
+    st.sampled_from(["-", "", "unknown", "999.1.1.1", "[::1]", "1.2.3.4, 5.6.7.8", "::ffff:10.0.0.1"]),
+)
+statuses = st.one_of(st.integers(100, 599).map(str), st.sampled_from(["abc", "-1", "99999", "", "-", "2OO", "0", "1e3"]))
+sizes = st.one_of(st.integers(0, 10**9).map(str), st.sampled_from(["-5", "abc", "1e99", "", "-", str(2**70)]))
+methods = st.one_of(st.sampled_from(["GET", "POST", "DELETE", "OPTIONS", "PRI", "get", ""]), st.text(max_size=8))
+paths = st.one_of(
+    st.sampled_from(["/mcp", "/mcp/", "/sse", "/messages?session_id=1", "/.well-known/oauth-authorization-server", "/token"]),
+    st.text(max_size=30).map(lambda t: "/" + t),
+    st.just("/mcp?access_token=SECRET123&x=1"),
+)
+days = st.integers(-1, 40)
+months = st.sampled_from(["Jan", "Feb", "May", "Dec", "Foo", "may"])
+years = st.sampled_from([1970, 1989, 2026, 2099, 2101, 9999, 0])
+offsets = st.sampled_from(["+0000", "+1400", "-1200", "+0530", "+9999", "Z", "", "+00:00"])
+clock = st.tuples(st.integers(0, 25), st.integers(0, 61), st.integers(0, 61)).map(lambda t: f"{t[0]:02d}:{t[1]:02d}:{t[2]:02d}")
+
+
+@st.composite
+def time_local(draw: st.DrawFn) -> str:
+    return f"{draw(days):02d}/{draw(months)}/{draw(years):04d}:{draw(clock)} {draw(offsets)}".rstrip()
+
+
+@st.composite
+def iso_time(draw: st.DrawFn) -> object:
+    return draw(
+        st.one_of(
+            st.datetimes().map(lambda d: d.isoformat()),
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-(2**63), 2**63 - 1),
+            st.sampled_from(["2026-02-30T10:00:00Z", "2026-05-20T25:00:00+02:00", "yesterday", "", "1779000000123"]),
+        )
+    )
+
+
+# --- lines of each format ----------------------------------------------------------------------------
+
+
+@st.composite
+def combined_line(draw: st.DrawFn) -> str:
+    request = f"{draw(methods)} {draw(paths)} HTTP/1.1"
+    quoted = draw(st.sampled_from(['"', '\\"']))  # Apache escapes quotes inside fields as \"
+    ua = draw(hostile_text).replace('"', quoted)
+    return f'{draw(ips)} - - [{draw(time_local())}] "{request}" {draw(statuses)} {draw(sizes)} "-" "{ua}"'
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), hostile_text),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children, max_size=3)),
+    max_leaves=8,
+)
+
+
+def _maybe(draw: st.DrawFn, value: object) -> object:
+    """The field as it should be, of the wrong type, or missing (None means: leave the key out)."""
+    return draw(st.one_of(st.just(value), json_values, st.just(None)))
+
+
+def _dump(record: dict[str, object]) -> str:
+    return json.dumps({k: v for k, v in record.items() if v is not None}, ensure_ascii=False)
+
+
+@st.composite
+def caddy_line(draw: st.DrawFn) -> str:
+    request = {
+        "remote_ip": _maybe(draw, draw(ips)),
+        "client_ip": _maybe(draw, draw(ips)),
+        "proto": "HTTP/2.0",
+        "method": _maybe(draw, draw(methods)),
+        "host": "mcp.example.net",
+        "uri": _maybe(draw, draw(paths)),
+        "headers": _maybe(draw, {"User-Agent": [draw(hostile_text)], "Authorization": ["REDACTED"]}),
+        "tls": _maybe(draw, {"version": 772, "proto": "h2"}),
+    }
+    return _dump(
+        {
+            "level": "info",
+            "ts": _maybe(draw, draw(iso_time())),
+            "logger": "http.log.access",
+            "msg": "handled request",
+            "request": _maybe(draw, {k: v for k, v in request.items() if v is not None}),
+            "duration": _maybe(draw, draw(st.floats())),
+            "size": _maybe(draw, draw(st.integers(-(2**40), 2**40))),
+            "status": _maybe(draw, draw(st.integers(-5, 1000))),
+            "resp_headers": _maybe(draw, {"Location": ["https://mcp.example.net/mcp"]}),
+        }
+    )
+
+
+@st.composite
+def traefik_line(draw: st.DrawFn) -> str:
+    return _dump(
+        {
+            "ClientHost": _maybe(draw, draw(ips)),
+            "RequestMethod": _maybe(draw, draw(methods)),
+            "RequestPath": _maybe(draw, draw(paths)),
+            "RequestProtocol": "HTTP/1.1",
+            "RequestScheme": _maybe(draw, draw(st.sampled_from(["http", "https", "ftp"]))),
+            "DownstreamStatus": _maybe(draw, draw(st.integers(-5, 1000))),
+            "DownstreamContentSize": _maybe(draw, draw(st.integers(-10, 2**40))),
+            "Duration": _maybe(draw, draw(st.integers(-(2**63), 2**63 - 1))),
+            "StartUTC": _maybe(draw, draw(iso_time())),
+            "request_User-Agent": _maybe(draw, draw(hostile_text)),
+        }
+    )
+
+
+@st.composite
+def generic_json_line(draw: st.DrawFn) -> str:
+    return _dump(
+        {
+            "time": _maybe(draw, draw(iso_time())),
+            "remote_addr": _maybe(draw, draw(ips)),
+            "request": _maybe(draw, f"{draw(methods)} {draw(paths)} HTTP/1.1"),
+            "status": _maybe(draw, draw(statuses)),
+            "body_bytes_sent": _maybe(draw, draw(sizes)),
+            "http_user_agent": _maybe(draw, draw(hostile_text)),
+        }
+    )
+
+
+def deep_json(depth: int) -> str:
+    return '{"status": 200, "request": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+
+
+@st.composite
+def junk_line(draw: st.DrawFn) -> bytes:
+    return draw(
+        st.one_of(
+            st.binary(max_size=200),
+            st.just(b"\xff\xfe\x00garbage\xc3\x28"),
+            st.just(b"\x00" * 64),
+            st.just(b""),
+            st.just(b"   \t "),
+            st.just(deep_json(draw(st.sampled_from([50, 600]))).encode()),
+            st.just(b"{not json"),
+            st.just(b"[1, 2, 3]"),
+            st.just(b'"just a string"'),
+        )
+    )
+
+
+@st.composite
+def log_file(draw: st.DrawFn, good: st.SearchStrategy[str]) -> bytes:
+    """Mostly lines of one format, with junk, other formats, odd endings and a possibly cut last line."""
+    others = st.one_of(combined_line(), caddy_line(), traefik_line())
+    items = draw(
+        st.lists(
+            st.one_of(good.map(str.encode), good.map(str.encode), junk_line(), others.map(str.encode)),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    if draw(st.booleans()) and draw(st.integers(0, 9)) == 0:
+        items.insert(draw(st.integers(0, len(items))), b"x" * (3 * 2**20))  # a line of several megabytes
+    newline = draw(st.sampled_from([b"\n", b"\r\n"]))
+    data = newline.join(items)
+    if draw(st.booleans()):
+        data += newline
+    elif len(data) > 10:
+        data = data[: draw(st.integers(len(data) // 2, len(data)))]  # a truncated last line
+    return data
+
+
+# --- the invariants ----------------------------------------------------------------------------------
+
+
+def check_file(data: bytes, choice: FormatChoice, compress: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ("access.log.gz" if compress else "access.log")
+        path.write_bytes(gzip.compress(data) if compress else data)
+        try:
+            ingest = read_logs(path, choice)
+        except InputError as exc:
+            # Allowed only as a clear one-liner naming the file, when it holds no log line it could read.
+            assert "\n" not in str(exc) and str(path) in str(exc)
+            return
+        except FormatError as exc:
+            # --format json on objects with neither a status nor a request: a one-line request for --field.
+            assert "\n" not in str(exc) and "--field" in str(exc)
+            return
+        report = ingest.inputs[0]
+        assert report.parsed + report.rejected == report.lines == physical_lines(path)
+        assert report.parsed == ingest.requests.height
+        assert len(report.rejected_samples) <= MAX_REJECTED_SAMPLES
+        for name, dtype in CANONICAL.items():
+            assert ingest.requests.schema[name] == dtype, name
+        document = build_report(diagnose(ingest))
+        validate_report(document)
+        assert "SECRET123" not in json.dumps(document)
+
+
+PARSERS = {
+    "nginx": (combined_line(), FormatChoice()),
+    "apache": (combined_line(), FormatChoice(family="apache")),
+    "caddy": (caddy_line(), FormatChoice(family="caddy")),
+    "traefik": (traefik_line(), FormatChoice(family="traefik")),
+    "json": (generic_json_line(), FormatChoice(family="json")),
+    "auto": (st.one_of(combined_line(), caddy_line(), traefik_line(), generic_json_line()), FormatChoice()),
+}
+
+
+@pytest.mark.parametrize("parser", list(PARSERS))
+def test_generated_hostile_logs_never_break_the_invariants(parser: str) -> None:
+    good, choice = PARSERS[parser]
+
+    @FUZZ
+    @given(data=log_file(good), compress=st.booleans())
+    def run(data: bytes, compress: bool) -> None:
+        check_file(data, choice, compress)
+
+    run()
+
+
+def test_known_nasty_cases() -> None:
+    """Cases worth keeping whatever hypothesis draws: each one a real file through the whole pipeline."""
+    cases = [
+        b'1.2.3.4 - - [20/May/2026:20:20:00 +0000] "POST /mcp HTTP/1.1" abc -5 "-" "x"\n',
+        b'1.2.3.4 - - [31/Feb/2026:25:61:61 +0000] "POST /mcp HTTP/1.1" 200 5 "-" "x"\n',
+        b'1.2.3.4 - - [20/May/2026:20:20:00 +0000] "POST /mcp HTTP/1.1" 200 5 "-" "x"\r\n' * 3,
+        b'1.2.3.4 - - [20/May/2026:20:20:00 +0000] "POST /mcp HTTP/1.1" 200 5 "-" "x"\n\x00\x00\x00\n\xff\xfe\n',
+        b'1.2.3.4 - - [20/May/2026:20:20:00 +0000] "POST /mcp HTTP/1.1" 200 5 "-" "x"\n1.2.3.4 - - [20/May/2026:20:2',
+        deep_json(600).encode() + b"\n" + b'{"ts": 1779000000, "status": 200, "request": {"method": "GET", "uri": "/"}}\n',
+        b'{"status": "200", "request": [], "ts": "soon"}\n{"status": {"a": 1}}\n',
+    ]
+    for case in cases:
+        for choice in (FormatChoice(), FormatChoice(family="caddy"), FormatChoice(family="json")):
+            check_file(case, choice, compress=False)
+
+
+def test_impossible_durations_are_rejected_with_a_reason(tmp_path: Path) -> None:
+    """Found by the generated cases: a Caddy duration of -1.2e133 s used to crash the attempt timing."""
+    line = '{{"ts": 1779000000, "msg": "handled request", "request": {{"method": "GET", "uri": "/mcp"}}, "status": 200, "duration": {d}}}'
+    path = tmp_path / "caddy.json"
+    path.write_text("\n".join(line.format(d=d) for d in ("-1.2e133", "1e300", "-0.5", "0.25", "86400")) + "\n")
+    report = read_logs(path).inputs[0]
+    assert (report.parsed, report.rejected) == (2, 3)
+    assert report.rejected_reasons == {"duration is negative or impossible": 3}
+
+
+# --- what a log can do to the outputs ----------------------------------------------------------------
+
+NASTY_AGENTS = [
+    "\x1b[2J\x1b[31mCLEARED",  # clear the screen, then red
+    "\x9b31mCSI8BIT",  # the 8-bit CSI
+    "[bold red]MARKUP[/bold red]",  # rich markup
+    "[/]",  # a closing tag with nothing to close: rich raises on it
+    "[link=https://evil.example]CLICK[/link]",
+    "bell\x07 and\rreturn",
+]
+
+
+def _stuck_lines(ip: str, agent: str, attempts: int = 12) -> list[str]:
+    out = []
+    for k in range(attempts):
+        t = f"20/May/2026:{10 + k // 60:02d}:{k % 60:02d}:00 +0000"
+        out.append(f'{ip} - - [{t}] "POST /mcp HTTP/1.1" 301 0 "-" "{agent}"\n')
+        out.append(f'{ip} - - [{t}] "GET /mcp HTTP/1.1" 400 0 "-" "{agent}"\n')
+    return out
+
+
+def test_terminal_shows_log_text_literally(tmp_path: Path) -> None:
+    """A User-Agent can neither move the cursor, recolour or clear the terminal, nor inject rich markup."""
+    import pty
+    import subprocess
+    import sys
+
+    log = tmp_path / "access.log"
+    log.write_text("".join(line for i, ua in enumerate(NASTY_AGENTS) for line in _stuck_lines(f"203.0.113.{i + 1}", ua)))
+    env = {**os.environ, "COLUMNS": "250"}
+    piped = subprocess.run([sys.executable, "-m", "logscope", "analyze", str(log), "--no-html"], capture_output=True, text=True, env=env)
+    assert piped.returncode == 0, piped.stderr
+    out = piped.stdout + piped.stderr
+    assert "\x1b" not in out and "\x9b" not in out and "\x07" not in out and "\r" not in out
+    for literal in ("CLEARED", "CSI8BIT", "[bold red]MARKUP[/bold red]", "[/]", "[link=https://evil.example]CLICK[/link]"):
+        assert literal in out, literal
+    # On a terminal logscope colours its own output; what came from the log still carries no escape.
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logscope", "analyze", str(log), "--no-html"],
+        stdout=follower,
+        stderr=follower,
+        env={**env, "TERM": "xterm-256color"},
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert proc.wait(timeout=120) == 0
+    text = shown.decode("utf-8", "replace")
+    assert "\x1b[" in text  # logscope's own colours
+    assert "\x1b[2J" not in text and "\x1b[31mCLEARED" not in text and "\x07" not in text
+    assert "CLEARED" in text and "[/]" in text
+
+
+def test_one_abusive_client_costs_its_aggregates_not_its_requests(tmp_path: Path) -> None:
+    """200,000 requests on 100,000 distinct endpoint paths from one client: its lists in the report stay capped."""
+    from logscope.detectors import MAX_EVIDENCE
+    from logscope.flows import MAX_PATHS
+    from logscope.html_report import MAX_ATTEMPTS_SHOWN, render_html
+
+    log = tmp_path / "access.log"
+    lines = []
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    for n in range(100_000):
+        t = (start + timedelta(minutes=n)).strftime("%d/%b/%Y:%H:%M:%S +0000")  # an attempt a minute
+        lines.append(f'198.51.100.7 - - [{t}] "POST /mcp/{n} HTTP/1.1" 301 0 "-" "abuser/1.0"\n')
+        lines.append(f'198.51.100.7 - - [{t}] "GET /mcp/{n} HTTP/1.1" 400 0 "-" "abuser/1.0"\n')
+    log.write_text("".join(lines))
+    analysis = diagnose(read_logs(log))
+    report = build_report(analysis)
+    validate_report(report)
+    (client,) = report["clients"]
+    assert client["requests"] == 200_000 and client["outcome"] == "stuck"
+    assert len(client["paths"]) == MAX_PATHS
+    assert all(len(f["evidence"]) <= MAX_EVIDENCE for f in report["findings"])
+    assert len(json.dumps(report)) < 100_000  # the whole report, for 200,000 requests
+    html = render_html(analysis, report)
+    assert html.count("/mcp/99999") == 0  # a request late in the flood is in no list
+    drill = analysis.flows.attempts.filter(pl.col("counted")).height
+    assert drill > MAX_ATTEMPTS_SHOWN  # so the drill-down's cap was needed
