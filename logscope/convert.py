@@ -71,10 +71,13 @@ def parse_any_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
         .then(parse_epoch(as_text, 1e-3))
         .otherwise(parse_epoch(as_text))
     )
+    # The text parsers see only the values that are not numbers: string work is skipped for nulls,
+    # and epochs (Caddy's default) are nearly all values.
+    text = pl.when(number.is_null()).then(as_text)
     return pl.coalesce(
         pl.when(number.is_not_null()).then(epoch),
-        parse_iso8601(as_text, naive_tz),
-        parse_time_local(as_text),
+        parse_iso8601(text, naive_tz),
+        parse_time_local(text),
     )
 
 

@@ -103,17 +103,16 @@ def _client_keys(requests: pl.DataFrame) -> pl.Series:
     clients) the exact join decides.
     """
     pair = pl.struct("client_ip", "user_agent")
-    hashes = requests.select(pair.hash(seed=0).rank("dense").cast(pl.UInt32).alias("group"), pair.hash(seed=1).alias("check"))
+    hashes = requests.select(pair.hash(seed=0).alias("pair"), pair.hash(seed=1).alias("check"))
     groups = (
         hashes.with_row_index("seq")
-        .group_by("group")
+        .group_by("pair")
         .agg(pl.col("seq").min(), (pl.col("check").min() == pl.col("check").max()).alias("one_pair"))
     )
     if not groups["one_pair"].all():
         return _client_keys_exact(requests)
-    # group (1..n, in hash order) -> ckey (0..n-1, in order of first appearance)
-    order = groups.sort("seq").with_row_index("ckey").sort("group")["ckey"]
-    return order.gather(hashes["group"] - 1).alias("ckey")
+    order = groups.sort("seq").with_row_index("ckey")  # numbered in order of first appearance
+    return hashes["pair"].replace_strict(order["pair"], order["ckey"], return_dtype=pl.UInt32).alias("ckey")
 
 
 def _with_client_ids(requests: pl.DataFrame) -> pl.DataFrame:

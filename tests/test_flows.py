@@ -217,3 +217,16 @@ def test_endpoint_option_replaces_the_defaults() -> None:
     only_sse = analyze(SAMPLES / "mcp-seed.access.log", options=FlowOptions(endpoints=("/mcp/sse",)))
     mcp = only_sse.clients.filter(pl.col("outcome") != "not-mcp")
     assert mcp["ip"].to_list() == ["54.67.34.241"]
+
+
+def test_hashed_client_keys_equal_the_exact_join() -> None:
+    """Clients are told apart by a checked hash; it must number them exactly as the two-column join does."""
+    import polars as pl
+
+    from logscope.flows import _client_keys, _client_keys_exact
+
+    ips = ["1.1.1.1", "1.1.1.1", "2.2.2.2", None, "1.1.1.1", None, "2.2.2.2", "3.3.3.3", "1.1.1.1"]
+    uas = ["a", None, "a", "a", "a", None, "", "b", None]
+    frame = pl.DataFrame({"client_ip": ips, "user_agent": uas}, schema={"client_ip": pl.String, "user_agent": pl.String})
+    exact = _client_keys_exact(frame)
+    assert _client_keys(frame).to_list() == exact.to_list() == [0, 1, 2, 3, 0, 4, 5, 6, 1]

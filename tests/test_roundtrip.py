@@ -14,6 +14,8 @@ import pytest
 
 from logscope import FormatChoice, read_logs
 
+from .conftest import SAMPLES
+
 UAS = [None, "python-httpx/0.28.1", "MCP-Client/1.0", "claude-code/2.1.204 (cli)", "Mozilla/5.0 (X11; Linux x86_64) Firefox/146.0"]
 PATHS = ["/mcp", "/mcp/", "/sse", "/messages/", "/", "/.well-known/oauth-protected-resource/mcp", "/caf%C3%A9"]
 IPS = ["158.51.125.197", "54.67.34.241", "2001:db8::7", "::1", "172.69.3.4"]
@@ -348,3 +350,23 @@ def test_field_override_maps_unusual_keys(tmp_path: Path) -> None:
     row = ingest.requests.row(0, named=True)
     assert (row["client_ip"], row["status"], row["path"], row["query"], row["method"]) == ("1.2.3.4", 301, "/mcp", "x=1", "POST")
     assert str(row["ts"]) == "2026-05-20 20:20:00+00:00"
+
+
+def test_caddy_fast_decoder_gives_what_the_general_one_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caddy's number fields are read by Arrow's typed JSON reader; a block it cannot read whole (a string
+    status, an ISO time) falls back to the general decoder. Either way the frame is the same."""
+    from logscope.formats import jsonlines
+
+    seed = SAMPLES / "mcp-seed.caddy.json"
+    odd = tmp_path / "odd.json"
+    lines = seed.read_text().splitlines()[:200]
+    k = next(i for i, line in enumerate(lines) if '"status":200' in line)
+    lines[k] = lines[k].replace('"status":200', '"status":"200"', 1)
+    odd.write_text("\n".join(lines) + "\n")
+    fast = [read_logs(p) for p in (seed, odd)]
+    monkeypatch.setattr(jsonlines, "_read_typed", lambda *args: None)
+    general = [read_logs(p) for p in (seed, odd)]
+    for a, b in zip(fast, general, strict=True):
+        assert a.requests.equals(b.requests)
+        assert a.inputs[0].to_json() == b.inputs[0].to_json()
+    assert fast[0].requests.height > 6_000
