@@ -8,10 +8,11 @@ reason; a few rejected lines per input are kept as samples for the report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, pairwise
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -19,7 +20,7 @@ from .convert import redact_frame, redact_text
 from .errors import InputError
 from .formats import FormatChoice, LogFormat, resolve
 from .schema import OK, RAW, REASON, REDACTED_COLUMNS, conform, empty_frame
-from .sources import BLOCK_BYTES, Source, expand_inputs, iter_blocks, read_ahead
+from .sources import BLOCK_BYTES, Block, Source, expand_inputs, iter_blocks, read_ahead
 
 SAMPLE_LINES = 200  # first non-blank lines used to detect a format
 MAX_REJECTED_SAMPLES = 5
@@ -122,18 +123,43 @@ def _read_input(
     report.format = fmt.family
     report.format_detail = fmt.describe()
     accepted: list[pl.DataFrame] = []
-    for block in chain([first], blocks):
+
+    def parse(block: Block) -> tuple[Block, pl.DataFrame]:
+        blank = pl.when(pl.col(RAW).str.strip_chars() == "").then(pl.lit(BLANK)).otherwise(pl.col(REASON))
+        return block, fmt.parse(block.frame.lazy(), naive_tz).with_columns(blank.alias(REASON)).collect()
+
+    for block, parsed in in_order_on_threads(parse, chain([first], blocks)):
         report.invalid_utf8 |= block.lossy
-        parsed = fmt.parse(block.frame.lazy(), naive_tz).with_columns(
-            pl.when(pl.col(RAW).str.strip_chars() == "").then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
-        )
-        good = _account(report, parsed.collect())
+        good = _account(report, parsed)
         canonical = conform(good).with_columns(pl.lit(src.name).alias("source")).collect()
         # Credentials in query strings never get past ingest, so no output can show them.
         accepted.append(redact_frame(canonical, REDACTED_COLUMNS))
         if progress is not None:
             progress(src.name, report.lines)
     return report, accepted
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def in_order_on_threads(work: Callable[[T], R], items: Iterator[T], threads: int = 2) -> Iterator[R]:
+    """`map(work, items)` with up to `threads` items in progress at once, results in input order.
+
+    Parsing one block leaves a core idle part of the time (a regex over one column runs on one thread),
+    so two blocks are parsed at once; at most `threads` blocks are held, so memory stays bounded.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="logscope-parse") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def read_logs(

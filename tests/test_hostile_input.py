@@ -268,13 +268,17 @@ PARSERS = {
 @pytest.mark.parametrize("parser", list(PARSERS))
 def test_generated_hostile_logs_never_break_the_invariants(parser: str) -> None:
     good, choice = PARSERS[parser]
+    cases = []
 
     @FUZZ
     @given(data=log_file(good), compress=st.booleans())
     def run(data: bytes, compress: bool) -> None:
+        cases.append(len(data))
         check_file(data, choice, compress)
 
     run()
+    assert cases
+    print(f"\n{parser}: {len(cases)} generated files, {sum(cases):,} bytes")  # seen with pytest -s
 
 
 def test_known_nasty_cases() -> None:
