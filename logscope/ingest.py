@@ -92,8 +92,11 @@ def _sample(frame: pl.DataFrame) -> list[str]:
 
 def _account(report: InputReport, parsed: pl.DataFrame) -> pl.DataFrame:
     """Count the block's lines into the report; return the accepted rows."""
-    rejected = parsed.filter(~pl.col(OK))
     report.lines += parsed.height
+    if parsed[OK].all():  # the usual block: no copy of its (wide, raw-text) rows
+        report.parsed += parsed.height
+        return parsed
+    rejected = parsed.filter(~pl.col(OK))
     report.rejected += rejected.height
     report.parsed += parsed.height - rejected.height
     if rejected.height:
