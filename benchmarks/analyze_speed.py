@@ -163,6 +163,7 @@ def main() -> None:
             else "not installed (apt-get install goaccess to compare)"
         )
     )
+    walls: dict[tuple[str, int], float] = {}
     for fmt in args.formats.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             path = DATA / f"mcp-{fmt}-{size}.log"
@@ -175,11 +176,18 @@ def main() -> None:
             wall, peak = measure(
                 [logscope, "analyze", str(path), "--quiet", "--json", str(out / "report.json"), "--html", str(out / "report.html")]
             )
+            walls[fmt, size] = wall
             line = f"{fmt:>6} {size:>11,} lines: logscope analyze {wall:7.2f} s = {size / wall:>11,.0f} lines/s, peak RSS {peak:7,.0f} MiB"
             if goaccess and fmt == "nginx":
                 g_wall, g_peak = measure([goaccess, str(path), "--log-format=COMBINED", "-o", str(out / "goaccess.html")])
                 line += f"; goaccess {g_wall:.2f} s, peak {g_peak:,.0f} MiB; logscope is {g_wall / wall:.1f}x faster"
             print(line, flush=True)
+    for fmt in args.formats.split(","):
+        sizes = sorted(size for f, size in walls if f == fmt)
+        if len(sizes) > 1:
+            small, large = sizes[0], sizes[-1]
+            growth = walls[fmt, large] / walls[fmt, small]
+            print(f"{fmt:>6} growth {small:,} -> {large:,} lines ({large / small:.0f}x the lines): {growth:.1f}x the time")
 
 
 if __name__ == "__main__":

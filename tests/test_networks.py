@@ -106,8 +106,9 @@ def test_update_downloads_into_the_cache_and_analyze_uses_it(mirror: str, privat
     manifest = json.loads((stored / "manifest.json").read_text())
     assert manifest["ip-ranges.json"]["network"] == "AWS" and manifest["ip-ranges.json"]["ranges"] > 10_000
     assert (stored / "ip-ranges.json").read_bytes() == (NETWORKS / "ip-ranges.json").read_bytes()
-    looked = run_cli("networks", "lookup", "54.67.34.241", "158.51.125.197")
-    assert "AWS AS16509 (EC2, us-west-1)" in looked.stdout and "158.51.125.197" in looked.stdout
+    looked = run_cli("networks", "lookup", "158.51.125.197", "54.67.34.241")
+    assert "AWS AS16509 (EC2, us-west-1" in looked.stdout and "158.51.125.197" in looked.stdout
+    assert [line.split()[0] for line in looked.stdout.splitlines()] == ["158.51.125.197", "54.67.34.241"]  # as asked
     # From now on analyze names networks without being told where the ranges are.
     report = json.loads(run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--json", "-", "-q").stdout)
     owner = {c["ip"]: c["network"] for c in report["clients"]}

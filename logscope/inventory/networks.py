@@ -224,12 +224,14 @@ def address_keys(ips: pl.Series) -> pl.DataFrame:
 
 
 def lookup(ips: pl.Series, ranges: pl.DataFrame) -> pl.DataFrame:
-    """For each distinct address: the owning network (longest prefix, then source order), with its
-    service, region, country and ASN where known. Addresses no range covers get nulls."""
+    """For each distinct address, in order of first appearance: the owning network (longest prefix,
+    then source order), with its service, region, country and ASN where known. Addresses no range
+    covers get nulls."""
     addrs = address_keys(ips)
     columns = ["network", "service", "region", "country", "asn"]
+    order = ips.drop_nulls().unique(maintain_order=True).rename("ip").to_frame()
     if ranges.height == 0 or addrs.height == 0:
-        return addrs.select("ip", *[pl.lit(None, RANGE_SCHEMA[c]).alias(c) for c in columns])
+        return order.select("ip", *[pl.lit(None, RANGE_SCHEMA[c]).alias(c) for c in columns])
     matches = []
     for (family, length), group in ranges.group_by("family", "length"):
         bits = 32 if family == 4 else 64
@@ -238,7 +240,7 @@ def lookup(ips: pl.Series, ranges: pl.DataFrame) -> pl.DataFrame:
         best = group.sort("priority").unique(subset="key", keep="first")
         matches.append(masked.join(best, left_on="_k", right_on="key", how="inner").select("ip", "length", "priority", *columns))
     found = pl.concat(matches).sort(["ip", "length", "priority"], descending=[False, True, False]).unique("ip", keep="first")
-    return addrs.select("ip").join(found.drop("length", "priority"), on="ip", how="left")
+    return order.join(found.drop("length", "priority"), on="ip", how="left", maintain_order="left")
 
 
 # --- where ranges live: the user cache that `networks update` fills -------------------------------------
