@@ -91,6 +91,7 @@ def forwarded_client() -> pl.Expr:
 
 
 def _client_keys_exact(requests: pl.DataFrame) -> pl.Series:
+    """What `_client_keys` computes, by joining on the two string columns (slow, but exact)."""
     pairs = requests.select("client_ip", "user_agent").unique(maintain_order=True).with_row_index("ckey")
     return requests.join(pairs, on=["client_ip", "user_agent"], how="left", nulls_equal=True, maintain_order="left")["ckey"]
 

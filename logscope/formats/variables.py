@@ -221,20 +221,20 @@ def canonical_from_variables(
     ]
     keep = [pl.col(c) for c in (OK, REASON, RAW, "line") if c in lf.collect_schema().names()]
     lf = lf.select(*built, *extras, *keep)
-    return validate(lf, has_time=ts is not None, has_status="status" in present)
+    return validate(lf, has_time=ts is not None, has_status="status" in present, has_duration=bool(durations))
 
 
 MAX_DURATION_S = 30 * 86400
 
 
-def validate(lf: pl.LazyFrame, *, has_time: bool, has_status: bool) -> pl.LazyFrame:
+def validate(lf: pl.LazyFrame, *, has_time: bool, has_status: bool, has_duration: bool) -> pl.LazyFrame:
     """Reject matched lines whose time or status is unusable, naming why."""
     checks: list[tuple[pl.Expr, str]] = []
     if has_time:
         checks.append((pl.col("ts").is_null(), "timestamp unparseable or impossible"))
     if has_status:
         checks.append((~pl.col("status").is_between(0, 999) | pl.col("status").is_null(), "status is not a number from 0 to 999"))
-    if "duration_s" in lf.collect_schema().names():
+    if has_duration:
         # A request takes from 0 s to days (an SSE stream); -1e133 s or infinity is a broken line, not a request.
         impossible = (~pl.col("duration_s").is_between(0, MAX_DURATION_S)).fill_null(False)
         checks.append((impossible, "duration is negative or impossible"))

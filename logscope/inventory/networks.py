@@ -227,9 +227,9 @@ def lookup(ips: pl.Series, ranges: pl.DataFrame) -> pl.DataFrame:
     """For each distinct address, in order of first appearance: the owning network (longest prefix,
     then source order), with its service, region, country and ASN where known. Addresses no range
     covers get nulls."""
-    addrs = address_keys(ips)
-    columns = ["network", "service", "region", "country", "asn"]
     order = ips.drop_nulls().unique(maintain_order=True).rename("ip").to_frame()
+    addrs = address_keys(order["ip"])
+    columns = ["network", "service", "region", "country", "asn"]
     if ranges.height == 0 or addrs.height == 0:
         return order.select("ip", *[pl.lit(None, RANGE_SCHEMA[c]).alias(c) for c in columns])
     matches = []
