@@ -115,12 +115,17 @@ def _open(src: Source) -> tuple[BinaryIO, bool]:
 
 
 def _lines_frame(data: bytes) -> tuple[pl.DataFrame, bool]:
-    """Split a block into a one-column frame of lines; invalid UTF-8 is replaced, never fatal."""
+    """Split a block into a one-column frame of lines; invalid UTF-8 is replaced, never fatal.
+
+    Polars sniffs the start of a buffer for compression magic (gzip, zstd) and would decompress it, or
+    fail; a block of a plain log may start with those bytes. A leading newline, dropped after the split,
+    keeps the block read as the text it is.
+    """
     try:
-        return pl.read_lines(data, name=RAW), False
+        return pl.read_lines(b"\n" + data, name=RAW).slice(1), False
     except pl.exceptions.ComputeError:
         fixed = data.decode("utf-8", errors="replace").encode("utf-8")
-        return pl.read_lines(fixed, name=RAW), True
+        return pl.read_lines(b"\n" + fixed, name=RAW).slice(1), True
 
 
 def _size(stream: BinaryIO) -> int | None:
