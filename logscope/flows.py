@@ -19,9 +19,13 @@ from typing import Any
 import polars as pl
 
 from .ingest import Ingest
+from .schema import CANONICAL, CODED, CODED_COLUMNS, per_distinct
 
 REDIRECTS = [301, 302, 303, 307, 308]
+ROLE = pl.Enum(["endpoint", "auth", "other"])  # what a request is for: the MCP endpoint, auth/discovery, anything else
+EVIDENCE = pl.Enum(["logged", "inferred"])  # how a request's scheme is known
 MIN_INFERRED_REDIRECTS = 3
+SSE_PATH = r"(^|/)sse/?$"  # the legacy HTTP+SSE transport's stream
 
 
 @cache
@@ -87,33 +91,24 @@ def forwarded_client() -> pl.Expr:
     """The original client behind proxies: the first address of X-Forwarded-For (Caddy already logs the
     one its trusted_proxies resolved), else the peer. Only as trustworthy as the proxies that set it."""
     first = pl.col("forwarded_for").str.split(",").list.first().str.strip_chars()
-    return pl.coalesce(pl.when(first != "").then(first), pl.col("client_ip"))
-
-
-def _client_keys_exact(requests: pl.DataFrame) -> pl.Series:
-    """What `_client_keys` computes, by joining on the two string columns (slow, but exact)."""
-    pairs = requests.select("client_ip", "user_agent").unique(maintain_order=True).with_row_index("ckey")
-    return requests.join(pairs, on=["client_ip", "user_agent"], how="left", nulls_equal=True, maintain_order="left")["ckey"]
+    return pl.coalesce(pl.when(first != "").then(first), pl.col("client_ip").cast(pl.String)).cast(CANONICAL["client_ip"])
 
 
 def _client_keys(requests: pl.DataFrame) -> pl.Series:
     """A dense integer per (IP, User-Agent) pair, numbered in order of first appearance.
 
-    Joining millions of rows on two string columns is slow, so pairs are told apart by a 64-bit hash;
-    a second, independently seeded hash must agree within every group, else (odds ~1e-8 at a million
-    clients) the exact join decides.
+    Both columns are coded, so a pair is two integers: grouping them is exact and cheap.
     """
-    pair = pl.struct("client_ip", "user_agent")
-    hashes = requests.select(pair.hash(seed=0).alias("pair"), pair.hash(seed=1).alias("check"))
-    groups = (
-        hashes.with_row_index("seq")
-        .group_by("pair")
-        .agg(pl.col("seq").min(), (pl.col("check").min() == pl.col("check").max()).alias("one_pair"))
+    codes = requests.select(pl.col("client_ip").to_physical().alias("ip"), pl.col("user_agent").to_physical().alias("ua"))
+    pairs = (
+        codes.with_row_index("seq")
+        .group_by("ip", "ua")
+        .agg(pl.col("seq").min())
+        .sort("seq")  # numbered in order of first appearance
+        .with_row_index("ckey")
+        .drop("seq")
     )
-    if not groups["one_pair"].all():
-        return _client_keys_exact(requests)
-    order = groups.sort("seq").with_row_index("ckey")  # numbered in order of first appearance
-    return hashes["pair"].replace_strict(order["pair"], order["ckey"], return_dtype=pl.UInt32).alias("ckey")
+    return codes.join(pairs, on=["ip", "ua"], how="left", nulls_equal=True, maintain_order="left")["ckey"]
 
 
 def _with_client_ids(requests: pl.DataFrame) -> pl.DataFrame:
@@ -121,8 +116,13 @@ def _with_client_ids(requests: pl.DataFrame) -> pl.DataFrame:
     ckey = _client_keys(requests)
     first = ckey.arg_unique()  # the first row of each ckey, in ckey order
     pairs = requests.select(pl.col("client_ip").gather(first), pl.col("user_agent").gather(first))
-    ids = pl.Series("client_id", [client_id(ip, ua) for ip, ua in pairs.iter_rows()], dtype=pl.String)
+    ids = pl.Series("client_id", [client_id(ip, ua) for ip, ua in pairs.iter_rows()], dtype=CODED)
     return requests.with_columns(ckey, ids.gather(ckey))
+
+
+def _coded(requests: pl.DataFrame) -> pl.DataFrame:
+    """The canonical types for the columns flows read as codes (frames built by hand may hold strings)."""
+    return requests.with_columns(pl.col(c).cast(CODED) for c in CODED_COLUMNS if requests.schema[c] != CODED)
 
 
 def _neighbour(column: str, k: int) -> pl.Expr:
@@ -142,20 +142,25 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     requests = ingest.requests
     if options.trust_forwarded:
         requests = requests.with_columns(forwarded_client().alias("client_ip"))
-    base = _with_client_ids(requests.with_row_index("seq"))
+    requests = _coded(requests)
+
+    def role_of(paths: pl.Series) -> pl.Series:
+        role = (
+            pl.when(pl.col("path").str.contains(glob_regex(options.endpoint_globs)))
+            .then(pl.lit("endpoint"))
+            .when(pl.col("path").str.contains(glob_regex(rules["auth"])))
+            .then(pl.lit("auth"))
+            .otherwise(pl.lit("other"))
+        )
+        return paths.to_frame("path").select(role.cast(ROLE)).to_series()
+
+    base = _with_client_ids(requests.with_row_index("seq")).with_columns(per_distinct(requests["path"], role_of).alias("role"))
     # Client-major order (then time) lets every "what did this client do next" be a plain shift. Only the
     # columns these rules read are reordered; the results are put back in log order and added to `base`.
-    df = base.select("seq", "ckey", "ts", "method", "path", "status", "location", "scheme", "source", "duration_s").sort(
+    df = base.select("seq", "ckey", "ts", "method", "path", "role", "status", "location", "scheme", "source", "duration_s").sort(
         "ckey", maintain_order=True
     )
     path = pl.col("path")
-    role = (
-        pl.when(path.str.contains(glob_regex(options.endpoint_globs)))
-        .then(pl.lit("endpoint"))
-        .when(path.str.contains(glob_regex(rules["auth"])))
-        .then(pl.lit("auth"))
-        .otherwise(pl.lit("other"))
-    )
     benign = pl.any_horizontal([(pl.col("method") == b["method"]) & (pl.col("status") == b["status"]) for b in rules["benign"]])
     end_sources = _time_is_end_sources(ingest)
     # nginx and Caddy log a request when it ends: a long SSE stream belongs where it started.
@@ -164,11 +169,12 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         .then(pl.col("ts") - pl.duration(microseconds=(pl.col("duration_s") * 1e6).cast(pl.Int64)))
         .otherwise(pl.col("ts"))
     )
-    df = df.with_columns(role.alias("role"), benign.fill_null(False).alias("benign"), start.alias("start"))
+    df = df.with_columns(benign.fill_null(False).alias("benign"), start.alias("start"))
 
     # What each client did next, and before.
     nxt = {c: _neighbour(c, 1) for c in ("method", "path", "status", "ts")}
-    location_path = pl.col("location").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*", "").str.replace(r"[?#].*$", "")
+    # Coded like `path`, so comparing the two compares integers.
+    location_path = pl.col("location").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*", "").str.replace(r"[?#].*$", "").cast(CODED)
     is_redirect = pl.col("status").is_in(REDIRECTS)
     # Browsers fetch other things in between, so look a few requests ahead.
     followed_same = pl.any_horizontal(
@@ -194,7 +200,6 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     prv = {c: _neighbour(c, -1) for c in ("method", "path", "status")}
     added = df.select(
         "seq",
-        "role",
         "benign",
         "start",
         _neighbour("seq", 1).alias("next_seq"),
@@ -212,13 +217,14 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     # Where the scheme is not logged: a request redirected to HTTPS was plain HTTP; if the log shows
     # such redirects, the server redirects all plain HTTP, so requests that were not redirected were HTTPS.
     source_redirects = (pl.col("http_to_https") & pl.col("scheme").is_null()).any().over("source")
-    inferred = pl.when(pl.col("http_to_https")).then(pl.lit("http")).when(source_redirects).then(pl.lit("https"))
+    inferred = pl.when(pl.col("http_to_https")).then(pl.lit("http", CODED)).when(source_redirects).then(pl.lit("https", CODED))
     return df.with_columns(
         pl.coalesce(pl.col("scheme"), pl.when(pl.col("scheme").is_null()).then(inferred)).alias("scheme_eff"),
         pl.when(pl.col("scheme").is_not_null())
         .then(pl.lit("logged"))
         .when(pl.col("scheme").is_null() & inferred.is_not_null())
         .then(pl.lit("inferred"))
+        .cast(EVIDENCE)
         .alias("scheme_evidence"),
     )
 
@@ -270,16 +276,19 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
 
 def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
     """How each client speaks MCP, read from its endpoint requests, and whether it tears down with DELETE."""
-    ep = pl.col("role") == "endpoint"
+    ep = df.filter(pl.col("role") == "endpoint").select("ckey", "method", "status", "path")
     ok = pl.col("status").is_between(200, 299)
-    sse_path = pl.col("path").str.contains(r"(^|/)sse/?$")
-    messages_path = pl.col("path").str.contains(r"(^|/)messages?(/|$)")
-    per_client = df.group_by("ckey").agg(
-        (ep & (pl.col("method") == "GET") & sse_path & ok).any().alias("_legacy_stream"),
-        (ep & (pl.col("method") == "POST") & messages_path).any().alias("_messages"),
-        (ep & (pl.col("method") == "GET") & ~sse_path & ok).any().alias("_stream"),
-        (ep & (pl.col("method") == "POST") & ~messages_path).any().alias("_post"),
-        (ep & (pl.col("method") == "DELETE")).any().alias("teardown"),
+    ep = ep.with_columns(
+        per_distinct(ep["path"], lambda p: p.str.contains(SSE_PATH)).alias("_sse"),
+        per_distinct(ep["path"], lambda p: p.str.contains(r"(^|/)messages?(/|$)")).alias("_messages_path"),
+    )
+    sse_path, messages_path = pl.col("_sse"), pl.col("_messages_path")
+    per_client = ep.group_by("ckey").agg(
+        ((pl.col("method") == "GET") & sse_path & ok).any().alias("_legacy_stream"),
+        ((pl.col("method") == "POST") & messages_path).any().alias("_messages"),
+        ((pl.col("method") == "GET") & ~sse_path & ok).any().alias("_stream"),
+        ((pl.col("method") == "POST") & ~messages_path).any().alias("_post"),
+        (pl.col("method") == "DELETE").any().alias("teardown"),
     )
     transport = (
         pl.when(pl.col("_legacy_stream") | (pl.col("_messages") & ~pl.col("_post")))
@@ -367,6 +376,8 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
             pl.col("teardown").fill_null(False),
         )
         .drop("ckey", "_http", "_https", "_logged", "_inferred", "_last_success", "_failing_since")
+        # One row per client: plain strings, so the table joins and compares like any other.
+        .with_columns(pl.col("client_id", "ip", "user_agent").cast(pl.String), pl.col("paths").cast(pl.List(pl.String)))
         .sort("first_seen", "client_id")
     )
 

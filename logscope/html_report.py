@@ -127,6 +127,7 @@ def _charts(analysis: Analysis) -> dict[str, str]:
             .filter(pl.col("role") == "endpoint")
             .group_by("client_id", (pl.col("status") // 100).alias("class"))
             .len()
+            .with_columns(pl.col("client_id").cast(pl.String))
         )
         statuses = per_client.join(labels, on="client_id").join(arch, on="architecture").group_by("label", "class").agg(pl.col("len").sum())
         fig = go.Figure(layout={**layout, "barmode": "stack", "title": "Endpoint status codes by architecture", "height": 360})

@@ -19,7 +19,7 @@ import polars as pl
 from .convert import redact_frame, redact_text
 from .errors import InputError
 from .formats import FormatChoice, LogFormat, resolve
-from .schema import OK, RAW, REASON, REDACTED_COLUMNS, conform, empty_frame
+from .schema import CANONICAL, OK, RAW, REASON, REDACTED_COLUMNS, conform, empty_frame
 from .sources import BLOCK_BYTES, Block, Source, expand_inputs, iter_blocks, read_ahead
 
 SAMPLE_LINES = 200  # first non-blank lines used to detect a format
@@ -90,22 +90,19 @@ def _sample(frame: pl.DataFrame) -> list[str]:
     return lines[RAW].to_list()
 
 
-def _account(report: InputReport, parsed: pl.DataFrame) -> pl.DataFrame:
-    """Count the block's lines into the report; return the accepted rows."""
-    report.lines += parsed.height
-    if parsed[OK].all():  # the usual block: no copy of its (wide, raw-text) rows
-        report.parsed += parsed.height
-        return parsed
-    rejected = parsed.filter(~pl.col(OK))
+def _account(report: InputReport, lines: int, rejected: pl.DataFrame | None) -> None:
+    """Count a block's lines into the report, with the reasons and a few samples of its rejected lines."""
+    report.lines += lines
+    if rejected is None:
+        report.parsed += lines
+        return
     report.rejected += rejected.height
-    report.parsed += parsed.height - rejected.height
-    if rejected.height:
-        for reason, count in rejected.group_by(REASON).len().iter_rows():
-            report.rejected_reasons[reason] = report.rejected_reasons.get(reason, 0) + count
-        room = MAX_REJECTED_SAMPLES - len(report.rejected_samples)
-        for line, reason, text in rejected.head(max(room, 0)).select("line", REASON, RAW).iter_rows():
-            report.rejected_samples.append(RejectedLine(int(line), reason, redact_text(text[:MAX_SAMPLE_CHARS])))
-    return parsed.filter(pl.col(OK))
+    report.parsed += lines - rejected.height
+    for reason, count in rejected.group_by(REASON).len().iter_rows():
+        report.rejected_reasons[reason] = report.rejected_reasons.get(reason, 0) + count
+    room = MAX_REJECTED_SAMPLES - len(report.rejected_samples)
+    for line, reason, text in rejected.head(max(room, 0)).select("line", REASON, RAW).iter_rows():
+        report.rejected_samples.append(RejectedLine(int(line), reason, redact_text(text[:MAX_SAMPLE_CHARS])))
 
 
 def _read_input(
@@ -127,16 +124,22 @@ def _read_input(
     report.format_detail = fmt.describe()
     accepted: list[pl.DataFrame] = []
 
-    def parse(block: Block) -> tuple[Block, pl.DataFrame]:
+    def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
+        """The block's canonical rows, and its rejected lines (None when there are none)."""
         blank = pl.when(pl.col(RAW).str.strip_chars() == "").then(pl.lit(BLANK)).otherwise(pl.col(REASON))
-        return block, fmt.parse(block.frame.lazy(), naive_tz).with_columns(blank.alias(REASON)).collect()
-
-    for block, parsed in in_order_on_threads(parse, chain([first], blocks)):
-        report.invalid_utf8 |= block.lossy
-        good = _account(report, parsed)
-        canonical = conform(good).with_columns(pl.lit(src.name).alias("source")).collect()
+        parsed = fmt.parse(block.frame.lazy(), naive_tz).with_columns(blank.alias(REASON)).collect()
+        if parsed[OK].all():  # the usual block: no copy of its (wide, raw-text) rows
+            rejected, good = None, parsed
+        else:
+            rejected, good = parsed.filter(~pl.col(OK)), parsed.filter(pl.col(OK))
+        canonical = conform(good).with_columns(pl.lit(src.name, dtype=CANONICAL["source"]).alias("source")).collect()
         # Credentials in query strings never get past ingest, so no output can show them.
-        accepted.append(redact_frame(canonical, REDACTED_COLUMNS))
+        return block, parsed.height, rejected, redact_frame(canonical, REDACTED_COLUMNS)
+
+    for block, lines, rejected, canonical in in_order_on_threads(parse, chain([first], blocks)):
+        report.invalid_utf8 |= block.lossy
+        _account(report, lines, rejected)
+        accepted.append(canonical)
         if progress is not None:
             progress(src.name, report.lines)
     return report, accepted

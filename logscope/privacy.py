@@ -18,6 +18,7 @@ import secrets
 import polars as pl
 
 from .inventory.networks import cache_dir
+from .schema import CANONICAL
 
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6_CANDIDATE = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
@@ -56,11 +57,11 @@ def pseudonyms(addresses: pl.Series, key: bytes) -> pl.DataFrame:
 def anonymize_requests(requests: pl.DataFrame, key: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Requests with client_ip and forwarded_for replaced; and the address -> pseudonym table used."""
     first_forwarded = pl.col("forwarded_for").str.split(",").list.first().str.strip_chars()
-    addresses = pl.concat([requests["client_ip"], requests.select(first_forwarded)["forwarded_for"]])
+    addresses = pl.concat([requests["client_ip"].unique().cast(pl.String), requests.select(first_forwarded)["forwarded_for"]])
     table = pseudonyms(addresses, key)
     mapping = dict(table.iter_rows())
     anonymized = requests.with_columns(
-        pl.col("client_ip").replace_strict(mapping, default=None, return_dtype=pl.String),
+        pl.col("client_ip").replace_strict(mapping, default=None, return_dtype=CANONICAL["client_ip"]),
         first_forwarded.replace_strict(mapping, default=None, return_dtype=pl.String).alias("forwarded_for"),
     )
     return anonymized, table

@@ -219,14 +219,15 @@ def test_endpoint_option_replaces_the_defaults() -> None:
     assert mcp["ip"].to_list() == ["54.67.34.241"]
 
 
-def test_hashed_client_keys_equal_the_exact_join() -> None:
-    """Clients are told apart by a checked hash; it must number them exactly as the two-column join does."""
+def test_client_keys_number_pairs_in_order_of_first_appearance() -> None:
+    """A client is an (IP, User-Agent) pair, told apart by the two columns' codes: null and "" are different
+    agents, a null address is its own value, and the numbers follow first appearance."""
     import polars as pl
 
-    from logscope.flows import _client_keys, _client_keys_exact
+    from logscope.flows import _client_keys
+    from logscope.schema import CODED
 
     ips = ["1.1.1.1", "1.1.1.1", "2.2.2.2", None, "1.1.1.1", None, "2.2.2.2", "3.3.3.3", "1.1.1.1"]
     uas = ["a", None, "a", "a", "a", None, "", "b", None]
-    frame = pl.DataFrame({"client_ip": ips, "user_agent": uas}, schema={"client_ip": pl.String, "user_agent": pl.String})
-    exact = _client_keys_exact(frame)
-    assert _client_keys(frame).to_list() == exact.to_list() == [0, 1, 2, 3, 0, 4, 5, 6, 1]
+    frame = pl.DataFrame({"client_ip": ips, "user_agent": uas}, schema={"client_ip": CODED, "user_agent": CODED})
+    assert _client_keys(frame).to_list() == [0, 1, 2, 3, 0, 4, 5, 6, 1]

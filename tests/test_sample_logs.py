@@ -52,7 +52,7 @@ def test_seed_facts_are_in_the_sample() -> None:
     assert posts.height > 140 and (posts["ts"].max() - posts["ts"].min()).days >= 2
     agents = set(frame["user_agent"].drop_nulls().unique())
     assert {"ke/JS 0.64.2", "python-httpx/0.28.1", "MCP-Client/1.0"} <= agents
-    fleet = frame.filter(pl.col("user_agent").is_null() & pl.col("client_ip").str.starts_with("172."))
+    fleet = frame.filter(pl.col("user_agent").is_null() & pl.col("client_ip").cat.starts_with("172."))
     assert fleet["client_ip"].n_unique() == 40
     assert frame.filter((pl.col("client_ip") == "52.151.51.77") & (pl.col("method") == "DELETE")).height > 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..schema import per_distinct
 from . import Context, Finding, detector
 
 ONE_YEAR = 31_536_000
@@ -37,13 +38,17 @@ def hsts_weak(ctx: Context) -> list[Finding]:
     sent = _https_with_headers(ctx).filter(pl.col("hsts").is_not_null())
     if sent.height == 0:
         return []
-    max_age = pl.col("hsts").str.extract(r"(?i)max-age\s*=\s*\"?(\d+)", 1).cast(pl.Int64, strict=False)
-    sent = sent.with_columns(max_age.alias("_max_age"), pl.col("hsts").str.contains(r"(?i)includesubdomains").alias("_subdomains"))
+    sent = sent.with_columns(
+        per_distinct(sent["hsts"], lambda v: v.str.extract(r"(?i)max-age\s*=\s*\"?(\d+)", 1).cast(pl.Int64, strict=False)).alias(
+            "_max_age"
+        ),
+        per_distinct(sent["hsts"], lambda v: v.str.contains(r"(?i)includesubdomains")).alias("_subdomains"),
+    )
     rows = sent.filter((pl.col("_max_age").fill_null(0) < ONE_YEAR) | ~pl.col("_subdomains"))
     if rows.height == 0:
         return []
     shortest = int(rows["_max_age"].fill_null(0).min() or 0)
-    values = ", ".join(f"'{v}'" for v in rows["hsts"].unique().sort().head(3).to_list())
+    values = ", ".join(f"'{v}'" for v in rows["hsts"].cast(pl.String).unique().sort().head(3).to_list())
     problems = []
     if shortest < ONE_YEAR:
         problems.append(f"max-age {shortest:,} s is below one year ({ONE_YEAR:,} s)")

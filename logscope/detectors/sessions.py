@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..flows import SSE_PATH
+from ..schema import per_distinct
 from . import Context, Finding, detector
 
 # Proxy and client idle timeouts that cut long-lived SSE streams (seconds).
@@ -72,9 +74,9 @@ def legacy_transport_fallback(ctx: Context) -> list[Finding]:
         & (pl.col("method") == "POST")
         & pl.col("status").is_in([400, 404, 405])
         & (pl.col("next_method") == "GET")
-        & pl.col("next_path").str.contains(r"(^|/)sse/?$")
         & ((pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= ctx.flows.options.attempt_gap_s)
     )
+    rows = rows.filter(per_distinct(rows["next_path"], lambda p: p.str.contains(SSE_PATH)).fill_null(False))
     if rows.height == 0:
         return []
     detail = (
@@ -143,7 +145,7 @@ def auth_loop(ctx: Context) -> list[Finding]:
 @detector
 def auth_abandoned(ctx: Context) -> list[Finding]:
     """A token is issued and no endpoint request from that client follows within a few minutes."""
-    tokens = ctx.requests.filter(pl.col("path").str.ends_with("/token") & pl.col("status").is_between(200, 299)).sort("ts")
+    tokens = ctx.requests.filter(pl.col("path").cat.ends_with("/token") & pl.col("status").is_between(200, 299)).sort("ts")
     if tokens.height == 0:
         return []
     endpoint = (

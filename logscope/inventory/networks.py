@@ -227,7 +227,7 @@ def lookup(ips: pl.Series, ranges: pl.DataFrame) -> pl.DataFrame:
     """For each distinct address, in order of first appearance: the owning network (longest prefix,
     then source order), with its service, region, country and ASN where known. Addresses no range
     covers get nulls."""
-    order = ips.drop_nulls().unique(maintain_order=True).rename("ip").to_frame()
+    order = ips.drop_nulls().unique(maintain_order=True).cast(pl.String).rename("ip").to_frame()
     addrs = address_keys(order["ip"])
     columns = ["network", "service", "region", "country", "asn"]
     if ranges.height == 0 or addrs.height == 0:
