@@ -125,19 +125,80 @@ def _coded(requests: pl.DataFrame) -> pl.DataFrame:
     return requests.with_columns(pl.col(c).cast(CODED) for c in CODED_COLUMNS if requests.schema[c] != CODED)
 
 
-def _neighbour(column: str, k: int) -> pl.Expr:
-    """The value `k` requests later (negative: earlier) from the same client, in a frame sorted by
-    client then time; null across a client boundary. Plain shifts, no per-group windows."""
-    same = pl.col("ckey").shift(-k) == pl.col("ckey")
-    return pl.when(same).then(pl.col(column).shift(-k))
-
-
 def _time_is_end_sources(ingest: Ingest) -> list[str]:
     return [r.path for r in ingest.inputs if r.format_detail.get("time_is", "end") == "end"]
 
 
+def _client_sequence(ckey: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """For each request, the row number of the same client's next and previous request (null at either end).
+
+    Requests are in time order (ties in input order), so a stable sort by client lists each client's
+    requests in order; only the two integer columns are sorted.
+    """
+    ordered = ckey.to_frame("ckey").with_row_index("seq").sort("ckey", maintain_order=True)
+    same_next = pl.col("ckey").shift(-1) == pl.col("ckey")
+    same_prev = pl.col("ckey").shift(1) == pl.col("ckey")
+    links = ordered.select(
+        "seq",
+        pl.when(same_next).then(pl.col("seq").shift(-1)).alias("next_seq"),
+        pl.when(same_prev).then(pl.col("seq").shift(1)).alias("prev_seq"),
+    )
+    return _at_rows(ckey.len(), links["seq"], links["next_seq"]), _at_rows(ckey.len(), links["seq"], links["prev_seq"])
+
+
+def neighbours(rows: pl.DataFrame, requests: pl.DataFrame, which: str, columns: Sequence[str]) -> pl.DataFrame:
+    """`rows` (annotated requests) with the same client's next (`which="next"`) or previous request's
+    `columns` added as `next_<column>` / `prev_<column>`; null where there is none. Filter first: this
+    looks up only the rows given."""
+    index = rows[f"{which}_seq"]
+    return rows.with_columns(requests[c].gather(index).alias(f"{which}_{c}") for c in columns)
+
+
+def location_path() -> pl.Expr:
+    """The path a redirect's Location points to (scheme, host, query and fragment removed), coded like `path`."""
+    return pl.col("location").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*", "").str.replace(r"[?#].*$", "").cast(CODED)
+
+
+def _redirects_to_https(base: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
+    """`seq` and `http_to_https` of the plain-HTTP (or unlogged-scheme) redirects that send a client to HTTPS.
+
+    Only redirects are examined; what the client did next is looked up by its next-request row numbers.
+    """
+    path, ts = pl.col("path"), pl.col("ts")
+    redirects = base.filter(pl.col("status").is_in(REDIRECTS) & (pl.col("scheme").is_null() | (pl.col("scheme") == "http"))).select(
+        "seq", "ts", "method", "path", "role", "location", "scheme", "source", "next_seq"
+    )
+    # Browsers fetch other things in between, so look a few requests ahead.
+    later = [redirects["next_seq"]]
+    for _ in range(2):
+        later.append(base["next_seq"].gather(later[-1]))
+    redirects = redirects.with_columns(
+        c
+        for k, index in enumerate(later, 1)
+        for c in (base["path"].gather(index).alias(f"_path{k}"), base["ts"].gather(index).alias(f"_ts{k}"))
+    )
+    followed_same = pl.any_horizontal(
+        [(pl.col(f"_path{k}") == path) & ((pl.col(f"_ts{k}") - ts).dt.total_seconds() <= options.follow_window_s) for k in (1, 2, 3)]
+    ).fill_null(False)
+    # Without a Location, a POST redirected and re-requested on the same path is also what a web form's
+    # Post/Redirect/Get to itself looks like; it counts as HTTP -> HTTPS evidence on MCP endpoints only.
+    plain_follow = followed_same & (pl.col("method").is_in(["GET", "HEAD"]) | (pl.col("role") == "endpoint"))
+    to_https = (
+        pl.when(pl.col("location").is_not_null())
+        .then(pl.col("location").str.starts_with("https://") & (location_path() == path))
+        .otherwise(plain_follow)
+    )
+    candidate = to_https.fill_null(False)
+    # Without a logged scheme the pattern is only evidence when it recurs: one client re-requesting a
+    # path after a 301 proves little, a server that redirects plain HTTP shows it again and again.
+    unlogged = candidate & pl.col("scheme").is_null()
+    recurring = unlogged.sum().over("source") >= MIN_INFERRED_REDIRECTS
+    return redirects.select("seq", "scheme", "source", (candidate & (pl.col("scheme").is_not_null() | recurring)).alias("http_to_https"))
+
+
 def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
-    """Add client_id, role, effective scheme (logged or inferred) and the start of each request."""
+    """Add client_id, role, the client's next and previous request, effective scheme (logged or inferred)
+    and the start of each request."""
     rules = endpoint_rules()
     requests = ingest.requests
     if options.trust_forwarded:
@@ -154,71 +215,33 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         )
         return paths.to_frame("path").select(role.cast(ROLE)).to_series()
 
-    base = _with_client_ids(requests.with_row_index("seq")).with_columns(per_distinct(requests["path"], role_of).alias("role"))
-    # Client-major order (then time) lets every "what did this client do next" be a plain shift. Only the
-    # columns these rules read are reordered; the results are put back in log order and added to `base`.
-    df = base.select("seq", "ckey", "ts", "method", "path", "role", "status", "location", "scheme", "source", "duration_s").sort(
-        "ckey", maintain_order=True
-    )
-    path = pl.col("path")
     benign = pl.any_horizontal([(pl.col("method") == b["method"]) & (pl.col("status") == b["status"]) for b in rules["benign"]])
-    end_sources = _time_is_end_sources(ingest)
     # nginx and Caddy log a request when it ends: a long SSE stream belongs where it started.
     start = (
-        pl.when(pl.col("source").is_in(end_sources) & pl.col("duration_s").is_not_null())
+        pl.when(pl.col("source").is_in(_time_is_end_sources(ingest)) & pl.col("duration_s").is_not_null())
         .then(pl.col("ts") - pl.duration(microseconds=(pl.col("duration_s") * 1e6).cast(pl.Int64)))
         .otherwise(pl.col("ts"))
     )
-    df = df.with_columns(benign.fill_null(False).alias("benign"), start.alias("start"))
-
-    # What each client did next, and before.
-    nxt = {c: _neighbour(c, 1) for c in ("method", "path", "status", "ts")}
-    # Coded like `path`, so comparing the two compares integers.
-    location_path = pl.col("location").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*", "").str.replace(r"[?#].*$", "").cast(CODED)
-    is_redirect = pl.col("status").is_in(REDIRECTS)
-    # Browsers fetch other things in between, so look a few requests ahead.
-    followed_same = pl.any_horizontal(
-        [
-            (_neighbour("path", k) == path) & ((_neighbour("ts", k) - pl.col("ts")).dt.total_seconds() <= options.follow_window_s)
-            for k in (1, 2, 3)
-        ]
-    ).fill_null(False)
-    # Without a Location, a POST redirected and re-requested on the same path is also what a web form's
-    # Post/Redirect/Get to itself looks like; it counts as HTTP -> HTTPS evidence on MCP endpoints only.
-    plain_follow = followed_same & (pl.col("method").is_in(["GET", "HEAD"]) | (pl.col("role") == "endpoint"))
-    to_https = (
-        pl.when(pl.col("location").is_not_null())
-        .then(pl.col("location").str.starts_with("https://") & (location_path == path))
-        .otherwise(plain_follow)
+    base = _with_client_ids(requests.with_row_index("seq"))
+    base = base.with_columns(
+        per_distinct(requests["path"], role_of).alias("role"),
+        benign.fill_null(False).alias("benign"),
+        start.alias("start"),
+        *_client_sequence(base["ckey"]),
     )
-    candidate = (is_redirect & (pl.col("scheme").is_null() | (pl.col("scheme") == "http")) & to_https).fill_null(False)
-    # Without a logged scheme the pattern is only evidence when it recurs: one client re-requesting a
-    # path after a 301 proves little, a server that redirects plain HTTP shows it again and again.
-    unlogged = candidate & pl.col("scheme").is_null()
-    recurring = unlogged.sum().over("source") >= MIN_INFERRED_REDIRECTS
-    http_to_https = candidate & (pl.col("scheme").is_not_null() | recurring)
-    prv = {c: _neighbour(c, -1) for c in ("method", "path", "status")}
-    added = df.select(
-        "seq",
-        "benign",
-        "start",
-        _neighbour("seq", 1).alias("next_seq"),
-        prv["method"].alias("prev_method"),
-        prv["path"].alias("prev_path"),
-        prv["status"].alias("prev_status"),
-        nxt["method"].alias("next_method"),
-        nxt["path"].alias("next_path"),
-        nxt["status"].alias("next_status"),
-        nxt["ts"].alias("next_ts"),
-        location_path.alias("location_path"),
-        http_to_https.alias("http_to_https"),
-    ).sort("seq")
-    df = base.hstack(added.drop("seq"))  # `seq` is the row number of `base`, so sorted they line up
+    redirects = _redirects_to_https(base, options)
+    to_https = redirects.filter("http_to_https")
+    http_to_https = pl.repeat(False, base.height, eager=True).scatter(to_https["seq"], True).alias("http_to_https")
     # Where the scheme is not logged: a request redirected to HTTPS was plain HTTP; if the log shows
     # such redirects, the server redirects all plain HTTP, so requests that were not redirected were HTTPS.
-    source_redirects = (pl.col("http_to_https") & pl.col("scheme").is_null()).any().over("source")
-    inferred = pl.when(pl.col("http_to_https")).then(pl.lit("http", CODED)).when(source_redirects).then(pl.lit("https", CODED))
-    return df.with_columns(
+    redirecting_sources = to_https.filter(pl.col("scheme").is_null())["source"].unique().implode()
+    inferred = (
+        pl.when(pl.col("http_to_https"))
+        .then(pl.lit("http", CODED))
+        .when(pl.col("source").is_in(redirecting_sources))
+        .then(pl.lit("https", CODED))
+    )
+    return base.with_columns(http_to_https).with_columns(
         pl.coalesce(pl.col("scheme"), pl.when(pl.col("scheme").is_null()).then(inferred)).alias("scheme_eff"),
         pl.when(pl.col("scheme").is_not_null())
         .then(pl.lit("logged"))
@@ -229,20 +252,27 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
     )
 
 
-def _attempts(df: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
-    """Number endpoint and auth/discovery requests into attempts; one row per attempt.
+def _at_rows(height: int, seq: pl.Series, values: pl.Series) -> pl.Series:
+    """A column of `height` rows holding `values` at row numbers `seq`, null elsewhere (no join needed)."""
+    return pl.repeat(None, height, dtype=values.dtype, eager=True).scatter(seq, values).alias(values.name)
+
+
+def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], pl.DataFrame]:
+    """Number endpoint and auth/discovery requests into attempts: the request columns `attempt`,
+    `prev_endpoint_status` and `prev_endpoint_seq`, and one row per attempt.
 
     `attempt` is one number across all clients, increasing in time within each client.
     """
     gap_us = int(options.attempt_gap_s * 1e6)
-    flow = (
-        df.select("seq", "ckey", "client_id", "start", "ts", "role", "benign", "status", "scheme_eff")
-        .filter(pl.col("role") != "other")
-        .sort("ckey", "start", "seq")
-    )
+    keys = df.select("seq", "ckey", "start").filter(df["role"] != "other")
+    # Client, then start, then log order: two stable single-key sorts of the keys are cheaper than one
+    # sort on three, and the rows are then gathered once.
+    order = keys.with_row_index("i").sort("start", maintain_order=True).sort("ckey", maintain_order=True)["i"]
+    flow = df.select("seq", "ckey", "client_id", "start", "ts", "role", "benign", "status", "scheme_eff")[keys["seq"].gather(order)]
     same_client = pl.col("ckey") == pl.col("ckey").shift(1)
     new = ~same_client.fill_null(False) | ((pl.col("start") - pl.col("start").shift(1)).dt.total_microseconds() > gap_us)
-    flow = flow.with_columns(new.cast(pl.UInt32).cum_sum().alias("attempt"))
+    # A running count of non-negative numbers never decreases: telling Polars so lets it group by runs.
+    flow = flow.with_columns(new.cast(pl.UInt32).cum_sum().set_sorted().alias("attempt"))
     is_ep = pl.col("role") == "endpoint"
     deciding = pl.coalesce(
         pl.col("status").filter(is_ep & ~pl.col("benign")).last(),
@@ -267,11 +297,11 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
     ep = flow.filter(is_ep)
     same_attempt = pl.col("attempt") == pl.col("attempt").shift(1)
     previous = ep.select(
-        "seq",
         pl.when(same_attempt).then(pl.col("status").shift(1)).alias("prev_endpoint_status"),
         pl.when(same_attempt).then(pl.col("seq").shift(1)).alias("prev_endpoint_seq"),
     )
-    return flow.select("seq", "attempt").join(previous, on="seq", how="left", maintain_order="left"), attempts
+    columns = [_at_rows(df.height, flow["seq"], flow["attempt"])] + [_at_rows(df.height, ep["seq"], previous[c]) for c in previous.columns]
+    return columns, attempts
 
 
 def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
@@ -401,11 +431,7 @@ def build_flows(ingest: Ingest, options: FlowOptions | None = None) -> Flows:
     """Clients, attempts and outcomes for everything `read_logs` returned."""
     options = options or FlowOptions()
     df = annotate(ingest, options)
-    attempt_of, attempts = _attempts(df, options)
-    # `seq` is the row number, so each flow row's values go straight to their place (no join).
-    df = df.with_columns(
-        pl.repeat(None, df.height, dtype=attempt_of[c].dtype, eager=True).scatter(attempt_of["seq"], attempt_of[c]).alias(c)
-        for c in ("attempt", "prev_endpoint_status", "prev_endpoint_seq")
-    )
+    per_request, attempts = _attempts(df, options)
+    df = df.with_columns(per_request)
     clients = _clients(df, attempts, options)
     return Flows(requests=df, attempts=attempts, clients=clients, server=_server_transport(df), options=options)

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from ..flows import Flows
+from ..flows import Flows, neighbours
 from ..ingest import Ingest
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -88,6 +88,14 @@ class Context:
     @property
     def clients(self) -> pl.DataFrame:
         return self.flows.clients
+
+    def with_next(self, rows: pl.DataFrame, *columns: str) -> pl.DataFrame:
+        """`rows` with `next_<column>`: what the same client sent next (null for its last request)."""
+        return neighbours(rows, self.requests, "next", columns)
+
+    def with_previous(self, rows: pl.DataFrame, *columns: str) -> pl.DataFrame:
+        """`rows` with `prev_<column>`: what the same client sent before (null for its first request)."""
+        return neighbours(rows, self.requests, "prev", columns)
 
     def sources_logging(self, column: str) -> list[str]:
         return [r.path for r in self.ingest.inputs if column in r.format_detail.get("logged", ())]

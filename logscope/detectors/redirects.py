@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..flows import location_path
 from . import Context, Finding, detector
 
 METHOD_CHANGING = [301, 302, 303]
@@ -19,18 +20,18 @@ def _within_attempt(ctx: Context) -> pl.Expr:
 
 
 def _target_path() -> pl.Expr:
-    return pl.coalesce(pl.col("location_path"), pl.col("path"))
+    return pl.coalesce(location_path(), pl.col("path"))
+
+
+def _redirected(ctx: Context, condition: pl.Expr) -> pl.DataFrame:
+    """Requests matching `condition` (which picks redirects, so few), with what the client sent next."""
+    return ctx.with_next(ctx.requests.filter(condition), "method", "path", "status", "ts")
 
 
 def downgrade_rows(ctx: Context) -> pl.DataFrame:
     """POSTs answered 301/302/303 whose follow-up is the same client's failing GET of the target."""
-    return ctx.requests.filter(
-        (pl.col("method") == "POST")
-        & pl.col("status").is_in(METHOD_CHANGING)
-        & (pl.col("next_method") == "GET")
-        & (pl.col("next_path") == _target_path())
-        & (pl.col("next_status") >= 400)
-        & _within_attempt(ctx)
+    return _redirected(ctx, (pl.col("method") == "POST") & pl.col("status").is_in(METHOD_CHANGING)).filter(
+        (pl.col("next_method") == "GET") & (pl.col("next_path") == _target_path()) & (pl.col("next_status") >= 400) & _within_attempt(ctx)
     )
 
 
@@ -90,11 +91,8 @@ def unsafe_post_redirect(ctx: Context) -> list[Finding]:
 
 @detector
 def redirect_not_followed(ctx: Context) -> list[Finding]:
-    rows = ctx.requests.filter(
-        (pl.col("method") == "POST")
-        & pl.col("status").is_in(REDIRECTS)
-        & (pl.col("role") == "endpoint")
-        & (pl.col("next_ts").is_null() | ~_within_attempt(ctx) | (pl.col("next_path") != _target_path()))
+    rows = _redirected(ctx, (pl.col("method") == "POST") & pl.col("status").is_in(REDIRECTS) & (pl.col("role") == "endpoint")).filter(
+        pl.col("next_ts").is_null() | ~_within_attempt(ctx) | (pl.col("next_path") != _target_path())
     )
     if rows.height == 0:
         return []
@@ -109,11 +107,11 @@ def redirect_not_followed(ctx: Context) -> list[Finding]:
 
 @detector
 def trailing_slash_redirect(ctx: Context) -> list[Finding]:
-    target = pl.coalesce(pl.col("location_path"), pl.when(_within_attempt(ctx)).then(pl.col("next_path")))
-    path = pl.col("path")
+    target = pl.coalesce(location_path(), pl.when(_within_attempt(ctx)).then(pl.col("next_path"))).cast(pl.String)
+    path = pl.col("path").cast(pl.String)
     slash_twin = (target == path + "/") | ((target + "/") == path)
     # Redirected endpoint requests are few: compare paths only for them.
-    redirected = ctx.requests.filter((pl.col("role") == "endpoint") & pl.col("status").is_in(REDIRECTS))
+    redirected = _redirected(ctx, (pl.col("role") == "endpoint") & pl.col("status").is_in(REDIRECTS))
     rows = redirected.filter(slash_twin.fill_null(False))
     if rows.height == 0:
         return []

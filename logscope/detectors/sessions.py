@@ -69,12 +69,9 @@ def stream_cut(ctx: Context) -> list[Finding]:
 
 @detector
 def legacy_transport_fallback(ctx: Context) -> list[Finding]:
-    rows = ctx.requests.filter(
-        (pl.col("role") == "endpoint")
-        & (pl.col("method") == "POST")
-        & pl.col("status").is_in([400, 404, 405])
-        & (pl.col("next_method") == "GET")
-        & ((pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= ctx.flows.options.attempt_gap_s)
+    refused = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("method") == "POST") & pl.col("status").is_in([400, 404, 405]))
+    rows = ctx.with_next(refused, "method", "path", "ts").filter(
+        (pl.col("next_method") == "GET") & ((pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= ctx.flows.options.attempt_gap_s)
     )
     rows = rows.filter(per_distinct(rows["next_path"], lambda p: p.str.contains(SSE_PATH)).fill_null(False))
     if rows.height == 0:

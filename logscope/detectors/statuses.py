@@ -29,7 +29,8 @@ def _refusals(ctx: Context, code: str) -> list[Finding]:
     after_redirect = (
         (pl.col("prev_method") == "POST") & pl.col("prev_status").is_in([301, 302, 303]) & (pl.col("prev_path") == pl.col("path"))
     )
-    rows = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("status") == status) & ~after_redirect.fill_null(False))
+    refused = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("status") == status))
+    rows = ctx.with_previous(refused, "method", "status", "path").filter(~after_redirect.fill_null(False))
     if code == "method-not-allowed":
         # 405 on GET (no stream offered) or DELETE is spec-compliant when the client carries on over POST.
         failing = ctx.clients.filter(pl.col("outcome").is_in(["stuck", "failing"]))["client_id"].implode()
