@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 import polars as pl
+import polars.selectors as cs
 
 from .ingest import Ingest
 from .schema import CANONICAL, CODED, CODED_COLUMNS, per_distinct
@@ -221,6 +222,8 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         pl.when(pl.col("source").is_in(_time_is_end_sources(ingest)) & pl.col("duration_s").is_not_null())
         .then(pl.col("ts") - pl.duration(microseconds=(pl.col("duration_s") * 1e6).cast(pl.Int64)))
         .otherwise(pl.col("ts"))
+        if requests["duration_s"].null_count() < requests.height
+        else pl.col("ts")  # no durations logged: the same column, not a copy
     )
     base = _with_client_ids(requests.with_row_index("seq"))
     base = base.with_columns(
@@ -336,24 +339,48 @@ MAX_PATHS = 20  # per client in reports: one abusive client must not blow up a r
 
 
 def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
-    flow_rows = pl.col("role") != "other"
-    has_flow = flow_rows.any()
-    # Transport is read from the client's MCP requests where it has any, else from all it sent.
-    scoped = pl.col("scheme_eff").filter(flow_rows | ~has_flow)
-    evidence = pl.col("scheme_evidence").filter(flow_rows | ~has_flow)
-    base = df.group_by("ckey").agg(
-        pl.col("client_id").first(),
-        pl.col("client_ip").first().alias("ip"),
-        pl.col("user_agent").first(),
-        pl.len().alias("requests"),
-        pl.col("ts").min().alias("first_seen"),
-        pl.col("ts").max().alias("last_seen"),
-        (pl.col("role") == "endpoint").sum().alias("endpoint_requests"),
-        pl.col("path").filter(flow_rows).unique(maintain_order=True).head(MAX_PATHS).alias("paths"),
-        (scoped == "http").any().alias("_http"),
-        (scoped == "https").any().alias("_https"),
-        (evidence == "logged").any().alias("_logged"),
-        (evidence == "inferred").any().alias("_inferred"),
+    flow_rows = pl.col("_flow")
+    http, https = pl.col("scheme_eff") == "http", pl.col("scheme_eff") == "https"
+    logged, inferred = pl.col("scheme_evidence") == "logged", pl.col("scheme_evidence") == "inferred"
+    # Plain sums and any() over narrow columns: Polars' fast aggregation path, no per-group expressions.
+    base = (
+        df.select("ckey", "client_id", "client_ip", "user_agent", "ts", "role", "scheme_eff", "scheme_evidence")
+        .with_columns((pl.col("role") != "other").alias("_flow"))
+        .group_by("ckey")
+        .agg(
+            pl.col("client_id").first(),
+            pl.col("client_ip").first().alias("ip"),
+            pl.col("user_agent").first(),
+            pl.len().alias("requests"),
+            pl.col("ts").min().alias("first_seen"),
+            pl.col("ts").max().alias("last_seen"),
+            (pl.col("role") == "endpoint").sum().alias("endpoint_requests"),
+            flow_rows.any().alias("_has_flow"),
+            *[
+                (flow_rows & cond).any().alias(f"_flow{name}")
+                for name, cond in (("_http", http), ("_https", https), ("_logged", logged), ("_inferred", inferred))
+            ],
+            *[
+                cond.any().alias(f"_all{name}")
+                for name, cond in (("_http", http), ("_https", https), ("_logged", logged), ("_inferred", inferred))
+            ],
+        )
+        # Transport is read from the client's MCP requests where it has any, else from all it sent.
+        .with_columns(
+            pl.when(pl.col("_has_flow")).then(pl.col(f"_flow{name}")).otherwise(pl.col(f"_all{name}")).alias(name)
+            for name in ("_http", "_https", "_logged", "_inferred")
+        )
+    )
+    # The client's MCP and auth paths in the order first requested (distinct pairs first: few).
+    paths = (
+        df.select("ckey", "path")
+        .filter(df["role"] != "other")
+        .unique(maintain_order=True)
+        .group_by("ckey", maintain_order=True)
+        .agg(pl.col("path").head(MAX_PATHS).alias("paths"))
+    )
+    base = base.join(paths, on="ckey", how="left").with_columns(
+        pl.col("paths").cast(pl.List(pl.String)).fill_null(pl.lit([], pl.List(pl.String)))
     )
     counted = attempts.filter(pl.col("counted"))
     per_attempts = counted.group_by("client_id").agg(
@@ -405,9 +432,15 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
             pl.when(pl.col("endpoint_requests") == 0).then(pl.lit("unknown")).otherwise(pl.col("mcp_transport")).alias("mcp_transport"),
             pl.col("teardown").fill_null(False),
         )
-        .drop("ckey", "_http", "_https", "_logged", "_inferred", "_last_success", "_failing_since")
+        .drop(
+            "ckey",
+            "_last_success",
+            "_failing_since",
+            "_has_flow",
+            cs.starts_with("_flow_", "_all_", "_http", "_https", "_logged", "_inferred"),
+        )
         # One row per client: plain strings, so the table joins and compares like any other.
-        .with_columns(pl.col("client_id", "ip", "user_agent").cast(pl.String), pl.col("paths").cast(pl.List(pl.String)))
+        .with_columns(pl.col("client_id", "ip", "user_agent").cast(pl.String))
         .sort("first_seen", "client_id")
     )
 

@@ -126,12 +126,13 @@ def _read_input(
 
     def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
         """The block's canonical rows, and its rejected lines (None when there are none)."""
-        blank = pl.when(pl.col(RAW).str.strip_chars() == "").then(pl.lit(BLANK)).otherwise(pl.col(REASON))
-        parsed = fmt.parse(block.frame.lazy(), naive_tz).with_columns(blank.alias(REASON)).collect()
+        parsed = fmt.parse(block.frame.lazy(), naive_tz, payload=block.payload).collect()
         if parsed[OK].all():  # the usual block: no copy of its (wide, raw-text) rows
             rejected, good = None, parsed
         else:
-            rejected, good = parsed.filter(~pl.col(OK)), parsed.filter(pl.col(OK))
+            # Blank lines are told apart among the rejected ones only: a strip of every line costs.
+            blank = pl.when(pl.col(RAW).str.strip_chars() == "").then(pl.lit(BLANK)).otherwise(pl.col(REASON))
+            rejected, good = parsed.filter(~pl.col(OK)).with_columns(blank.alias(REASON)), parsed.filter(pl.col(OK))
         canonical = conform(good).with_columns(pl.lit(src.name, dtype=CANONICAL["source"]).alias("source")).collect()
         # Credentials in query strings never get past ingest, so no output can show them.
         return block, parsed.height, rejected, redact_frame(canonical, REDACTED_COLUMNS)
@@ -209,8 +210,15 @@ def merge_in_time_order(frames: list[pl.DataFrame]) -> pl.DataFrame:
     """
     frames = [f for f in frames if f.height] or [empty_frame()]
     merged = pl.concat(frames, how="diagonal_relaxed")
-    if merged["ts"].is_sorted(nulls_last=True):
-        return merged
+    if not merged["ts"].is_sorted(nulls_last=True):
+        merged = _in_time_order(frames, merged)
+    # A column the logs never fill (no $request_time in `combined`, say) is held as one null value, not
+    # one per row.
+    empty = [c for c in merged.columns if merged[c].null_count() == merged.height]
+    return merged.with_columns(pl.lit(None, merged.schema[c]).alias(c) for c in empty) if merged.height else merged
+
+
+def _in_time_order(frames: list[pl.DataFrame], merged: pl.DataFrame) -> pl.DataFrame:
     bounds = [(f["ts"].min(), f["ts"].max(), i) for i, f in enumerate(frames)]
     if all(f["ts"].null_count() == 0 and f["ts"].is_sorted() for f in frames):
         ordered = sorted(bounds, key=lambda b: (b[0], b[2]))

@@ -47,6 +47,7 @@ class Block:
 
     frame: pl.DataFrame  # columns: raw (String), line (UInt64)
     lossy: bool  # invalid UTF-8 was replaced with U+FFFD in this block
+    payload: bytes | None = None  # the block's bytes as read, when they are exactly its lines (not lossy)
 
 
 def _natural_key(path: str) -> list[object]:
@@ -167,7 +168,7 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | 
             frame, lossy = _lines_frame(data)
             n = frame.height
             frame = frame.with_columns(pl.int_range(next_line, next_line + n, dtype=pl.UInt64).alias("line"))
-            yield Block(frame=frame, lossy=lossy)
+            yield Block(frame=frame, lossy=lossy, payload=None if lossy else data)
             next_line += n
     finally:
         if src.path is not None:

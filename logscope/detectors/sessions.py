@@ -91,17 +91,18 @@ def legacy_transport_fallback(ctx: Context) -> list[Finding]:
 @detector
 def reconnect_storm(ctx: Context) -> list[Finding]:
     attempts = ctx.flows.attempts.filter(pl.col("counted"))
-    hourly = (
-        attempts.group_by("client_id", pl.col("start").dt.truncate("1h")).len().group_by("client_id").agg(pl.col("len").max().alias("peak"))
-    )
+    # Whole hours and minutes of UTC time as integers: the same buckets as dt.truncate, far cheaper.
+    hour = (pl.col("start").dt.epoch("us") // 3_600_000_000).alias("_hour")
+    hourly = attempts.group_by("client_id", hour).len().group_by("client_id").agg(pl.col("len").max().alias("peak"))
     ep = ctx.requests.select("seq", "ckey", "client_id", "ts", "role").filter(pl.col("role") == "endpoint")
-    # Grouped by the integer client key (one per client_id), which is much cheaper than the string id.
-    minutely = (
-        ep.group_by("ckey", pl.col("ts").dt.truncate("1m"))
-        .agg(pl.len(), pl.col("client_id").first())
-        .group_by("client_id")
-        .agg(pl.col("len").max().alias("peak_rpm"))
-    )
+    # One integer per (client, minute): the client key in the high 32 bits, the minute (or a marker for
+    # an unknown time) in the low ones.
+    minute = (pl.col("ts").dt.epoch("us") // 60_000_000).cast(pl.UInt64).fill_null(2**32 - 1)
+    per_minute = ep.select((pl.col("ckey").cast(pl.UInt64) * 2**32 + minute).alias("_key")).group_by("_key").len()
+    peaks = per_minute.group_by((pl.col("_key") // 2**32).cast(pl.UInt32).alias("ckey")).agg(pl.col("len").max().alias("peak_rpm"))
+    first_rows = ctx.requests["ckey"].arg_unique()  # ckeys are numbered 0.. in order of first appearance
+    ids = ctx.requests["client_id"].gather(first_rows)
+    minutely = peaks.select(ids.gather(peaks["ckey"]).alias("client_id"), "peak_rpm")
     storming = hourly.join(minutely, on="client_id", how="full", coalesce=True).filter(
         (pl.col("peak") >= STORM_ATTEMPTS_PER_HOUR) | (pl.col("peak_rpm") >= STORM_REQUESTS_PER_MINUTE)
     )

@@ -39,7 +39,10 @@ class LogFormat(Protocol):
     @property
     def label(self) -> str: ...
 
-    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame: ...
+    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC", payload: bytes | None = None) -> pl.LazyFrame:
+        """Canonical columns plus `_ok`/`_reason` for each line. `payload`, when given, is the lines'
+        bytes as read (newline-separated), for a decoder that can read them directly."""
+        ...
 
     def describe(self) -> dict[str, object]: ...
 
@@ -66,7 +69,7 @@ class MixedText:
         # Only what every detected layout records can be read as absent when null.
         return frozenset.intersection(*(f.logged for f in self.layouts))
 
-    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
+    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC", payload: bytes | None = None) -> pl.LazyFrame:
         parsed = self.layouts[0].parse(lines, naive_tz).collect()
         if parsed[OK].all():
             return parsed.lazy()

@@ -58,24 +58,29 @@ def _arrow_type(dtype: pl.DataType, path: tuple[str, ...], numbers: Mapping[tupl
     return pa.type_for_alias(numbers.get(path, "string"))
 
 
-def _read_typed(texts: pl.Series, schema: Mapping[str, pl.DataType], numbers: Mapping[tuple[str, ...], str]) -> pl.DataFrame | None:
+def _read_typed(payload: Any, rows: int, schema: Mapping[str, pl.DataType], numbers: Mapping[tuple[str, ...], str]) -> pl.DataFrame | None:
     """Fast path for a flavour whose number fields are known (Caddy): Arrow's multithreaded JSON reader
-    with those fields typed, the result cast to the string-leaf schema. Any surprise (a string where a
-    number belongs, invalid JSON, a number too large) returns None, and the general path decides."""
+    over `payload` (`rows` JSON objects, one per line), those fields typed, the result cast to the
+    string-leaf schema. Any surprise (a string where a number belongs, invalid JSON, a number too large,
+    another count of rows) returns None, and the general path decides."""
     import pyarrow as pa
     import pyarrow.json as pa_json
 
     arrow_schema = pa.schema([(name, _arrow_type(dtype, (name,), numbers)) for name, dtype in schema.items()])
-    payload = texts.str.join("\n").cast(pl.Binary).to_arrow()[0].as_buffer()  # the bytes, not a Python copy
     options = pa_json.ParseOptions(explicit_schema=arrow_schema, unexpected_field_behavior="ignore", newlines_in_values=False)
     try:
         table = pa_json.read_json(pa.BufferReader(payload), parse_options=options)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     frame = pl.from_arrow(table)
-    if not isinstance(frame, pl.DataFrame) or frame.height != texts.len():
+    if not isinstance(frame, pl.DataFrame) or frame.height != rows:
         return None
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+
+
+def _joined(texts: pl.Series) -> Any:
+    """The texts joined by newlines, as an Arrow buffer (the bytes, not a Python copy)."""
+    return texts.str.join("\n").cast(pl.Binary).to_arrow()[0].as_buffer()
 
 
 def _bisect(texts: pl.Series, positions: pl.Series, schema: Mapping[str, pl.DataType]) -> list[pl.DataFrame]:
@@ -102,7 +107,7 @@ def decode_objects(
     candidate = texts.str.starts_with("{").fill_null(False)
     frame = None
     if candidate.all():
-        frame = _read_typed(texts, schema, numbers) if numbers else None
+        frame = _read_typed(_joined(texts), n, schema, numbers) if numbers else None
         if frame is None:
             frame = _read(texts, schema)
     if frame is not None:
@@ -173,15 +178,22 @@ class JsonFormat:
     def logged(self) -> frozenset[str]:
         return logged_columns(self.variables().keys())
 
-    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
+    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC", payload: bytes | None = None) -> pl.LazyFrame:
         block = lines.collect()
         raw = block[RAW]
-        if self.has_prefix:
-            split = raw.str.extract_groups(r"^(?P<p>[^{]*)(?P<j>\{.*\})\s*$")
-            texts, prefix = split.struct.field("j"), split.struct.field("p")
+        decoded = None
+        if payload is not None and self.numbers and not self.has_prefix and raw.str.starts_with("{").all():
+            # Every line is an object: Arrow reads the block's bytes as they came from the file.
+            decoded = _read_typed(payload, raw.len(), self.schema, self.numbers)
+        if decoded is not None:
+            texts, prefix, ok = raw, pl.repeat(None, raw.len(), dtype=pl.String, eager=True), pl.repeat(True, raw.len(), eager=True)
         else:
-            texts, prefix = raw.str.strip_chars(), pl.repeat(None, raw.len(), dtype=pl.String, eager=True)
-        decoded, ok = decode_objects(texts, self.schema, self.numbers)
+            if self.has_prefix:
+                split = raw.str.extract_groups(r"^(?P<p>[^{]*)(?P<j>\{.*\})\s*$")
+                texts, prefix = split.struct.field("j"), split.struct.field("p")
+            else:
+                texts, prefix = raw.str.strip_chars(), pl.repeat(None, raw.len(), dtype=pl.String, eager=True)
+            decoded, ok = decode_objects(texts, self.schema, self.numbers)
         var_exprs = self.variables()
         lf = (
             decoded.with_columns(

@@ -126,7 +126,7 @@ class TextFormat:
         retry = failed.select(RAW, "line").with_columns(pl.col(RAW).str.extract_groups(self.lenient_pattern).alias("_g")).unnest("_g")
         return pl.concat([strict.filter(pl.col("_m").is_not_null()), retry]).sort("line").lazy()
 
-    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC") -> pl.LazyFrame:
+    def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC", payload: bytes | None = None) -> pl.LazyFrame:
         lf = self._extract(lines)
         lf = lf.with_columns(
             pl.col("_m").is_not_null().alias(OK),
