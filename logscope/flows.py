@@ -95,20 +95,29 @@ def forwarded_client() -> pl.Expr:
     return pl.coalesce(pl.when(first != "").then(first), pl.col("client_ip").cast(pl.String)).cast(CANONICAL["client_ip"])
 
 
+#: A client's two codes packed in one 64-bit integer need codes below this (codes + 1, null as 0).
+_PACKABLE = 2**32 - 1
+
+
 def _client_keys(requests: pl.DataFrame) -> pl.Series:
     """A dense integer per (IP, User-Agent) pair, numbered in order of first appearance.
 
-    Both columns are coded, so a pair is two integers: grouping them is exact and cheap.
+    Both columns are coded, so a pair is two integers, packed into one (exact: null is its own value)
+    and numbered by a group-by of the packed keys; codes too large to pack take a two-column join.
     """
     codes = requests.select(pl.col("client_ip").to_physical().alias("ip"), pl.col("user_agent").to_physical().alias("ua"))
-    pairs = (
-        codes.with_row_index("seq")
-        .group_by("ip", "ua")
-        .agg(pl.col("seq").min())
-        .sort("seq")  # numbered in order of first appearance
-        .with_row_index("ckey")
-        .drop("seq")
-    )
+    if max(codes["ip"].max() or 0, codes["ua"].max() or 0) >= _PACKABLE - 1:  # type: ignore[operator]
+        return _client_keys_joined(codes)
+    packed = codes.select(
+        ((pl.col("ip").cast(pl.UInt64) + 1).fill_null(0) * 2**32 + (pl.col("ua").cast(pl.UInt64) + 1).fill_null(0)).alias("pair")
+    )["pair"]
+    first = packed.to_frame().with_row_index("seq").group_by("pair").agg(pl.col("seq").min()).sort("seq").with_row_index("ckey")
+    return packed.replace_strict(first["pair"], first["ckey"], return_dtype=pl.UInt32).alias("ckey")
+
+
+def _client_keys_joined(codes: pl.DataFrame) -> pl.Series:
+    """`_client_keys` for any codes: the pairs numbered in order of first appearance, joined back."""
+    pairs = codes.with_row_index("seq").group_by("ip", "ua").agg(pl.col("seq").min()).sort("seq").with_row_index("ckey").drop("seq")
     return codes.join(pairs, on=["ip", "ua"], how="left", nulls_equal=True, maintain_order="left")["ckey"]
 
 

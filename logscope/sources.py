@@ -115,17 +115,38 @@ def _open(src: Source) -> tuple[BinaryIO, bool]:
     return raw, False
 
 
-def _lines_frame(data: bytes) -> tuple[pl.DataFrame, bool]:
+#: First bytes that begin no compressed stream Polars recognises (gzip 1f 8b, zlib 78 .., zstd 28 b5 2f fd):
+#: an address, a JSON object, a bracketed time or syslog priority, or blank space.
+_PLAIN_START = frozenset(b"0123456789{[< \t\r\n")
+
+
+def _read_lines(data: bytes) -> pl.DataFrame:
+    """One row per line of `data`. Polars sniffs the start of a buffer for compression magic and would
+    decompress it (or fail); a block that might start with such bytes is read behind a leading newline,
+    dropped after the split. The usual block (an address, a JSON object) is read as it is, without a copy."""
+    if data[:1] and data[0] in _PLAIN_START:
+        return pl.read_lines(data, name=RAW)
+    return pl.read_lines(b"\n" + data, name=RAW).slice(1)
+
+
+def _lines_frame(data: bytes, tail: bytes = b"") -> tuple[pl.DataFrame, bool]:
     """Split a block into a one-column frame of lines; invalid UTF-8 is replaced, never fatal.
 
-    Polars sniffs the start of a buffer for compression magic (gzip, zstd) and would decompress it, or
-    fail; a block of a plain log may start with those bytes. A leading newline, dropped after the split,
-    keeps the block read as the text it is.
+    `tail` is the rest of the block's last line, read after the block: that line is split on its own,
+    so the block itself is never copied to append it.
     """
     try:
-        return pl.read_lines(b"\n" + data, name=RAW).slice(1), False
+        if not tail:
+            return _read_lines(data), False
+        cut = data.rfind(b"\n") + 1
+        try:
+            head = _read_lines(data)  # no copy; its last row is the cut line, read again whole below
+            head = head.slice(0, head.height - 1)
+        except pl.exceptions.ComputeError:
+            head = _read_lines(data[:cut])  # the cut fell inside a multi-byte character
+        return pl.concat([head, _read_lines(data[cut:] + tail)]), False
     except pl.exceptions.ComputeError:
-        fixed = data.decode("utf-8", errors="replace").encode("utf-8")
+        fixed = (data + tail).decode("utf-8", errors="replace").encode("utf-8")
         return pl.read_lines(b"\n" + fixed, name=RAW).slice(1), True
 
 
@@ -153,11 +174,10 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | 
         while True:
             try:
                 data = stream.read(block_bytes)
-                if data and not data.endswith(b"\n"):
-                    data += stream.readline()
+                tail = stream.readline() if data and not data.endswith(b"\n") else b""
             except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
                 raise InputError(_gzip_message(src, exc, next_line - 1, compressed)) from None
-            read_bytes += len(data)
+            read_bytes += len(data) + len(tail)
             if not data:
                 if notes is not None and size_at_open is not None and read_bytes < size_at_open:
                     notes.append(
@@ -165,10 +185,10 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | 
                         f"{next_line - 1:,} lines were read before its end moved"
                     )
                 return
-            frame, lossy = _lines_frame(data)
+            frame, lossy = _lines_frame(data, tail)
             n = frame.height
             frame = frame.with_columns(pl.int_range(next_line, next_line + n, dtype=pl.UInt64).alias("line"))
-            yield Block(frame=frame, lossy=lossy, payload=None if lossy else data)
+            yield Block(frame=frame, lossy=lossy, payload=None if lossy or tail else data)
             next_line += n
     finally:
         if src.path is not None:
