@@ -345,6 +345,7 @@ def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
 
 
 MAX_PATHS = 20  # per client in reports: one abusive client must not blow up a report
+STATUS_CLASSES = (2, 3, 4, 5)  # endpoint answers counted per client: 2xx .. 5xx
 
 
 def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
@@ -353,7 +354,7 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
     logged, inferred = pl.col("scheme_evidence") == "logged", pl.col("scheme_evidence") == "inferred"
     # Plain sums and any() over narrow columns: Polars' fast aggregation path, no per-group expressions.
     base = (
-        df.select("ckey", "client_id", "client_ip", "user_agent", "ts", "role", "scheme_eff", "scheme_evidence")
+        df.select("ckey", "client_id", "client_ip", "user_agent", "ts", "role", "status", "scheme_eff", "scheme_evidence")
         .with_columns((pl.col("role") != "other").alias("_flow"))
         .group_by("ckey")
         .agg(
@@ -364,6 +365,8 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
             pl.col("ts").min().alias("first_seen"),
             pl.col("ts").max().alias("last_seen"),
             (pl.col("role") == "endpoint").sum().alias("endpoint_requests"),
+            # Endpoint answers by status class, for the report's chart (no second pass over the requests).
+            *[((pl.col("role") == "endpoint") & (pl.col("status") // 100 == k)).sum().alias(f"endpoint_{k}xx") for k in STATUS_CLASSES],
             flow_rows.any().alias("_has_flow"),
             *[
                 (flow_rows & cond).any().alias(f"_flow{name}")

@@ -21,6 +21,7 @@ from jinja2 import Environment, select_autoescape
 
 from .analysis import Analysis
 from .detectors import SERVER_LEVEL, SEVERITIES
+from .flows import STATUS_CLASSES
 from .report import iso
 
 MAX_CLIENTS = 500  # rows of the client table
@@ -118,18 +119,19 @@ def _charts(analysis: Analysis) -> dict[str, str]:
             layout={**layout, "barmode": "stack", "title": f"Attempts per {'hour' if bucket == '1h' else '5 minutes'}"},
         )
         charts["attempts"] = fig.to_json()
-    labels = analysis.clients.select("client_id", "architecture")
     arch = analysis.architectures.filter(pl.col("mcp")).head(10).select("architecture", "label")
     if arch.height:
-        # Count per client first (millions of rows -> one per client and class), then label.
-        per_client = (
-            analysis.requests.select("client_id", "role", "status")
-            .filter(pl.col("role") == "endpoint")
-            .group_by("client_id", (pl.col("status") // 100).alias("class"))
-            .len()
-            .with_columns(pl.col("client_id").cast(pl.String))
+        # The clients already count their endpoint answers by class: sum them per architecture.
+        classes = [f"endpoint_{k}xx" for k in STATUS_CLASSES]
+        statuses = (
+            analysis.clients.join(arch, on="architecture")
+            .group_by("label")
+            .agg(pl.col(classes).sum())
+            .unpivot(classes, index="label", variable_name="class", value_name="len")
+            .with_columns(pl.col("class").str.slice(9, 1).cast(pl.Int64))
+            .filter(pl.col("len") > 0)
+            .sort("label")
         )
-        statuses = per_client.join(labels, on="client_id").join(arch, on="architecture").group_by("label", "class").agg(pl.col("len").sum())
         fig = go.Figure(layout={**layout, "barmode": "stack", "title": "Endpoint status codes by architecture", "height": 360})
         for cls, colour in ((2, "#2e7d32"), (3, "#1565c0"), (4, "#e65100"), (5, "#6a1b9a")):
             part = statuses.filter(pl.col("class") == cls)
