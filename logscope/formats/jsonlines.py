@@ -69,7 +69,7 @@ def _read_typed(payload: Any, rows: int, schema: Mapping[str, pl.DataType], numb
     arrow_schema = pa.schema([(name, _arrow_type(dtype, (name,), numbers)) for name, dtype in schema.items()])
     options = pa_json.ParseOptions(explicit_schema=arrow_schema, unexpected_field_behavior="ignore", newlines_in_values=False)
     try:
-        table = pa_json.read_json(pa.BufferReader(payload), parse_options=options)
+        table = pa_json.read_json(pa.BufferReader(payload), parse_options=options, memory_pool=pa.system_memory_pool())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     frame = pl.from_arrow(table)
