@@ -47,7 +47,16 @@ class Block:
 
     frame: pl.DataFrame  # columns: raw (String), line (UInt64)
     lossy: bool  # invalid UTF-8 was replaced with U+FFFD in this block
-    payload: bytes | None = None  # the block's bytes as read, when they are exactly its lines (not lossy)
+    data: bytes | None = None  # the block's bytes as read (None when invalid UTF-8 was replaced) ...
+    tail: bytes = b""  # ... and the rest of its last line, read after it
+
+    @property
+    def payload(self) -> bytes | None:
+        """The block's lines as the bytes they were read as, when they are exactly its lines (a copy
+        when the last line was completed after the block, so ask only if a decoder reads bytes)."""
+        if self.data is None:
+            return None
+        return self.data + self.tail if self.tail else self.data
 
 
 def _natural_key(path: str) -> list[object]:
@@ -188,7 +197,7 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | 
             frame, lossy = _lines_frame(data, tail)
             n = frame.height
             frame = frame.with_columns(pl.int_range(next_line, next_line + n, dtype=pl.UInt64).alias("line"))
-            yield Block(frame=frame, lossy=lossy, payload=None if lossy or tail else data)
+            yield Block(frame=frame, lossy=lossy, data=None if lossy else data, tail=tail)
             next_line += n
     finally:
         if src.path is not None:

@@ -370,3 +370,26 @@ def test_caddy_fast_decoder_gives_what_the_general_one_gives(tmp_path: Path, mon
         assert a.requests.equals(b.requests)
         assert a.inputs[0].to_json() == b.inputs[0].to_json()
     assert fast[0].requests.height > 6_000
+
+
+def test_caddy_blocks_are_decoded_from_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean Caddy log takes the fast path for every block, also for blocks whose last line was cut by
+    the block size and completed after it (read in 64 KB blocks here), and gives the same frame."""
+    from logscope.formats import jsonlines
+
+    seed = SAMPLES / "mcp-seed.caddy.json"
+    whole = read_logs(seed)
+    calls: list[bool] = []
+    typed = jsonlines._read_typed
+
+    def spy(payload: object, *args: object) -> object:
+        frame = typed(payload, *args)  # type: ignore[arg-type]
+        # The block's own bytes (not its lines stripped and joined again), read whole.
+        calls.append(isinstance(payload, bytes) and frame is not None)
+        return frame
+
+    monkeypatch.setattr(jsonlines, "_read_typed", spy)
+    blocks = read_logs(seed, block_bytes=64 * 1024)
+    expected_blocks = -(-seed.stat().st_size // (64 * 1024))
+    assert len(calls) >= expected_blocks - 1 and all(calls)
+    assert blocks.requests.equals(whole.requests)

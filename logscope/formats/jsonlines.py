@@ -178,11 +178,16 @@ class JsonFormat:
     def logged(self) -> frozenset[str]:
         return logged_columns(self.variables().keys())
 
+    @property
+    def reads_bytes(self) -> bool:
+        """Whether `parse` can decode a block's bytes directly (typed numbers known, no text before the JSON)."""
+        return bool(self.numbers) and not self.has_prefix
+
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC", payload: bytes | None = None) -> pl.LazyFrame:
         block = lines.collect()
         raw = block[RAW]
         decoded = None
-        if payload is not None and self.numbers and not self.has_prefix and raw.str.starts_with("{").all():
+        if payload is not None and self.reads_bytes and raw.str.starts_with("{").all():
             # Every line is an object: Arrow reads the block's bytes as they came from the file.
             decoded = _read_typed(payload, raw.len(), self.schema, self.numbers)
         if decoded is not None:
