@@ -374,3 +374,51 @@ def test_unreadable_file_is_one_line_for_an_unprivileged_user(tmp_path: Path) ->
         pytest.skip(f"the package is not readable by nobody here: {result.stderr.strip()[-200:]}")
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == f"logscope: error: {secret}: permission denied"
+
+
+_PIECES = [
+    b"1.2.3.4 - - x",
+    b'{"a":1}',
+    "é€😀".encode(),
+    b"\xe2\x82",
+    b"\xff",
+    b"\r",
+    b"\r\n",
+    b"\n",
+    b"\n\n",
+    b"\x1f\x8b",
+    b"x^",
+    b"(\xb5/\xfd",
+    b" ",
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_blocks_split_a_file_into_the_same_lines_at_any_size(tmp_path: Path, seed: int) -> None:
+    """However the file is cut into blocks (lines cut mid-way, inside a multi-byte character, blocks that
+    start with compression magic, CRLF split between blocks), the lines, their numbers and whether
+    invalid UTF-8 was replaced are those of reading it whole."""
+    import random
+
+    from logscope.sources import Source, iter_blocks
+
+    rng = random.Random(seed)
+    # (A file that itself starts with gzip's magic is read as gzip, by design: it starts with a line.)
+    content = b"start\n" + b"".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 400)))
+    log = tmp_path / "cut.log"
+    log.write_bytes(content)
+    src = Source(str(log), log)
+
+    def read(block_bytes: int) -> tuple[list[str], list[int], bool]:
+        blocks = list(iter_blocks(src, block_bytes))
+        frame = pl.concat([b.frame for b in blocks]) if blocks else pl.DataFrame({"raw": [], "line": []})
+        return frame["raw"].to_list(), frame["line"].to_list(), any(b.lossy for b in blocks)
+
+    whole = read(1 << 20)
+    for block_bytes in (1, 2, 3, 7, rng.randint(4, 200)):
+        lines, numbers, lossy = read(block_bytes)
+        assert numbers == list(range(1, len(numbers) + 1))
+        if not whole[2]:  # valid UTF-8: exactly the same lines
+            assert (lines, lossy) == (whole[0], False), block_bytes
+        else:  # replaced characters may fall differently at a cut, but every line is there
+            assert lossy and len(lines) == len(whole[0]), block_bytes
