@@ -316,23 +316,29 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], 
     return columns, attempts
 
 
-def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
-    """How each client speaks MCP, read from its endpoint requests, and whether it tears down with DELETE."""
-    ep = df.filter(pl.col("role") == "endpoint").select("ckey", "method", "status", "path")
+def _mcp_transport_flags(df: pl.DataFrame) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """How a client speaks MCP, read from its endpoint requests, and whether it tears down with DELETE:
+    the columns to add to the requests and the per-client aggregations (for the clients' group-by)."""
+    ep = pl.col("role") == "endpoint"
     ok = pl.col("status").is_between(200, 299)
-    ep = ep.with_columns(
-        per_distinct(ep["path"], lambda p: p.str.contains(SSE_PATH)).alias("_sse"),
-        per_distinct(ep["path"], lambda p: p.str.contains(r"(^|/)messages?(/|$)")).alias("_messages_path"),
-    )
+    get, post = pl.col("method") == "GET", pl.col("method") == "POST"
     sse_path, messages_path = pl.col("_sse"), pl.col("_messages_path")
-    per_client = ep.group_by("ckey").agg(
-        ((pl.col("method") == "GET") & sse_path & ok).any().alias("_legacy_stream"),
-        ((pl.col("method") == "POST") & messages_path).any().alias("_messages"),
-        ((pl.col("method") == "GET") & ~sse_path & ok).any().alias("_stream"),
-        ((pl.col("method") == "POST") & ~messages_path).any().alias("_post"),
-        (pl.col("method") == "DELETE").any().alias("teardown"),
-    )
-    transport = (
+    columns = [
+        per_distinct(df["path"], lambda p: p.str.contains(SSE_PATH)).alias("_sse").fill_null(False),
+        per_distinct(df["path"], lambda p: p.str.contains(r"(^|/)messages?(/|$)")).alias("_messages_path").fill_null(False),
+    ]
+    aggregations = [
+        (ep & get & sse_path & ok).any().alias("_legacy_stream"),
+        (ep & post & messages_path).any().alias("_messages"),
+        (ep & get & ~sse_path & ok).any().alias("_stream"),
+        (ep & post & ~messages_path).any().alias("_post"),
+        (ep & (pl.col("method") == "DELETE")).any().alias("teardown"),
+    ]
+    return columns, aggregations
+
+
+def _mcp_transport() -> pl.Expr:
+    return (
         pl.when(pl.col("_legacy_stream") | (pl.col("_messages") & ~pl.col("_post")))
         .then(pl.lit("legacy-sse"))
         .when(pl.col("_post") & pl.col("_stream"))
@@ -341,7 +347,6 @@ def _mcp_transport(df: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("streamable-http"))
         .otherwise(pl.lit("unknown"))
     )
-    return per_client.select("ckey", transport.alias("mcp_transport"), "teardown")
 
 
 MAX_PATHS = 20  # per client in reports: one abusive client must not blow up a report
@@ -353,9 +358,10 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
     http, https = pl.col("scheme_eff") == "http", pl.col("scheme_eff") == "https"
     logged, inferred = pl.col("scheme_evidence") == "logged", pl.col("scheme_evidence") == "inferred"
     # Plain sums and any() over narrow columns: Polars' fast aggregation path, no per-group expressions.
+    transport_columns, transport_aggregations = _mcp_transport_flags(df)
     base = (
-        df.select("ckey", "client_id", "client_ip", "user_agent", "ts", "role", "status", "scheme_eff", "scheme_evidence")
-        .with_columns((pl.col("role") != "other").alias("_flow"))
+        df.select("ckey", "client_id", "client_ip", "user_agent", "ts", "role", "method", "status", "scheme_eff", "scheme_evidence")
+        .with_columns((pl.col("role") != "other").alias("_flow"), *transport_columns)
         .group_by("ckey")
         .agg(
             pl.col("client_id").first(),
@@ -376,6 +382,7 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
                 cond.any().alias(f"_all{name}")
                 for name, cond in (("_http", http), ("_https", https), ("_logged", logged), ("_inferred", inferred))
             ],
+            *transport_aggregations,
         )
         # Transport is read from the client's MCP requests where it has any, else from all it sent.
         .with_columns(
@@ -384,10 +391,12 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
         )
     )
     # The client's MCP and auth paths in the order first requested (distinct pairs first: few).
+    # (A client's path is one integer: its key in the high 32 bits, the path's code in the low ones.)
+    pair = pl.col("ckey").cast(pl.UInt64) * 2**32 + pl.col("path").to_physical().cast(pl.UInt64)
     paths = (
         df.select("ckey", "path")
         .filter(df["role"] != "other")
-        .unique(maintain_order=True)
+        .filter(pair.is_first_distinct())
         .group_by("ckey", maintain_order=True)
         .agg(pl.col("path").head(MAX_PATHS).alias("paths"))
     )
@@ -410,7 +419,7 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
     clients = (
         base.join(per_attempts, on="client_id", how="left")
         .join(trailing, on="client_id", how="left")
-        .join(_mcp_transport(df), on="ckey", how="left")
+        .with_columns(_mcp_transport().alias("mcp_transport"))
         .with_columns(pl.col("attempts", "successful_attempts", "failed_attempts").fill_null(0).cast(pl.UInt32))
     )
     succ, failed, total = pl.col("successful_attempts"), pl.col("failed_attempts"), pl.col("attempts")
@@ -450,6 +459,10 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
             "_failing_since",
             "_has_flow",
             cs.starts_with("_flow_", "_all_", "_http", "_https", "_logged", "_inferred"),
+            "_legacy_stream",
+            "_messages",
+            "_stream",
+            "_post",
         )
         # One row per client: plain strings, so the table joins and compares like any other.
         .with_columns(pl.col("client_id", "ip", "user_agent").cast(pl.String))

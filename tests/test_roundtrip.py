@@ -393,3 +393,33 @@ def test_caddy_blocks_are_decoded_from_their_bytes(monkeypatch: pytest.MonkeyPat
     expected_blocks = -(-seed.stat().st_size // (64 * 1024))
     assert len(calls) >= expected_blocks - 1 and all(calls)
     assert blocks.requests.equals(whole.requests)
+
+
+def test_request_line_split_matches_the_request_line_pattern() -> None:
+    """Request lines are validated by REQUEST_LINE and cut at their spaces: for any text the parts are
+    those the pattern's own captures give."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from logscope.convert import REQUEST_LINE, split_request_line
+
+    matched = []
+    word = st.text(alphabet="GETPOSgetpos/x?=*HTP1.2é-_\x16\u00a0", min_size=1, max_size=8)
+    method = st.sampled_from(["GET", "POST", "get", "M-1_x", "1GET", ""])
+    protocol = st.sampled_from(["", " HTTP/1.1", " HTTP/2.0", " h/1", " HTTP/", " HTTP/1.1 x"])
+    valid_ish = st.builds(lambda m, t, p: f"{m} {t}{p}", method, word, protocol)
+    line = st.one_of(
+        valid_ish, st.builds(" ".join, st.lists(word, min_size=1, max_size=4)), st.text(alphabet="GET /x HTTP/1.1\t", max_size=24)
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(line, min_size=1, max_size=30))
+    def check(lines: list[str]) -> None:
+        frame = pl.DataFrame({"r": lines}, schema={"r": pl.String})
+        split = frame.select(split_request_line(pl.col("r")).alias("s")).unnest("s")
+        captured = frame.select(pl.col("r").str.extract_groups(REQUEST_LINE).alias("s")).unnest("s")
+        assert split.equals(captured)
+        matched.append(captured["method"].drop_nulls().len())
+
+    check()
+    assert sum(matched) > 100  # the cases hold many valid request lines, not only junk
