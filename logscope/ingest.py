@@ -126,7 +126,7 @@ def _read_input(
 
     def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
         """The block's canonical rows, and its rejected lines (None when there are none)."""
-        payload = block.payload if getattr(fmt, "reads_bytes", False) else None
+        payload = block.payload if fmt.reads_bytes else None
         parsed = fmt.parse(block.frame.lazy(), naive_tz, payload=payload).collect()
         if parsed[OK].all():  # the usual block: no copy of its (wide, raw-text) rows
             rejected, good = None, parsed

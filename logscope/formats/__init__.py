@@ -37,6 +37,11 @@ class LogFormat(Protocol):
     def logged(self) -> frozenset[str]: ...
 
     @property
+    def reads_bytes(self) -> bool:
+        """Whether `parse` wants each block's bytes (`payload`) as well as its lines."""
+        ...
+
+    @property
     def label(self) -> str: ...
 
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC", payload: bytes | None = None) -> pl.LazyFrame:
@@ -59,6 +64,7 @@ class MixedText:
     fallbacks: tuple[TextFormat, ...] = ()
     primary: int = 0  # the layout most lines are in, reported as the input's log_format
     family: str = field(default="nginx", init=False)
+    reads_bytes = False  # text layouts match lines
 
     @property
     def label(self) -> str:

@@ -97,6 +97,7 @@ class TextFormat:
     lenient_pattern: str = field(init=False)
 
     family = "nginx"
+    reads_bytes = False  # a regex over each line
 
     def __post_init__(self) -> None:
         variables, pattern = compile_log_format(self.format, open_end=self.open_end, prefix=self.prefix)
