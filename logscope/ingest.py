@@ -8,7 +8,9 @@ reason; a few rejected lines per input are kept as samples for the report.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, pairwise
 from pathlib import Path
@@ -168,9 +170,6 @@ def in_order_on_threads(work: Callable[[T], R], items: Iterator[T], threads: int
     Parsing one block leaves a core idle part of the time (a regex over one column runs on one thread),
     so two blocks are parsed at once; at most `threads` blocks are held, so memory stays bounded.
     """
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(threads, thread_name_prefix="logscope-parse") as pool:
         pending: deque = deque()
         for item in items:

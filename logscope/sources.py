@@ -156,7 +156,7 @@ def _lines_frame(data: bytes, tail: bytes = b"") -> tuple[pl.DataFrame, bool]:
         return pl.concat([head, _read_lines(data[cut:] + tail)]), False
     except pl.exceptions.ComputeError:
         fixed = (data + tail).decode("utf-8", errors="replace").encode("utf-8")
-        return pl.read_lines(b"\n" + fixed, name=RAW).slice(1), True
+        return _read_lines(fixed), True
 
 
 def _size(stream: BinaryIO) -> int | None:

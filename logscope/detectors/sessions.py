@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..flows import SSE_PATH
+from ..flows import PAIR_BASE, SSE_PATH, pair_key
 from ..schema import per_distinct
 from . import Context, Finding, detector
 
@@ -95,11 +95,10 @@ def reconnect_storm(ctx: Context) -> list[Finding]:
     hour = (pl.col("start").dt.epoch("us") // 3_600_000_000).alias("_hour")
     hourly = attempts.group_by("client_id", hour).len().group_by("client_id").agg(pl.col("len").max().alias("peak"))
     ep = ctx.requests.select("seq", "ckey", "client_id", "ts", "role").filter(pl.col("role") == "endpoint")
-    # One integer per (client, minute): the client key in the high 32 bits, the minute (or a marker for
-    # an unknown time) in the low ones.
-    minute = (pl.col("ts").dt.epoch("us") // 60_000_000).cast(pl.UInt64).fill_null(2**32 - 1)
-    per_minute = ep.select((pl.col("ckey").cast(pl.UInt64) * 2**32 + minute).alias("_key")).group_by("_key").len()
-    peaks = per_minute.group_by((pl.col("_key") // 2**32).cast(pl.UInt32).alias("ckey")).agg(pl.col("len").max().alias("peak_rpm"))
+    # One integer per (client, minute); an unknown time is a minute of its own.
+    minute = (pl.col("ts").dt.epoch("us") // 60_000_000).fill_null(PAIR_BASE - 1)
+    per_minute = ep.select(pair_key(pl.col("ckey"), minute).alias("_key")).group_by("_key").len()
+    peaks = per_minute.group_by((pl.col("_key") // PAIR_BASE).cast(pl.UInt32).alias("ckey")).agg(pl.col("len").max().alias("peak_rpm"))
     first_rows = ctx.requests["ckey"].arg_unique()  # ckeys are numbered 0.. in order of first appearance
     ids = ctx.requests["client_id"].gather(first_rows)
     minutely = peaks.select(ids.gather(peaks["ckey"]).alias("client_id"), "peak_rpm")

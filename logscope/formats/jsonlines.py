@@ -97,17 +97,20 @@ def _bisect(texts: pl.Series, positions: pl.Series, schema: Mapping[str, pl.Data
 
 
 def decode_objects(
-    texts: pl.Series, schema: Mapping[str, pl.DataType], numbers: Mapping[tuple[str, ...], str] | None = None
+    texts: pl.Series,
+    schema: Mapping[str, pl.DataType],
+    numbers: Mapping[tuple[str, ...], str] | None = None,
+    payload: bytes | None = None,
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Decode JSON object texts (nulls allowed) into a frame row-aligned with `texts`, plus a mask of
     the rows that decoded. Rows that did not decode are all-null. `numbers` (key path -> Arrow type)
-    enables the typed fast path."""
+    enables the typed fast path, which reads `payload` (the texts' bytes, one per line) when given."""
     n = texts.len()
     positions = pl.Series("_pos", range(n), dtype=pl.UInt32)
     candidate = texts.str.starts_with("{").fill_null(False)
     frame = None
     if candidate.all():
-        frame = _read_typed(_joined(texts), n, schema, numbers) if numbers else None
+        frame = _read_typed(payload if payload is not None else _joined(texts), n, schema, numbers) if numbers else None
         if frame is None:
             frame = _read(texts, schema)
     if frame is not None:
@@ -186,19 +189,15 @@ class JsonFormat:
     def parse(self, lines: pl.LazyFrame, naive_tz: str = "UTC", payload: bytes | None = None) -> pl.LazyFrame:
         block = lines.collect()
         raw = block[RAW]
-        decoded = None
-        if payload is not None and self.reads_bytes and raw.str.starts_with("{").all():
-            # Every line is an object: Arrow reads the block's bytes as they came from the file.
-            decoded = _read_typed(payload, raw.len(), self.schema, self.numbers)
-        if decoded is not None:
-            texts, prefix, ok = raw, pl.repeat(None, raw.len(), dtype=pl.String, eager=True), pl.repeat(True, raw.len(), eager=True)
+        # When every line starts an object, the lines are the texts and Arrow can read the block's bytes
+        # as they came from the file; otherwise the texts are the lines stripped (or cut from their prefix).
+        as_read = payload is not None and self.reads_bytes and raw.str.starts_with("{").all()
+        if self.has_prefix:
+            split = raw.str.extract_groups(r"^(?P<p>[^{]*)(?P<j>\{.*\})\s*$")
+            texts, prefix = split.struct.field("j"), split.struct.field("p")
         else:
-            if self.has_prefix:
-                split = raw.str.extract_groups(r"^(?P<p>[^{]*)(?P<j>\{.*\})\s*$")
-                texts, prefix = split.struct.field("j"), split.struct.field("p")
-            else:
-                texts, prefix = raw.str.strip_chars(), pl.repeat(None, raw.len(), dtype=pl.String, eager=True)
-            decoded, ok = decode_objects(texts, self.schema, self.numbers)
+            texts, prefix = (raw if as_read else raw.str.strip_chars()), pl.repeat(None, raw.len(), dtype=pl.String, eager=True)
+        decoded, ok = decode_objects(texts, self.schema, self.numbers, payload=payload if as_read else None)
         var_exprs = self.variables()
         lf = (
             decoded.with_columns(
