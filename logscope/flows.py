@@ -176,8 +176,9 @@ def location_path() -> pl.Expr:
     return pl.col("location").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*", "").str.replace(r"[?#].*$", "").cast(CODED)
 
 
-def _redirects_to_https(base: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
-    """`seq` and `http_to_https` of the plain-HTTP (or unlogged-scheme) redirects that send a client to HTTPS.
+def _redirect_candidates(base: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
+    """`seq`, `scheme`, `source` and `candidate` of the plain-HTTP (or unlogged-scheme) redirects, where
+    `candidate` says the client followed it to HTTPS.
 
     Only redirects are examined; what the client did next is looked up by its next-request row numbers.
     """
@@ -205,17 +206,24 @@ def _redirects_to_https(base: pl.DataFrame, options: FlowOptions) -> pl.DataFram
         .then(pl.col("location").str.starts_with("https://") & (location_path() == path))
         .otherwise(plain_follow)
     )
-    candidate = to_https.fill_null(False)
-    # Without a logged scheme the pattern is only evidence when it recurs: one client re-requesting a
-    # path after a 301 proves little, a server that redirects plain HTTP shows it again and again.
-    unlogged = candidate & pl.col("scheme").is_null()
-    recurring = unlogged.sum().over("source") >= MIN_INFERRED_REDIRECTS
-    return redirects.select("seq", "scheme", "source", (candidate & (pl.col("scheme").is_not_null() | recurring)).alias("http_to_https"))
+    return redirects.select("seq", "scheme", "source", to_https.fill_null(False).alias("candidate"))
 
 
-def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
-    """Add client_id, role, the client's next and previous request, effective scheme (logged or inferred)
-    and the start of each request."""
+def inferred_redirects(candidates: pl.DataFrame) -> dict[str, int]:
+    """Per input, how many redirects of requests with no logged scheme look like HTTP -> HTTPS."""
+    unlogged = candidates.filter(pl.col("candidate") & pl.col("scheme").is_null())
+    return {str(k): int(v) for k, v in unlogged.group_by("source").len().iter_rows()}
+
+
+def redirecting_inputs(counts: dict[str, int]) -> list[str]:
+    """The inputs whose server redirects plain HTTP, known only from what clients did: without a logged
+    scheme the pattern is only evidence when it recurs (one client re-requesting a path after a 301
+    proves little; a server that redirects plain HTTP shows it again and again)."""
+    return sorted(source for source, n in counts.items() if n >= MIN_INFERRED_REDIRECTS)
+
+
+def _linked(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
+    """The requests with row number `seq`, client, role, start, and each one's client's next and previous."""
     rules = endpoint_rules()
     requests = ingest.requests
     if options.trust_forwarded:
@@ -242,23 +250,34 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         else pl.col("ts")  # no durations logged: the same column, not a copy
     )
     base = _with_client_ids(requests.with_row_index("seq"))
-    base = base.with_columns(
+    return base.with_columns(
         per_distinct(requests["path"], role_of).alias("role"),
         benign.fill_null(False).alias("benign"),
         start.alias("start"),
         *_client_sequence(base["ckey"]),
     )
-    redirects = _redirects_to_https(base, options)
-    to_https = redirects.filter("http_to_https")
+
+
+def annotate(ingest: Ingest, options: FlowOptions, redirecting: Sequence[str] | None = None) -> pl.DataFrame:
+    """Add client_id, role, the client's next and previous request, effective scheme (logged or inferred)
+    and the start of each request.
+
+    `redirecting` names the inputs whose server is known to redirect plain HTTP (`redirecting_inputs`
+    of all shards' `inferred_redirects`); by default it is read from these requests.
+    """
+    base = _linked(ingest, options)
+    candidates = _redirect_candidates(base, options)
+    if redirecting is None:
+        redirecting = redirecting_inputs(inferred_redirects(candidates))
+    sources = pl.Series(list(redirecting), dtype=CODED).implode()
+    # A logged scheme is evidence itself; an unlogged one only where the pattern recurs.
+    confirmed = pl.col("candidate") & (pl.col("scheme").is_not_null() | pl.col("source").is_in(sources))
+    to_https = candidates.filter(confirmed)
     http_to_https = pl.repeat(False, base.height, eager=True).scatter(to_https["seq"], True).alias("http_to_https")
     # Where the scheme is not logged: a request redirected to HTTPS was plain HTTP; if the log shows
     # such redirects, the server redirects all plain HTTP, so requests that were not redirected were HTTPS.
-    redirecting_sources = to_https.filter(pl.col("scheme").is_null())["source"].unique().implode()
     inferred = (
-        pl.when(pl.col("http_to_https"))
-        .then(pl.lit("http", CODED))
-        .when(pl.col("source").is_in(redirecting_sources))
-        .then(pl.lit("https", CODED))
+        pl.when(pl.col("http_to_https")).then(pl.lit("http", CODED)).when(pl.col("source").is_in(sources)).then(pl.lit("https", CODED))
     )
     return base.with_columns(http_to_https).with_columns(
         pl.coalesce(pl.col("scheme"), pl.when(pl.col("scheme").is_null()).then(inferred)).alias("scheme_eff"),
@@ -269,6 +288,11 @@ def annotate(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         .cast(EVIDENCE)
         .alias("scheme_evidence"),
     )
+
+
+def redirect_counts(ingest: Ingest, options: FlowOptions) -> dict[str, int]:
+    """`inferred_redirects` of these requests (the first pass over a shard)."""
+    return inferred_redirects(_redirect_candidates(_linked(ingest, options), options))
 
 
 def _at_rows(height: int, seq: pl.Series, values: pl.Series) -> pl.Series:
@@ -476,26 +500,44 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
     )
 
 
-def _server_transport(df: pl.DataFrame) -> ServerTransport:
+def transport_facts(df: pl.DataFrame) -> dict[str, Any]:
+    """What the annotated requests show of the server's plain-HTTP redirect, as counts that add up
+    across shards (`server_transport` decides from them)."""
     redirected = df.filter(pl.col("http_to_https"))
-    logged = df["scheme"].null_count() < df.height
-    if redirected.height:
-        evidence = "logged" if redirected["scheme"].null_count() == 0 else "inferred"
-        codes = dict(redirected.group_by("status").len().iter_rows())
-        methods = dict(redirected.group_by("method").len().iter_rows())
-        return ServerTransport(True, evidence, {int(k): v for k, v in codes.items()}, {str(k): v for k, v in methods.items()})
-    if logged:
+    return {
+        "redirected": redirected.height,
+        "redirected_unlogged": redirected["scheme"].null_count(),
+        "status_codes": {int(k): v for k, v in redirected.group_by("status").len().iter_rows()},
+        "methods": {str(k): v for k, v in redirected.group_by("method").len().iter_rows()},
+        "scheme_logged": df["scheme"].null_count() < df.height,
+        "plain": df.filter(pl.col("scheme") == "http").height,
+    }
+
+
+def server_transport(facts: Sequence[dict[str, Any]]) -> ServerTransport:
+    """Does the server redirect plain HTTP, from the `transport_facts` of every shard."""
+    codes: dict[int, int] = {}
+    methods: dict[str, int] = {}
+    for f in facts:
+        for k, v in f["status_codes"].items():
+            codes[k] = codes.get(k, 0) + v
+        for k, v in f["methods"].items():
+            methods[k] = methods.get(k, 0) + v
+    if sum(f["redirected"] for f in facts):
+        evidence = "logged" if sum(f["redirected_unlogged"] for f in facts) == 0 else "inferred"
+        return ServerTransport(True, evidence, codes, methods)
+    if any(f["scheme_logged"] for f in facts):
         # The scheme is logged and no plain-HTTP request was redirected: the server does not redirect.
-        plain = df.filter(pl.col("scheme") == "http").height
-        return ServerTransport(False if plain else None, "logged")
+        return ServerTransport(False if sum(f["plain"] for f in facts) else None, "logged")
     return ServerTransport(None, "none")
 
 
-def build_flows(ingest: Ingest, options: FlowOptions | None = None) -> Flows:
-    """Clients, attempts and outcomes for everything `read_logs` returned."""
+def build_flows(ingest: Ingest, options: FlowOptions | None = None, redirecting: Sequence[str] | None = None) -> Flows:
+    """Clients, attempts and outcomes for everything `read_logs` returned (or one shard of it, with the
+    `redirecting` inputs known from all shards)."""
     options = options or FlowOptions()
-    df = annotate(ingest, options)
+    df = annotate(ingest, options, redirecting)
     per_request, attempts = _attempts(df, options)
     df = df.with_columns(per_request)
     clients = _clients(df, attempts, options)
-    return Flows(requests=df, attempts=attempts, clients=clients, server=_server_transport(df), options=options)
+    return Flows(requests=df, attempts=attempts, clients=clients, server=server_transport([transport_facts(df)]), options=options)

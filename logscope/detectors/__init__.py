@@ -74,12 +74,22 @@ class Finding:
             raise ValueError(f"unknown severity {self.severity!r}")
 
 
+EvidenceFetch = Callable[[pl.DataFrame], pl.DataFrame]  # (shard, seq) pairs -> those annotated requests
+
+
 @dataclass
 class Context:
-    """What detectors read: the annotated requests, attempts and clients, and what the logs record."""
+    """What detectors read: the annotated requests, attempts and clients, and what the logs record.
+
+    A detector selects on one shard's requests (`requests`, the whole log when it is not sharded) and
+    describes from the global tables (`clients`, `ingest`, `flows.server`): `requests` is only read
+    by the selecting half.
+    """
 
     flows: Flows
     ingest: Ingest
+    shard: int = 0
+    fetch: EvidenceFetch | None = None  # how `evidence` finds requests outside `requests`
 
     @property
     def requests(self) -> pl.DataFrame:
@@ -120,37 +130,86 @@ class Context:
         order = [s for s in ("caddy", "traefik") if s in families]
         return order + [s for s in SERVERS if s not in order]
 
+    def log_order(self) -> list[pl.Expr]:
+        """The order of `seq` from columns every shard has: time (unknown last), then input, then line."""
+        order = {r.path: i for i, r in enumerate(self.ingest.inputs)}
+        return [
+            pl.col("ts").is_null().alias("_no_time"),
+            pl.col("ts"),
+            pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("input"),
+            pl.col("line"),
+        ]
+
+    def tally(self, rows: pl.DataFrame, *by: str, partner: str | None = None) -> pl.DataFrame:
+        """`rows` (annotated requests, in log order) reduced to one row per client and value of `by`: how
+        many, first and last seen, and the first few for evidence (each with the `partner` request shown
+        beside it). A client's requests all live in one shard, so tallies of shards simply concatenate."""
+        first = pl.struct(
+            *self.log_order(),
+            pl.col("seq").cast(pl.UInt32),
+            (pl.col(partner) if partner else pl.lit(None)).cast(pl.UInt32).alias("partner"),
+        )
+        return (
+            rows.group_by("client_id", *by, maintain_order=True)
+            .agg(
+                pl.len().alias("n"),
+                pl.col("ts").min().alias("first_seen"),
+                pl.col("ts").max().alias("last_seen"),
+                first.head(MAX_EVIDENCE).alias("first"),
+            )
+            .with_columns(pl.lit(self.shard, pl.UInt32).alias("shard"))
+        )
+
     def finding(
         self,
         code: str,
         severity: str,
         title: str,
         detail: str,
-        rows: pl.DataFrame,
+        tally: pl.DataFrame,
         *,
         count: int | None = None,
-        evidence_seqs: list[int] | None = None,
+        pairs: bool = False,
         fix: dict[str, str] | None = None,
     ) -> Finding:
-        """A finding about `rows` (annotated requests): who, how often, when, evidence and fix."""
-        clients = [] if code in SERVER_LEVEL else rows["client_id"].unique(maintain_order=True).to_list()
-        seqs = evidence_seqs if evidence_seqs is not None else rows["seq"].head(MAX_EVIDENCE).to_list()
+        """A finding about the requests `tally` counts: who, how often, when, evidence and fix.
+
+        Evidence is the first requests of the tally in log order, or with `pairs` the first three, each
+        shown with its partner request (the follow-up, or the request before)."""
+        clients = [] if code in SERVER_LEVEL else tally["client_id"].drop_nulls().unique().to_list()
         return Finding(
             code=code,
             severity=severity,
             title=title,
             detail=detail,
             clients=sorted(clients),
-            count=rows.height if count is None else count,
-            first_seen=rows["ts"].min() if rows.height else None,  # type: ignore[arg-type]
-            last_seen=rows["ts"].max() if rows.height else None,  # type: ignore[arg-type]
+            count=int(tally["n"].sum()) if count is None else count,
+            first_seen=tally["first_seen"].min() if tally.height else None,  # type: ignore[arg-type]
+            last_seen=tally["last_seen"].max() if tally.height else None,  # type: ignore[arg-type]
             fix=fix if fix is not None else server_fixes(code),
-            evidence=self.evidence(seqs),
+            evidence=self.evidence(_evidence_refs(tally, pairs)),
         )
 
-    def evidence(self, seqs: list[int]) -> list[Evidence]:
-        rows = self.requests.filter(pl.col("seq").is_in(seqs[: MAX_EVIDENCE * 2])).sort("seq")
+    def evidence(self, refs: pl.DataFrame) -> list[Evidence]:
+        """The requests `refs` (shard, seq) names, in log order, as an operator reads them."""
+        refs = refs.head(MAX_EVIDENCE * 2)
+        if refs.height == 0:
+            return []
+        rows = self.fetch(refs) if self.fetch is not None else self.requests.filter(pl.col("seq").is_in(refs["seq"].implode()))
+        rows = rows.sort(self.log_order())
         return [Evidence(f"{r['source']}:{r['line']}", request_text(r)) for r in rows.head(MAX_EVIDENCE).iter_rows(named=True)]
+
+
+def _evidence_refs(tally: pl.DataFrame, pairs: bool) -> pl.DataFrame:
+    """(shard, seq) of the evidence: the first tallied requests in log order, or with `pairs` the first
+    three and the partner request of each."""
+    first = tally.select("shard", "first").explode("first").unnest("first").drop_nulls("seq")
+    first = first.sort("_no_time", "ts", "input", "line")
+    if not pairs:
+        return first.head(MAX_EVIDENCE).select("shard", "seq")
+    head = first.head(3)
+    both = pl.concat([head.select("shard", "seq"), head.select("shard", pl.col("partner").alias("seq"))])
+    return both.drop_nulls("seq")
 
 
 def request_text(r: dict[str, Any]) -> str:
@@ -165,22 +224,69 @@ def request_text(r: dict[str, Any]) -> str:
     return text + f' "{r["user_agent"]}"' if r.get("user_agent") else text + " (no User-Agent)"
 
 
-Detector = Callable[[Context], list[Finding]]
+Select = Callable[[Context], pl.DataFrame]  # one shard's requests -> a tally (Context.tally)
+Describe = Callable[[Context, pl.DataFrame], list[Finding]]  # all shards' tallies -> findings
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One failure mode: `select` tallies the requests it concerns in one shard of clients (or the whole
+    log), `describe` words the findings from the tallies of all shards and the global tables. Counts
+    and words are apart so that a log too large for memory can be read shard by shard."""
+
+    describe: Describe
+    select: Select | None = None  # None: the finding is read from the global tables alone
+
+    @property
+    def name(self) -> str:
+        return self.describe.__name__
+
+
 DETECTORS: list[Detector] = []
 
 
-def detector(fn: Detector) -> Detector:
+def detector(select: Select | None = None) -> Callable[[Describe], Describe]:
     """Register a detector; the order of registration is the order findings of equal rank are listed."""
-    DETECTORS.append(fn)
-    return fn
+
+    def register(describe: Describe) -> Describe:
+        DETECTORS.append(Detector(describe, select))
+        return describe
+
+    return register
+
+
+def select_all(ctx: Context) -> list[pl.DataFrame | None]:
+    """Every detector's tally of one shard (None for detectors that select nothing)."""
+    return [d.select(ctx) if d.select is not None else None for d in DETECTORS]
+
+
+def describe_all(ctx: Context, shards: list[list[pl.DataFrame | None]]) -> list[Finding]:
+    """The findings, from every detector's tallies of every shard, most severe first."""
+    findings = []
+    for i, d in enumerate(DETECTORS):
+        tallies = [s[i] for s in shards if s[i] is not None and s[i].height]  # type: ignore[union-attr]
+        tally = pl.concat(tallies, how="diagonal_relaxed") if tallies else pl.DataFrame()
+        findings.extend(d.describe(ctx, tally))
+    return sorted(findings, key=lambda f: (severity_rank(f.severity), -len(f.clients), -f.count))
 
 
 def run_detectors(ctx: Context) -> list[Finding]:
-    findings = [f for fn in DETECTORS for f in fn(ctx)]
-    return sorted(findings, key=lambda f: (severity_rank(f.severity), -len(f.clients), -f.count))
+    """All findings of a log held whole (one shard)."""
+    return describe_all(ctx, [select_all(ctx)])
 
 
 # Importing the modules registers their detectors.
 from . import coverage, redirects, security, sessions, statuses  # noqa: E402, F401
 
-__all__ = ["DETECTORS", "SEVERITIES", "Context", "Evidence", "Finding", "detector", "run_detectors"]
+__all__ = [
+    "DETECTORS",
+    "SEVERITIES",
+    "Context",
+    "Detector",
+    "Evidence",
+    "Finding",
+    "describe_all",
+    "detector",
+    "run_detectors",
+    "select_all",
+]

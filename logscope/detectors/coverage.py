@@ -33,8 +33,8 @@ FIX = {
 }
 
 
-@detector
-def log_field_missing(ctx: Context) -> list[Finding]:
+@detector()
+def log_field_missing(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     missing = [(col, var, why) for col, (var, why) in WANTED.items() if not ctx.logs(col)]
     if not missing:
         return []
@@ -64,18 +64,30 @@ PROXY_SHARE = 0.5
 PROXY_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "100.64.0.0/10", "::1/128", "fc00::/7", "fe80::/10")
 
 
-@detector
-def proxy_in_front(ctx: Context) -> list[Finding]:
+def _busiest_address(ctx: Context) -> pl.DataFrame:
+    """The requests of the address that sent the most (an address lives in one shard, so the busiest of
+    all is the busiest of its shard), and whether the log records X-Forwarded-For."""
+    if ctx.requests.height == 0 or ctx.flows.options.trust_forwarded:
+        return ctx.tally(ctx.requests.clear(), "client_ip")
+    per_ip = ctx.clients.group_by("ip").agg(pl.col("requests").sum().alias("len"))
+    top = per_ip.sort("len", descending=True).row(0, named=True)["ip"]
+    rows = ctx.requests.filter(pl.col("client_ip") == top) if top is not None else ctx.requests.clear()
+    xff = ctx.requests["forwarded_for"].null_count() < ctx.requests.height
+    return ctx.tally(rows, "client_ip").with_columns(pl.lit(xff).alias("forwarded_logged"))
+
+
+@detector(select=_busiest_address)
+def proxy_in_front(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     """Most traffic from one private address means a proxy is in front and clients all look alike."""
     import ipaddress
 
-    requests = ctx.requests
-    if requests.height == 0 or ctx.flows.options.trust_forwarded:
+    if tally.height == 0 or ctx.flows.options.trust_forwarded:
         return []
+    total = int(ctx.clients["requests"].sum())
     # Counted from the clients (one row per IP and User-Agent), not from every request.
-    per_ip = ctx.flows.clients.group_by(pl.col("ip").alias("client_ip")).agg(pl.col("requests").sum().alias("len"))
+    per_ip = ctx.clients.group_by(pl.col("ip").alias("client_ip")).agg(pl.col("requests").sum().alias("len"))
     top = per_ip.sort("len", descending=True).row(0, named=True)
-    if top["client_ip"] is None or top["len"] < PROXY_SHARE * requests.height:
+    if top["client_ip"] is None or top["len"] < PROXY_SHARE * total:
         return []
     try:
         address = ipaddress.ip_address(top["client_ip"])
@@ -84,8 +96,8 @@ def proxy_in_front(ctx: Context) -> list[Finding]:
     private = any(address in ipaddress.ip_network(n) for n in PROXY_NETWORKS if ipaddress.ip_network(n).version == address.version)
     if not private:
         return []
-    share = top["len"] / requests.height
-    has_xff = requests["forwarded_for"].null_count() < requests.height
+    share = top["len"] / total
+    has_xff = bool(tally["forwarded_logged"].any())
     detail = (
         f"{share:.0%} of requests come from {top['client_ip']}, a private address: a proxy or load balancer is in front, "
         "so every client behind it looks like one. "
@@ -95,7 +107,7 @@ def proxy_in_front(ctx: Context) -> list[Finding]:
             else "Log the real client address (below), or add X-Forwarded-For to the log and use --trust-forwarded."
         )
     )
-    rows = requests.filter(pl.col("client_ip") == top["client_ip"])
+    rows = tally.filter(pl.col("client_ip").cast(pl.String) == top["client_ip"])
     fix = {
         "nginx": "set_real_ip_from 10.0.0.0/8;   # the proxy's addresses\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive on;",
         "caddy": "servers {\n    trusted_proxies static private_ranges\n}   # then client_ip is the real client",

@@ -11,8 +11,8 @@ METHOD_CHANGING = [301, 302, 303]
 REDIRECTS = [301, 302, 303, 307, 308]
 
 
-def _codes(rows: pl.DataFrame) -> str:
-    return "/".join(str(c) for c in sorted(rows["status"].unique().to_list()))
+def _codes(tally: pl.DataFrame, column: str = "status") -> str:
+    return "/".join(str(c) for c in sorted(tally[column].drop_nulls().unique().to_list()))
 
 
 def _within_attempt(ctx: Context) -> pl.Expr:
@@ -35,51 +35,62 @@ def downgrade_rows(ctx: Context) -> pl.DataFrame:
     )
 
 
-@detector
-def redirect_method_downgrade(ctx: Context) -> list[Finding]:
-    rows = downgrade_rows(ctx)
-    if rows.height == 0:
+def _downgrades(ctx: Context) -> pl.DataFrame:
+    return ctx.tally(downgrade_rows(ctx), "status", "next_status", partner="next_seq")
+
+
+@detector(select=_downgrades)
+def redirect_method_downgrade(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
-    clients = rows["client_id"].unique().to_list()
+    clients = tally["client_id"].unique().to_list()
     outcomes = ctx.outcomes(clients)
     stuck = outcomes.get("stuck", 0)
-    codes = _codes(rows)
-    follow = "/".join(str(s) for s in sorted(rows["next_status"].unique().to_list()))
+    codes = _codes(tally)
+    follow = _codes(tally, "next_status")
     detail = (
         f"The server answers POST with {codes}. {len(clients)} client(s) followed the redirect the way every common HTTP "
         f"library does (RFC 9110 §15.4: a POST redirected with 301/302 may be re-sent as GET, 303 must be), "
         f"so the MCP request arrived as a body-less GET and failed with {follow}. "
         f"{stuck} of them never connected (stuck). A 308 redirect keeps the method and the body."
     )
-    evidence = [s for pair in rows.head(3).select("seq", "next_seq").rows() for s in pair if s is not None]
     return [
         ctx.finding(
             "redirect-method-downgrade",
             "critical" if ctx.any_failing(clients) else "high",
             f"POST redirected with {codes} turns into a failing GET",
             detail,
-            rows,
-            evidence_seqs=evidence,
+            tally,
+            pairs=True,
         )
     ]
 
 
-@detector
-def unsafe_post_redirect(ctx: Context) -> list[Finding]:
-    """Preventive: the server answers POSTs (or plain HTTP generally) with a method-changing redirect."""
-    if downgrade_rows(ctx).height:
-        return []  # already reported, with the clients it breaks
+def _unsafe_posts(ctx: Context) -> pl.DataFrame:
     # A POST to a web form answered 302/303 is Post/Redirect/Get, not a problem: only MCP requests and
     # POSTs caught by the plain-HTTP redirect count.
     mcp_or_plain = (pl.col("role") == "endpoint") | pl.col("http_to_https")
-    posts = ctx.requests.filter((pl.col("method") == "POST") & pl.col("status").is_in(METHOD_CHANGING) & mcp_or_plain)
+    changing = pl.col("status").is_in(METHOD_CHANGING)
+    kinds = {
+        "downgrade": downgrade_rows(ctx),  # already reported, with the clients it breaks
+        "post": ctx.requests.filter((pl.col("method") == "POST") & changing & mcp_or_plain),
+        "plain": ctx.requests.filter(pl.col("http_to_https") & changing),
+    }
+    return pl.concat([ctx.tally(rows.with_columns(pl.lit(kind).alias("kind")), "kind", "status") for kind, rows in kinds.items()])
+
+
+@detector(select=_unsafe_posts)
+def unsafe_post_redirect(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    """Preventive: the server answers POSTs (or plain HTTP generally) with a method-changing redirect."""
+    if tally.height == 0 or (tally["kind"] == "downgrade").any():
+        return []
+    posts, plain = tally.filter(pl.col("kind") == "post"), tally.filter(pl.col("kind") == "plain")
     if posts.height:
         detail = (
-            f"{posts.height} POST request(s) were answered with {_codes(posts)}. No client has been seen failing on it yet, "
+            f"{posts['n'].sum()} POST request(s) were answered with {_codes(posts)}. No client has been seen failing on it yet, "
             "but HTTP libraries re-send a POST redirected this way as a body-less GET. Use 308."
         )
         return [ctx.finding("unsafe-post-redirect", "medium", f"POST answered with {_codes(posts)}", detail, posts)]
-    plain = ctx.requests.filter(pl.col("http_to_https") & pl.col("status").is_in(METHOD_CHANGING))
     if plain.height:
         detail = (
             f"Plain-HTTP requests are redirected to HTTPS with {_codes(plain)}. Only GETs have been redirected so far; "
@@ -89,41 +100,46 @@ def unsafe_post_redirect(ctx: Context) -> list[Finding]:
     return []
 
 
-@detector
-def redirect_not_followed(ctx: Context) -> list[Finding]:
+def _not_followed(ctx: Context) -> pl.DataFrame:
     rows = _redirected(ctx, (pl.col("method") == "POST") & pl.col("status").is_in(REDIRECTS) & (pl.col("role") == "endpoint")).filter(
         pl.col("next_ts").is_null() | ~_within_attempt(ctx) | (pl.col("next_path") != _target_path())
     )
-    if rows.height == 0:
+    return ctx.tally(rows, "status")
+
+
+@detector(select=_not_followed)
+def redirect_not_followed(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
-    clients = rows["client_id"].unique().to_list()
+    clients = tally["client_id"].unique().to_list()
     detail = (
-        f"{rows.height} POST(s) from {len(clients)} client(s) were answered with {_codes(rows)} and not followed: "
+        f"{tally['n'].sum()} POST(s) from {len(clients)} client(s) were answered with {_codes(tally)} and not followed: "
         "clients such as Java's HttpClient and bare curl stop at a redirect. Serve MCP over HTTPS and publish the https:// URL."
     )
     severity = "high" if ctx.any_failing(clients) else "medium"
-    return [ctx.finding("redirect-not-followed", severity, "POST redirected and never followed", detail, rows)]
+    return [ctx.finding("redirect-not-followed", severity, "POST redirected and never followed", detail, tally)]
 
 
-@detector
-def trailing_slash_redirect(ctx: Context) -> list[Finding]:
+def _slash_redirects(ctx: Context) -> pl.DataFrame:
     target = pl.coalesce(location_path(), pl.when(_within_attempt(ctx)).then(pl.col("next_path"))).cast(pl.String)
     path = pl.col("path").cast(pl.String)
     slash_twin = (target == path + "/") | ((target + "/") == path)
     # Redirected endpoint requests are few: compare paths only for them.
     redirected = _redirected(ctx, (pl.col("role") == "endpoint") & pl.col("status").is_in(REDIRECTS))
-    rows = redirected.filter(slash_twin.fill_null(False))
-    if rows.height == 0:
+    rows = redirected.filter(slash_twin.fill_null(False)).with_columns((pl.col("next_status") == 404).fill_null(False).alias("lost"))
+    return ctx.tally(rows, "status", "lost", partner="next_seq")
+
+
+@detector(select=_slash_redirects)
+def trailing_slash_redirect(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
-    lost = rows.filter(pl.col("next_status") == 404).height
+    lost = tally.filter(pl.col("lost"))["n"].sum()
     detail = (
-        f"{rows.height} endpoint request(s) were redirected to the same path with or without a trailing slash "
-        f"({_codes(rows)}), doubling each request" + (f"; {lost} of the follow-ups got 404" if lost else "") + "."
+        f"{tally['n'].sum()} endpoint request(s) were redirected to the same path with or without a trailing slash "
+        f"({_codes(tally)}), doubling each request" + (f"; {lost} of the follow-ups got 404" if lost else "") + "."
     )
-    evidence = [s for pair in rows.head(3).select("seq", "next_seq").rows() for s in pair if s is not None]
     severity = "medium" if lost else "low"
     return [
-        ctx.finding(
-            "trailing-slash-redirect", severity, "Endpoint redirected to add or drop a trailing slash", detail, rows, evidence_seqs=evidence
-        )
+        ctx.finding("trailing-slash-redirect", severity, "Endpoint redirected to add or drop a trailing slash", detail, tally, pairs=True)
     ]

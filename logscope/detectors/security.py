@@ -17,32 +17,41 @@ def _https_with_headers(ctx: Context) -> pl.DataFrame:
     return ctx.rows_logging("hsts").filter(pl.col("scheme_eff") == "https")
 
 
-@detector
-def hsts_missing(ctx: Context) -> list[Finding]:
-    https = _https_with_headers(ctx)
-    rows = https.filter(pl.col("hsts").is_null())
-    if rows.height == 0:
+def _hsts_absent(ctx: Context) -> pl.DataFrame:
+    return ctx.tally(_https_with_headers(ctx).with_columns(pl.col("hsts").is_null().alias("missing")), "missing")
+
+
+@detector(select=_hsts_absent)
+def hsts_missing(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
-    total = https.height
-    partial = rows.height < total
+    missing = tally.filter(pl.col("missing"))
+    if missing.height == 0:
+        return []
+    total, absent = int(tally["n"].sum()), int(missing["n"].sum())
+    partial = absent < total
     detail = (
-        f"{rows.height} of {total} HTTPS responses carried no Strict-Transport-Security header"
+        f"{absent} of {total} HTTPS responses carried no Strict-Transport-Security header"
         + (" (it is sent on some responses only; HSTS is a per-host policy)." if partial else ".")
         + " Without it an attacker on the first plain-HTTP connection can downgrade tool calls and read bearer tokens."
     )
-    return [ctx.finding("hsts-missing", "medium" if partial else "high", "HTTPS responses without HSTS", detail, rows, count=rows.height)]
+    return [ctx.finding("hsts-missing", "medium" if partial else "high", "HTTPS responses without HSTS", detail, missing)]
 
 
-@detector
-def hsts_weak(ctx: Context) -> list[Finding]:
+def _weak_policies(ctx: Context) -> pl.DataFrame:
     sent = _https_with_headers(ctx).filter(pl.col("hsts").is_not_null())
-    if sent.height == 0:
+    return ctx.tally(sent, "hsts")
+
+
+@detector(select=_weak_policies)
+def hsts_weak(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
-    sent = sent.with_columns(
-        per_distinct(sent["hsts"], lambda v: v.str.extract(r"(?i)max-age\s*=\s*\"?(\d+)", 1).cast(pl.Int64, strict=False)).alias(
+    sent = tally.with_columns(
+        per_distinct(tally["hsts"], lambda v: v.str.extract(r"(?i)max-age\s*=\s*\"?(\d+)", 1).cast(pl.Int64, strict=False)).alias(
             "_max_age"
         ),
-        per_distinct(sent["hsts"], lambda v: v.str.contains(r"(?i)includesubdomains")).alias("_subdomains"),
+        per_distinct(tally["hsts"], lambda v: v.str.contains(r"(?i)includesubdomains")).alias("_subdomains"),
     )
     rows = sent.filter((pl.col("_max_age").fill_null(0) < ONE_YEAR) | ~pl.col("_subdomains"))
     if rows.height == 0:
@@ -59,33 +68,46 @@ def hsts_weak(ctx: Context) -> list[Finding]:
     return [ctx.finding("hsts-weak", severity, "HSTS policy too weak", detail, rows)]
 
 
-@detector
-def hsts_over_http(ctx: Context) -> list[Finding]:
-    rows = ctx.rows_logging("hsts").filter((pl.col("scheme") == "http") & pl.col("hsts").is_not_null())
-    if rows.height == 0:
+def _hsts_on_http(ctx: Context) -> pl.DataFrame:
+    return ctx.tally(ctx.rows_logging("hsts").filter((pl.col("scheme") == "http") & pl.col("hsts").is_not_null()))
+
+
+@detector(select=_hsts_on_http)
+def hsts_over_http(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
-    detail = f"{rows.height} plain-HTTP response(s) carried Strict-Transport-Security, which clients ignore over HTTP."
-    return [ctx.finding("hsts-over-http", "low", "HSTS sent over plain HTTP", detail, rows)]
+    detail = f"{tally['n'].sum()} plain-HTTP response(s) carried Strict-Transport-Security, which clients ignore over HTTP."
+    return [ctx.finding("hsts-over-http", "low", "HSTS sent over plain HTTP", detail, tally)]
 
 
-@detector
-def cleartext_credentials(ctx: Context) -> list[Finding]:
+def _cleartext(ctx: Context) -> pl.DataFrame:
     auth = pl.col("has_authorization").fill_null(False)
     secret_query = pl.col("query").str.contains(SECRET_PARAMS).fill_null(False)
-    rows = ctx.requests.filter((pl.col("scheme_eff") == "http") & (auth | secret_query))
-    if rows.height == 0:
+    return ctx.tally(ctx.requests.filter((pl.col("scheme_eff") == "http") & (auth | secret_query)))
+
+
+@detector(select=_cleartext)
+def cleartext_credentials(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
     detail = (
-        f"{rows.height} request(s) from {rows['client_id'].n_unique()} client(s) sent an Authorization header or a token in "
+        f"{tally['n'].sum()} request(s) from {tally['client_id'].n_unique()} client(s) sent an Authorization header or a token in "
         "the query string over plain HTTP: the credential crossed the network in cleartext. Rotate it, and never serve over HTTP."
     )
-    return [ctx.finding("cleartext-credentials", "critical", "Credentials sent over plain HTTP", detail, rows)]
+    return [ctx.finding("cleartext-credentials", "critical", "Credentials sent over plain HTTP", detail, tally)]
 
 
-@detector
-def http_served(ctx: Context) -> list[Finding]:
-    rows = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("scheme") == "http") & pl.col("status").is_between(200, 299))
-    if rows.height == 0:
+def _served_over_http(ctx: Context) -> pl.DataFrame:
+    return ctx.tally(
+        ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("scheme") == "http") & pl.col("status").is_between(200, 299))
+    )
+
+
+@detector(select=_served_over_http)
+def http_served(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
-    detail = f"{rows.height} endpoint request(s) were answered 2xx over plain HTTP: MCP traffic (and any token) is readable on the wire."
-    return [ctx.finding("http-served", "high", "MCP served over plain HTTP", detail, rows)]
+    detail = (
+        f"{tally['n'].sum()} endpoint request(s) were answered 2xx over plain HTTP: MCP traffic (and any token) is readable on the wire."
+    )
+    return [ctx.finding("http-served", "high", "MCP served over plain HTTP", detail, tally)]

@@ -17,9 +17,7 @@ STORM_REQUESTS_PER_MINUTE = 60
 ABANDON_AFTER_S = 300  # a client with a fresh token comes back within seconds
 
 
-@detector
-def session_lost(ctx: Context) -> list[Finding]:
-    """A request fails with 404/400 right after a successful one in the same attempt, repeatedly."""
+def _lost_sessions(ctx: Context) -> pl.DataFrame:
     hits = ctx.requests.filter(
         (pl.col("role") == "endpoint")
         & pl.col("status").is_in([400, 404])
@@ -27,25 +25,26 @@ def session_lost(ctx: Context) -> list[Finding]:
         & ~pl.col("benign")
     )
     repeated = hits.group_by("client_id").len().filter(pl.col("len") >= MIN_REPEATS)["client_id"]
-    rows = hits.filter(pl.col("client_id").is_in(repeated.implode()))
-    if rows.height == 0:
+    return ctx.tally(hits.filter(pl.col("client_id").is_in(repeated.implode())), "status", partner="prev_endpoint_seq")
+
+
+@detector(select=_lost_sessions)
+def session_lost(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    """A request fails with 404/400 right after a successful one in the same attempt, repeatedly."""
+    if tally.height == 0:
         return []
-    clients = rows["client_id"].unique().to_list()
+    clients = tally["client_id"].unique().to_list()
     detail = (
         f"{len(clients)} client(s) had a request succeed (typically initialize) and the next one in the same attempt fail "
-        f"with {'/'.join(str(s) for s in sorted(rows['status'].unique().to_list()))}, {rows.height} times: the session "
+        f"with {'/'.join(str(s) for s in sorted(tally['status'].unique().to_list()))}, {tally['n'].sum()} times: the session "
         "did not survive to the next request (several replicas without shared sessions, restarts, or a session attached "
         "to another flow)."
     )
-    evidence = [s for pair in rows.head(3).select("prev_endpoint_seq", "seq").rows() for s in pair if s is not None]
     severity = "high" if ctx.any_failing(clients) else "medium"
-    return [ctx.finding("session-lost", severity, "Session lost right after a successful request", detail, rows, evidence_seqs=evidence)]
+    return [ctx.finding("session-lost", severity, "Session lost right after a successful request", detail, tally, pairs=True)]
 
 
-@detector
-def stream_cut(ctx: Context) -> list[Finding]:
-    if not ctx.logs("duration_s"):
-        return []
+def _cut_streams(ctx: Context) -> pl.DataFrame:
     streams = ctx.rows_logging("duration_s").filter(
         (pl.col("role") == "endpoint")
         & (pl.col("method") == "GET")
@@ -56,45 +55,48 @@ def stream_cut(ctx: Context) -> list[Finding]:
     streams = streams.with_columns((near_timeout | pl.col("status").is_in(CUT_STATUSES)).alias("_cut"))
     per_client = streams.group_by("client_id").agg(pl.len().alias("n"), pl.col("_cut").sum().alias("cut"))
     affected = per_client.filter((pl.col("cut") >= 3) & (pl.col("cut") * 2 >= pl.col("n")))["client_id"]
-    rows = streams.filter(pl.col("_cut") & pl.col("client_id").is_in(affected.implode()))
-    if rows.height == 0:
+    # By length too: the median is over the streams themselves (cut streams are few).
+    return ctx.tally(streams.filter(pl.col("_cut") & pl.col("client_id").is_in(affected.implode())), "duration_s")
+
+
+@detector(select=_cut_streams)
+def stream_cut(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0 or not ctx.logs("duration_s"):
         return []
-    median = rows["duration_s"].median()
+    median = tally.select(pl.col("duration_s").repeat_by("n").explode().median()).item()
     detail = (
-        f"{rows.height} SSE stream(s) from {rows['client_id'].n_unique()} client(s) ended at a timeout-like length "
+        f"{tally['n'].sum()} SSE stream(s) from {tally['client_id'].n_unique()} client(s) ended at a timeout-like length "
         f"(median {median:.0f} s) or with {'/'.join(map(str, CUT_STATUSES))}: a proxy's idle or read timeout is cutting them."
     )
-    return [ctx.finding("stream-cut", "medium", "SSE streams cut at a proxy timeout", detail, rows)]
+    return [ctx.finding("stream-cut", "medium", "SSE streams cut at a proxy timeout", detail, tally)]
 
 
-@detector
-def legacy_transport_fallback(ctx: Context) -> list[Finding]:
+def _fallbacks(ctx: Context) -> pl.DataFrame:
     refused = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("method") == "POST") & pl.col("status").is_in([400, 404, 405]))
     rows = ctx.with_next(refused, "method", "path", "ts").filter(
         (pl.col("next_method") == "GET") & ((pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= ctx.flows.options.attempt_gap_s)
     )
     rows = rows.filter(per_distinct(rows["next_path"], lambda p: p.str.contains(SSE_PATH)).fill_null(False))
-    if rows.height == 0:
+    return ctx.tally(rows, partner="next_seq")
+
+
+@detector(select=_fallbacks)
+def legacy_transport_fallback(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
     detail = (
-        f"{rows['client_id'].n_unique()} client(s) had POST to the Streamable HTTP endpoint fail and fell back to the "
-        "legacy HTTP+SSE transport (GET /sse), {n} times.".format(n=rows.height)
+        f"{tally['client_id'].n_unique()} client(s) had POST to the Streamable HTTP endpoint fail and fell back to the "
+        "legacy HTTP+SSE transport (GET /sse), {n} times.".format(n=tally["n"].sum())
     )
-    evidence = [s for pair in rows.head(3).select("seq", "next_seq").rows() for s in pair if s is not None]
-    return [
-        ctx.finding(
-            "legacy-transport-fallback", "low", "Clients fall back to the legacy SSE transport", detail, rows, evidence_seqs=evidence
-        )
-    ]
+    return [ctx.finding("legacy-transport-fallback", "low", "Clients fall back to the legacy SSE transport", detail, tally, pairs=True)]
 
 
-@detector
-def reconnect_storm(ctx: Context) -> list[Finding]:
+def _storms(ctx: Context) -> pl.DataFrame:
     attempts = ctx.flows.attempts.filter(pl.col("counted"))
     # Whole hours and minutes of UTC time as integers: the same buckets as dt.truncate, far cheaper.
     hour = (pl.col("start").dt.epoch("us") // 3_600_000_000).alias("_hour")
     hourly = attempts.group_by("client_id", hour).len().group_by("client_id").agg(pl.col("len").max().alias("peak"))
-    ep = ctx.requests.select("seq", "ckey", "client_id", "ts", "role").filter(pl.col("role") == "endpoint")
+    ep = ctx.requests.select("seq", "ckey", "client_id", "ts", "source", "line", "role").filter(pl.col("role") == "endpoint")
     # One integer per (client, minute); an unknown time is a minute of its own.
     minute = (pl.col("ts").dt.epoch("us") // 60_000_000).fill_null(PAIR_BASE - 1)
     per_minute = ep.select(pair_key(pl.col("ckey"), minute).alias("_key")).group_by("_key").len()
@@ -105,46 +107,56 @@ def reconnect_storm(ctx: Context) -> list[Finding]:
     storming = hourly.join(minutely, on="client_id", how="full", coalesce=True).filter(
         (pl.col("peak") >= STORM_ATTEMPTS_PER_HOUR) | (pl.col("peak_rpm") >= STORM_REQUESTS_PER_MINUTE)
     )
-    if storming.height == 0:
+    rows = ep.filter(pl.col("client_id").is_in(storming["client_id"].implode()))
+    # Every storming client has endpoint requests (its peak counts them), so each keeps its row.
+    return ctx.tally(rows).join(storming.with_columns(pl.col("client_id").cast(rows.schema["client_id"])), on="client_id", how="left")
+
+
+@detector(select=_storms)
+def reconnect_storm(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
-    ids = storming["client_id"].to_list()
-    rows = ep.filter(pl.col("client_id").is_in(ids))
-    peak = storming["peak"].max() or 0
+    ids = tally["client_id"].to_list()
+    peak = tally["peak"].max() or 0
     detail = (
         f"{len(ids)} client(s) reconnect far faster than a person would: up to {peak} attempts in one hour "
-        f"(up to {storming['peak_rpm'].max() or 0} endpoint requests in one minute). Usually a symptom of another "
+        f"(up to {tally['peak_rpm'].max() or 0} endpoint requests in one minute). Usually a symptom of another "
         "finding; the loop itself costs the server and fills its logs."
     )
     severity = "medium" if ctx.any_failing(ids) else "low"
-    return [ctx.finding("reconnect-storm", severity, "Clients reconnect in a tight loop", detail, rows, count=int(peak))]
+    return [ctx.finding("reconnect-storm", severity, "Clients reconnect in a tight loop", detail, tally, count=int(peak))]  # type: ignore[arg-type]
 
 
-@detector
-def auth_loop(ctx: Context) -> list[Finding]:
+def _auth_loops(ctx: Context) -> pl.DataFrame:
     if not (ctx.requests["role"] == "auth").any():
-        return []
+        return ctx.tally(ctx.requests.clear())
     per_client = ctx.requests.group_by("client_id").agg(
         ((pl.col("role") == "endpoint") & (pl.col("status") == 401)).sum().alias("unauthorized"),
         (pl.col("role") == "auth").sum().alias("auth"),
         ((pl.col("role") == "endpoint") & pl.col("status").is_between(200, 299)).sum().alias("ok"),
     )
     ids = per_client.filter((pl.col("unauthorized") > 0) & (pl.col("auth") > 0) & (pl.col("ok") == 0))["client_id"]
-    rows = ctx.requests.filter(pl.col("client_id").is_in(ids.implode()) & ((pl.col("status") == 401) | (pl.col("role") == "auth")))
-    if rows.height == 0:
+    return ctx.tally(
+        ctx.requests.filter(pl.col("client_id").is_in(ids.implode()) & ((pl.col("status") == 401) | (pl.col("role") == "auth")))
+    )
+
+
+@detector(select=_auth_loops)
+def auth_loop(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    if tally.height == 0:
         return []
     detail = (
-        f"{ids.len()} client(s) got 401 on the endpoint, went through OAuth discovery/registration, and never made an "
+        f"{tally['client_id'].n_unique()} client(s) got 401 on the endpoint, went through OAuth discovery/registration, and never made an "
         "authorized request that succeeded: the metadata, registration or token step is failing for them."
     )
-    return [ctx.finding("auth-loop", "high", "OAuth loop: 401, discovery, and no authorized request", detail, rows)]
+    return [ctx.finding("auth-loop", "high", "OAuth loop: 401, discovery, and no authorized request", detail, tally)]
 
 
-@detector
-def auth_abandoned(ctx: Context) -> list[Finding]:
+def _abandoned_tokens(ctx: Context) -> pl.DataFrame:
     """A token is issued and no endpoint request from that client follows within a few minutes."""
     tokens = ctx.requests.filter(pl.col("path").cat.ends_with("/token") & pl.col("status").is_between(200, 299)).sort("ts")
     if tokens.height == 0:
-        return []
+        return ctx.tally(tokens)
     endpoint = (
         ctx.requests.select("client_id", "ts", "role")
         .filter(pl.col("role") == "endpoint")
@@ -153,11 +165,16 @@ def auth_abandoned(ctx: Context) -> list[Finding]:
     )
     nxt = tokens.join_asof(endpoint, left_on="ts", right_on="_next_ep", by="client_id", strategy="forward", check_sortedness=False)
     silent = pl.col("_next_ep").is_null() | ((pl.col("_next_ep") - pl.col("ts")).dt.total_seconds() > ABANDON_AFTER_S)
-    rows = nxt.filter(silent)
-    if rows.height == 0:
+    return ctx.tally(nxt.filter(silent))
+
+
+@detector(select=_abandoned_tokens)
+def auth_abandoned(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    """A token is issued and no endpoint request from that client follows within a few minutes."""
+    if tally.height == 0:
         return []
     detail = (
-        f"{rows['client_id'].n_unique()} client(s) obtained a token (/token 2xx) and never made an MCP request after it. "
+        f"{tally['client_id'].n_unique()} client(s) obtained a token (/token 2xx) and never made an MCP request after it. "
         "The requests that followed did not reach this server: often a WAF or CDN rule blocking the client's User-Agent."
     )
-    return [ctx.finding("auth-abandoned", "medium", "Token issued, then silence", detail, rows)]
+    return [ctx.finding("auth-abandoned", "medium", "Token issued, then silence", detail, tally)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from . import Context, Finding, detector
+from . import Context, Finding, Select, detector
 
 # code -> (status, title, what it usually means)
 REFUSALS = {
@@ -23,42 +23,49 @@ REFUSALS = {
 }
 
 
-def _refusals(ctx: Context, code: str) -> list[Finding]:
+def _refused(status: int) -> Select:
+    def select(ctx: Context) -> pl.DataFrame:
+        # A failure that follows a method-changing redirect belongs to redirect-method-downgrade.
+        after_redirect = (
+            (pl.col("prev_method") == "POST") & pl.col("prev_status").is_in([301, 302, 303]) & (pl.col("prev_path") == pl.col("path"))
+        )
+        refused = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("status") == status))
+        rows = ctx.with_previous(refused, "method", "status", "path").filter(~after_redirect.fill_null(False))
+        if status == 405:
+            # 405 on GET (no stream offered) or DELETE is spec-compliant when the client carries on over POST.
+            failing = ctx.clients.filter(pl.col("outcome").is_in(["stuck", "failing"]))["client_id"].implode()
+            rows = rows.filter(~pl.col("benign") | pl.col("client_id").is_in(failing))
+        return ctx.tally(rows, "method")
+
+    return select
+
+
+def _refusals(ctx: Context, tally: pl.DataFrame, code: str) -> list[Finding]:
     status, title, meaning = REFUSALS[code]
-    # A failure that follows a method-changing redirect belongs to redirect-method-downgrade.
-    after_redirect = (
-        (pl.col("prev_method") == "POST") & pl.col("prev_status").is_in([301, 302, 303]) & (pl.col("prev_path") == pl.col("path"))
-    )
-    refused = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("status") == status))
-    rows = ctx.with_previous(refused, "method", "status", "path").filter(~after_redirect.fill_null(False))
-    if code == "method-not-allowed":
-        # 405 on GET (no stream offered) or DELETE is spec-compliant when the client carries on over POST.
-        failing = ctx.clients.filter(pl.col("outcome").is_in(["stuck", "failing"]))["client_id"].implode()
-        rows = rows.filter(~pl.col("benign") | pl.col("client_id").is_in(failing))
-    if rows.height == 0:
+    if tally.height == 0:
         return []
-    clients = rows["client_id"].unique().to_list()
-    methods = ", ".join(sorted(rows["method"].drop_nulls().unique().to_list()))
-    detail = f"{rows.height} endpoint request(s) ({methods}) from {len(clients)} client(s) got {status}: {meaning}."
+    clients = tally["client_id"].unique().to_list()
+    methods = ", ".join(sorted(tally["method"].drop_nulls().cast(pl.String).unique().to_list()))
+    detail = f"{tally['n'].sum()} endpoint request(s) ({methods}) from {len(clients)} client(s) got {status}: {meaning}."
     severity = "high" if ctx.any_failing(clients) else "medium"
-    return [ctx.finding(code, severity, title, detail, rows)]
+    return [ctx.finding(code, severity, title, detail, tally)]
 
 
-@detector
-def not_acceptable(ctx: Context) -> list[Finding]:
-    return _refusals(ctx, "not-acceptable")
+@detector(select=_refused(406))
+def not_acceptable(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    return _refusals(ctx, tally, "not-acceptable")
 
 
-@detector
-def unsupported_media_type(ctx: Context) -> list[Finding]:
-    return _refusals(ctx, "unsupported-media-type")
+@detector(select=_refused(415))
+def unsupported_media_type(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    return _refusals(ctx, tally, "unsupported-media-type")
 
 
-@detector
-def method_not_allowed(ctx: Context) -> list[Finding]:
-    return _refusals(ctx, "method-not-allowed")
+@detector(select=_refused(405))
+def method_not_allowed(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    return _refusals(ctx, tally, "method-not-allowed")
 
 
-@detector
-def forbidden(ctx: Context) -> list[Finding]:
-    return _refusals(ctx, "forbidden")
+@detector(select=_refused(403))
+def forbidden(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+    return _refusals(ctx, tally, "forbidden")
