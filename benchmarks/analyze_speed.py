@@ -3,6 +3,7 @@
 
     python benchmarks/analyze_speed.py                       # 1M, 2M and 10M lines, nginx combined and Caddy JSON
     python benchmarks/analyze_speed.py --sizes 1000000 --formats nginx
+    python benchmarks/analyze_speed.py --lines-per-shard 1000000   # read in shards: memory bounded by a shard
 
 For each size and format it writes benchmarks/data/mcp-<format>-<N>.log once (realistic MCP traffic:
 many clients and sessions, HTTP->HTTPS redirect loops, a few stuck clients, browsers and scanners), runs
@@ -158,6 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,2000000,10000000")
     parser.add_argument("--formats", default="nginx,caddy")
+    parser.add_argument(
+        "--lines-per-shard", type=int, default=0, help="run logscope with --shards so that each shard holds about this many lines"
+    )
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     logscope = shutil.which("logscope", path=str(Path(sys.executable).parent)) or "logscope"
@@ -182,11 +186,24 @@ def main() -> None:
             out = DATA / f"out-{fmt}-{size}"
             out.mkdir(exist_ok=True)
             warm(path)
+            shards = -(-size // args.lines_per_shard) if args.lines_per_shard else 0
+            sharding = ["--shards", str(shards)] if shards else []
             wall, peak = measure(
-                [logscope, "analyze", str(path), "--quiet", "--json", str(out / "report.json"), "--html", str(out / "report.html")]
+                [
+                    logscope,
+                    "analyze",
+                    str(path),
+                    "--quiet",
+                    "--json",
+                    str(out / "report.json"),
+                    "--html",
+                    str(out / "report.html"),
+                    *sharding,
+                ]
             )
             walls[fmt, size] = wall
             line = f"{fmt:>6} {size:>11,} lines: logscope analyze {wall:7.2f} s = {size / wall:>11,.0f} lines/s, peak RSS {peak:7,.0f} MiB"
+            line += f" ({shards} shards)" if shards else ""
             if goaccess and fmt == "nginx":
                 warm(path)
                 g_wall, g_peak = measure([goaccess, str(path), "--log-format=COMBINED", "-o", str(out / "goaccess.html")])

@@ -12,14 +12,16 @@ from pathlib import Path
 import polars as pl
 
 from .detectors import SEVERITIES, Context, Finding, run_detectors
+from .errors import InputError
 from .flows import FlowOptions, Flows, build_flows, forwarded_client
 from .formats import FormatChoice
-from .ingest import Ingest, ProgressHook, read_logs
+from .ingest import Ingest, InputReport, ProgressHook, read_logs
 from .inventory.agents import classify_user_agents
 from .inventory.architectures import architectures_table, assign_architectures
 from .inventory.asn import asn_lookup, merge_owners
 from .inventory.networks import default_ranges, lookup
 from .privacy import anonymize_key, anonymize_requests, mask_addresses
+from .shards import Prepare, ShardedRun, automatic_shards, sharded_flows
 
 
 @dataclass
@@ -31,10 +33,19 @@ class Analysis:
     findings: list[Finding]
     clients: pl.DataFrame  # per client: flows' columns, failure_modes, agent, kind, network, architecture
     architectures: pl.DataFrame  # per architecture: key, label, counts, outcome counts
+    sharded: ShardedRun | None = None  # read in shards: the annotated requests are on disk
 
     @property
     def requests(self) -> pl.DataFrame:
-        return self.flows.requests
+        """The annotated requests. Read in shards, they are loaded whole from disk (in log order, with
+        `seq` and the neighbour columns numbering rows within each shard): prefer `scan_requests()`."""
+        if self.sharded is None:
+            return self.flows.requests
+        return self.scan_requests().sort(pl.col("ts").is_null(), "ts", "source", "line").collect()
+
+    def scan_requests(self) -> pl.LazyFrame:
+        """The annotated requests as a lazy frame, wherever they are (memory, or the shards on disk)."""
+        return self.flows.requests.lazy() if self.sharded is None else self.sharded.scan()
 
     def findings_at_or_above(self, severity: str) -> list[Finding]:
         limit = SEVERITIES.index(severity)
@@ -72,17 +83,46 @@ def _owners(ips: pl.Series, ranges: pl.DataFrame, asn_db: Path | None) -> pl.Dat
     return merge_owners(owners, asn_lookup(ips, asn_db)) if asn_db is not None else owners
 
 
-def _anonymized(ingest: Ingest, options: FlowOptions, ranges: pl.DataFrame, asn_db: Path | None) -> tuple[Ingest, pl.DataFrame]:
-    """Every address replaced by its pseudonym; networks are looked up on the real addresses first."""
-    requests = ingest.requests
-    if options.trust_forwarded:
-        requests = requests.with_columns(forwarded_client().alias("client_ip"))
-    owners = _owners(requests["client_ip"], ranges, asn_db)
-    anonymized, table = anonymize_requests(requests, anonymize_key())
-    mapping = dict(table.iter_rows())
-    owners = owners.with_columns(pl.col("ip").replace_strict(mapping, default=None, return_dtype=pl.String))
-    inputs = [replace(r, rejected_samples=[replace(s, text=mask_addresses(s.text)) for s in r.rejected_samples]) for r in ingest.inputs]
-    return Ingest(requests=anonymized, inputs=inputs), owners
+def _masked(inputs: list[InputReport]) -> list[InputReport]:
+    return [replace(r, rejected_samples=[replace(s, text=mask_addresses(s.text)) for s in r.rejected_samples]) for r in inputs]
+
+
+def _preparation(options: FlowOptions, ranges: pl.DataFrame, asn_db: Path | None, anonymize: bool) -> Prepare:
+    """What happens to requests before flows: with `anonymize`, every address is replaced by its
+    pseudonym (networks are looked up on the real addresses first, and forwarded addresses resolved)."""
+
+    def prepare(ingest: Ingest) -> tuple[Ingest, FlowOptions, pl.DataFrame | None]:
+        if not anonymize:
+            return ingest, options, None
+        requests = ingest.requests
+        if options.trust_forwarded:
+            requests = requests.with_columns(forwarded_client().alias("client_ip"))
+        owners = _owners(requests["client_ip"], ranges, asn_db)
+        anonymized, table = anonymize_requests(requests, anonymize_key())
+        mapping = dict(table.iter_rows())
+        owners = owners.with_columns(pl.col("ip").replace_strict(mapping, default=None, return_dtype=pl.String))
+        # Forwarded addresses are already applied to the real addresses.
+        return Ingest(requests=anonymized, inputs=_masked(ingest.inputs)), replace(options, trust_forwarded=False), owners
+
+    return prepare
+
+
+def _inventory(
+    ingest: Ingest,
+    flows: Flows,
+    findings: list[Finding],
+    owners: pl.DataFrame | None,
+    ranges: pl.DataFrame,
+    asn_db: Path | None,
+    sharded: ShardedRun | None = None,
+) -> Analysis:
+    """The client inventory (agents, networks, architectures) around flows and findings."""
+    if owners is None:
+        owners = _owners(flows.clients["ip"], ranges, asn_db)
+    clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings), owners))
+    return Analysis(
+        ingest=ingest, flows=flows, findings=findings, clients=clients, architectures=architectures_table(clients), sharded=sharded
+    )
 
 
 def diagnose(
@@ -102,16 +142,10 @@ def diagnose(
     """
     options = options or FlowOptions()
     ranges = network_ranges if network_ranges is not None else default_ranges()
-    owners: pl.DataFrame | None = None
-    if anonymize:
-        ingest, owners = _anonymized(ingest, options, ranges, asn_db)
-        options = replace(options, trust_forwarded=False)  # already applied to the real addresses
+    ingest, options, owners = _preparation(options, ranges, asn_db, anonymize)(ingest)
     flows = build_flows(ingest, options)
     findings = run_detectors(Context(flows, ingest))
-    if owners is None:
-        owners = _owners(flows.clients["ip"], ranges, asn_db)
-    clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings), owners))
-    return Analysis(ingest=ingest, flows=flows, findings=findings, clients=clients, architectures=architectures_table(clients))
+    return _inventory(ingest, flows, findings, owners, ranges, asn_db)
 
 
 def analyze(
@@ -124,7 +158,26 @@ def analyze(
     network_ranges: pl.DataFrame | None = None,
     anonymize: bool = False,
     asn_db: Path | None = None,
+    shards: int | None = None,
+    spill_dir: str | Path | None = None,
 ) -> Analysis:
-    """Read the logs and diagnose them: `analyze("access.log").findings`."""
-    ingest = read_logs(inputs, choice, naive_tz=naive_tz, progress=progress)
-    return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
+    """Read the logs and diagnose them: `analyze("access.log").findings`.
+
+    `shards` above 1 reads the logs in that many shards of clients, so memory holds one shard's
+    requests at a time (logscope.shards); the answers are the same. By default logs up to 2 GiB are
+    read whole and larger ones in shards of about 1 GiB, spilled under `spill_dir` (the system's
+    temporary directory by default).
+    """
+    specs = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(s) for s in inputs]
+    count = automatic_shards(specs) if shards is None else shards
+    if count < 1:
+        raise InputError(f"--shards must be 1 or more, not {count}")
+    if count == 1:
+        ingest = read_logs(specs, choice, naive_tz=naive_tz, progress=progress)
+        return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
+    options = options or FlowOptions()
+    ranges = network_ranges if network_ranges is not None else default_ranges()
+    prepare = _preparation(options, ranges, asn_db, anonymize)
+    run = sharded_flows(specs, choice, options, count, prepare, naive_tz=naive_tz, progress=progress, spill_dir=spill_dir)
+    ingest = replace(run.ingest, inputs=_masked(run.ingest.inputs)) if anonymize else run.ingest
+    return _inventory(ingest, run.flows, run.findings, run.owners, ranges, asn_db, run.run)

@@ -85,6 +85,17 @@ def analyze(
     no_html: Annotated[bool, typer.Option("--no-html", help="Do not write the HTML report.")] = False,
     json_out: Annotated[Optional[str], typer.Option("--json", help="Write the JSON report to this path (- for standard output).")] = None,  # noqa: UP045
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
+    shards: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--shards",
+            help="Read the logs in this many shards of clients, one in memory at a time (default: whole up to 2 GiB, else 1 GiB each).",
+        ),
+    ] = None,
+    spill_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--spill-dir", help="Where shards are written while they are analysed (default: the system's temporary directory)."),
+    ] = None,
 ) -> None:
     """Parse the logs and summarise who reaches the server and what fails."""
     # With the JSON on standard output, the human summary goes to standard error.
@@ -105,9 +116,20 @@ def analyze(
         ranges = networks.default_ranges(networks_dir) if networks_dir is not None else None
         if asn_db is not None and not asn_db.is_file():
             raise LogscopeError(f"{asn_db}: no such --asn-db file")
+        if spill_dir is not None and not spill_dir.is_dir():
+            raise LogscopeError(f"{spill_dir}: --spill-dir is not a directory")
         with ingest_progress(not quiet and sys.stderr.isatty()) as progress:
             analysis = run_analysis(
-                logs, choice, options, naive_tz=timezone, progress=progress, network_ranges=ranges, anonymize=anonymize, asn_db=asn_db
+                logs,
+                choice,
+                options,
+                naive_tz=timezone,
+                progress=progress,
+                network_ranges=ranges,
+                anonymize=anonymize,
+                asn_db=asn_db,
+                shards=shards,
+                spill_dir=spill_dir,
             )
         report = build_report(analysis)
         if json_out:

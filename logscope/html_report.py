@@ -68,8 +68,11 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
 
 def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Per client: its attempts (start, success, status) and the request flow its failed attempts most often take."""
-    requests = analysis.requests.select("client_id", "attempt", "start", "seq", "method", "path", "status").filter(
-        pl.col("client_id").is_in(client_ids) & pl.col("attempt").is_not_null()
+    requests = (
+        analysis.scan_requests()
+        .select("client_id", "attempt", "start", "seq", "method", "path", "status")
+        .filter(pl.col("client_id").cast(pl.String).is_in(client_ids) & pl.col("attempt").is_not_null())
+        .collect()
     )
     step = pl.concat_str(
         pl.col("method").fill_null("-"), pl.lit(" "), pl.col("path").fill_null("-"), pl.lit(" "), pl.col("status").cast(pl.String)

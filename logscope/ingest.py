@@ -108,15 +108,16 @@ def _account(report: InputReport, lines: int, rejected: pl.DataFrame | None) -> 
 
 
 def _read_input(
-    src: Source, choice: FormatChoice, naive_tz: str, block_bytes: int, progress: ProgressHook | None
-) -> tuple[InputReport, list[pl.DataFrame]]:
+    src: Source, choice: FormatChoice, naive_tz: str, block_bytes: int, progress: ProgressHook | None, keep: Callable[[pl.DataFrame], None]
+) -> InputReport:
+    """Parse one input block by block, handing each block's canonical rows to `keep`."""
     report = InputReport(path=src.name)
     blocks = read_ahead(iter_blocks(src, block_bytes, report.notes))
     first = next(blocks, None)
     sample = _sample(first.frame) if first is not None else []
     if not sample:
         report.notes.append("empty input: no log lines")
-        return report, []
+        return report
     fmt: LogFormat | None = resolve(choice, sample)
     if fmt is None:
         raise InputError(
@@ -124,7 +125,6 @@ def _read_input(
         )
     report.format = fmt.family
     report.format_detail = fmt.describe()
-    accepted: list[pl.DataFrame] = []
 
     def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
         """The block's canonical rows, and its rejected lines (None when there are none)."""
@@ -143,10 +143,10 @@ def _read_input(
     for block, lines, rejected, canonical in in_order_on_threads(parse, chain([first], blocks)):
         report.invalid_utf8 |= block.lossy
         _account(report, lines, rejected)
-        accepted.append(canonical)
+        keep(canonical)
         if progress is not None:
             progress(src.name, report.lines)
-    return report, accepted
+    return report
 
 
 def _compact_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -199,18 +199,28 @@ def read_logs(
 
     if len(specs) == 1 and is_store(Path(specs[0])):
         return read_store(Path(specs[0]))  # converted earlier: no parsing
+    frames: list[pl.DataFrame] = []
+    reports = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=block_bytes, progress=progress, keep=frames.append)
+    return Ingest(requests=merge_in_time_order(frames), inputs=reports)
+
+
+def parse_inputs(
+    specs: Sequence[str],
+    choice: FormatChoice | None,
+    *,
+    naive_tz: str,
+    block_bytes: int,
+    progress: ProgressHook | None,
+    keep: Callable[[pl.DataFrame], None],
+) -> list[InputReport]:
+    """Parse every input in order, handing each block's canonical rows to `keep`; one report per input."""
     sources = expand_inputs(specs)
     choice = choice or FormatChoice()
-    reports: list[InputReport] = []
-    frames: list[pl.DataFrame] = []
-    for src in sources:
-        report, accepted = _read_input(src, choice, naive_tz, block_bytes, progress)
-        reports.append(report)
-        frames.extend(accepted)
+    reports = [_read_input(src, choice, naive_tz, block_bytes, progress, keep) for src in sources]
     if not any(r.lines for r in reports) or not any(r.format != "unknown" for r in reports):
         names = ", ".join(r.path for r in reports)
         raise InputError(f"{names}: empty input, nothing to analyse")
-    return Ingest(requests=merge_in_time_order(frames), inputs=reports)
+    return reports
 
 
 def merge_in_time_order(frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -142,16 +142,17 @@ def build_report(analysis: Analysis | Ingest) -> dict[str, Any]:
 
     if not isinstance(analysis, Analysis):
         analysis = diagnose(analysis)
-    requests = analysis.ingest.requests
-    window = requests.select(pl.col("ts").min().alias("start"), pl.col("ts").max().alias("end")).row(0, named=True)
+    # Every request belongs to one client: the window and the total come from the clients, which a log
+    # read in shards has whole (its requests are on disk).
     clients = analysis.flows.clients
+    window = clients.select(pl.col("first_seen").min().alias("start"), pl.col("last_seen").max().alias("end")).row(0, named=True)
     return {
         "schema_version": SCHEMA_VERSION,
         "generator": f"logscope {__version__}",
         "inputs": [r.to_json() for r in analysis.ingest.inputs],
         "window": {"start": iso(window["start"]), "end": iso(window["end"])},
         "totals": {
-            "requests": requests.height,
+            "requests": int(clients["requests"].sum()),
             "clients": clients.height,
             "mcp_clients": clients.filter(pl.col("outcome") != "not-mcp").height,
             "stuck_clients": clients.filter(pl.col("outcome") == "stuck").height,

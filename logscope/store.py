@@ -46,14 +46,33 @@ def write_store(ingest: Ingest, out: Path) -> Path:
     return out
 
 
-def read_store(path: Path) -> Ingest:
-    """A store written by `write_store`, back as an Ingest (requests in time order)."""
+def read_manifest(path: Path) -> list[InputReport]:
+    """The inputs' reports a store's manifest keeps (checked to be a store this logscope reads)."""
+    return _inputs(_manifest(path))
+
+
+def _manifest(path: Path) -> dict:
     try:
         manifest = json.loads((path / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable logscope store manifest ({exc})") from None
     if manifest.get("version") != STORE_VERSION:
         raise InputError(f"{path}: a logscope store of version {manifest.get('version')}, this logscope reads {STORE_VERSION}")
+    return manifest
+
+
+def _inputs(manifest: dict) -> list[InputReport]:
+    inputs = []
+    for item in manifest["inputs"]:
+        item = dict(item)
+        samples = [RejectedLine(**s) for s in item.pop("rejected_samples", [])]
+        inputs.append(InputReport(**item, rejected_samples=samples))
+    return inputs
+
+
+def read_store(path: Path) -> Ingest:
+    """A store written by `write_store`, back as an Ingest (requests in time order)."""
+    manifest = _manifest(path)
     files = sorted(path.glob("day=*/*.parquet"))
     if files:
         scan = pl.scan_parquet([str(f) for f in files], hive_partitioning=True)
@@ -62,10 +81,7 @@ def read_store(path: Path) -> Ingest:
         requests = pl.DataFrame(schema=CANONICAL)
     if requests.height != manifest.get("requests"):
         raise InputError(f"{path}: the store holds {requests.height} requests, its manifest says {manifest.get('requests')}")
-    inputs = []
-    for item in manifest["inputs"]:
-        samples = [RejectedLine(**s) for s in item.pop("rejected_samples", [])]
-        inputs.append(InputReport(**item, rejected_samples=samples))
+    inputs = _inputs(manifest)
     # Back to the order ingest produced: inputs as the operator named them, lines in file order, then a
     # stable sort by time (equal times keep that order).
     order = {r.path: i for i, r in enumerate(inputs)}

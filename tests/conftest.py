@@ -53,6 +53,13 @@ def validate_report(report: dict) -> None:
     jsonschema.validate(report, report_schema(), format_checker=jsonschema.FormatChecker())
 
 
+def same_report(whole: dict, other: dict) -> bool:
+    """Two reports of the same logs say the same (the generator line aside); shows what differs if not."""
+    differing = [k for k in whole if k != "generator" and whole[k] != other.get(k)]
+    assert not differing, f"reports differ in {differing}"
+    return True
+
+
 def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI the way an operator would (a real process, real files)."""
     # Run from a scratch directory, so the default HTML report never lands in the work tree.

@@ -23,6 +23,8 @@ from logscope.ingest import read_logs
 from logscope.report import build_report
 from logscope.store import write_store
 
+from .conftest import same_report
+
 START = datetime(2026, 5, 16, tzinfo=UTC)
 GAP = timedelta(seconds=90)  # between attempts: longer than the 30 s attempt gap
 
@@ -125,3 +127,14 @@ def test_small_blocks_and_a_store_give_the_same_answers(large_log: tuple[Path, d
     from_store = analyze(tmp_path / "store")
     _check(from_store.clients, expected)
     assert build_report(from_store)["findings"] == build_report(in_blocks)["findings"]
+
+
+def test_shards_give_the_same_answers(large_log: tuple[Path, dict[str, Expected]], tmp_path: Path) -> None:
+    """Read in shards of clients (one in memory at a time), from the log or from a store: same answers."""
+    path, expected = large_log
+    whole = build_report(analyze(path))
+    sharded = analyze(path, shards=4)
+    _check(sharded.clients, expected)
+    assert same_report(whole, build_report(sharded))
+    write_store(read_logs(path), tmp_path / "store")
+    assert same_report(whole, build_report(analyze(tmp_path / "store", shards=3)))

@@ -210,3 +210,13 @@ def test_real_log_diagnosis_calls_nobody_stuck(realdata: Path, name: str) -> Non
     assert report["totals"]["stuck_clients"] == 0
     # No client-level failure mode on a server without MCP traffic.
     assert all(not c["failure_modes"] for c in report["clients"])
+
+
+def test_equally_common_layouts_are_chosen_the_same_way_every_time(realdata: Path) -> None:
+    """One line each matches vhost_combined, host_combined and common, and only three layouts are kept:
+    the tie goes to the preferred (more specific) layouts, never to the order a group-by happens to give."""
+    from logscope.formats import FormatChoice, resolve
+
+    lines = (realdata / "apache/crowdsec_hub_apache2_logs.log").read_text().splitlines()
+    labels = {resolve(FormatChoice(), lines).describe()["log_format_name"] for _ in range(30)}  # type: ignore[union-attr]
+    assert labels == {"vhost_combined + host_combined + combined"}

@@ -139,8 +139,9 @@ def _detect_text(lines: pl.DataFrame, layouts: Sequence[TextFormat], fallbacks: 
     counts = dict(first.drop_nulls().group_by("i").len().iter_rows())
     if not counts:
         return None
-    # Keep the layouts that explain a line each, most frequent first, in preference order to parse.
-    kept = sorted(sorted(counts, key=lambda i: -counts[i])[:MAX_MIXED])
+    # Keep the layouts that explain a line each, most frequent first (equal counts: preference order,
+    # never the group-by's order, which varies from run to run), in preference order to parse.
+    kept = sorted(sorted(counts, key=lambda i: (-counts[i], i))[:MAX_MIXED])
     chosen = tuple(candidates[i] for i in kept)
     primary = max(kept, key=lambda i: counts[i])
     rest: tuple[TextFormat, ...] = ()

@@ -1,0 +1,258 @@
+"""Logs larger than memory: requests spread over shards by client address, each shard analysed alone.
+
+    analysis = analyze("huge.log", shards=16)     # `logscope analyze --shards 16`; automatic above 2 GiB
+
+A client (an address and a User-Agent) lives in exactly one shard, so what the sessionizer and the
+detectors compute per client is exact in its shard. What spans clients is kept as counts that add up:
+which inputs' servers redirect plain HTTP (a first pass over the shards, needed only when the scheme is
+not logged), the server transport, and each detector's tally, worded once from all shards. The report
+is the one reading the log whole gives (tests compare them).
+
+Memory holds one shard's requests at a time (parsed blocks are written to their shard's Parquet files
+as they come), plus the clients, the attempts and the tallies, which grow with clients and attempts,
+not with lines. The annotated requests stay on disk beside the shards, for evidence and
+`Analysis.scan_requests()`, until the analysis is dropped.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .detectors import Context, Finding, describe_all, select_all
+from .flows import FlowOptions, Flows, build_flows, forwarded_client, redirect_counts, redirecting_inputs, server_transport, transport_facts
+from .formats import FormatChoice
+from .ingest import Ingest, InputReport, ProgressHook, merge_in_time_order, parse_inputs
+from .schema import empty_frame
+from .sources import BLOCK_BYTES, STDIN
+
+WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faster, and it fits
+SHARD_BYTES = 1 << 30  # log per shard when sharding is automatic: about 1.5 GB of memory for nginx lines
+GZIP_RATIO = 8  # access logs compress about this well; a .gz is counted at this many times its size
+STORE_RATIO = 6  # and a converted store's Parquet about this well
+FLUSH_ROWS = 1_000_000  # parsed rows held before they are written out to their shards
+SEED = 0x10C5C0BE
+
+
+def automatic_shards(specs: Sequence[str]) -> int:
+    """How many shards an analysis of `specs` takes by default: 1 (read whole) unless the logs are large."""
+    from .store import is_store
+
+    total = 0
+    for spec in specs:
+        if spec == STDIN:
+            continue  # unknown size: read whole unless told (--shards)
+        if is_store(Path(spec)):
+            total += STORE_RATIO * sum(f.stat().st_size for f in Path(spec).glob("day=*/*.parquet"))
+            continue
+        for name in glob.glob(spec) if glob.has_magic(spec) and not os.path.exists(spec) else [spec]:
+            try:
+                size = os.stat(name).st_size
+            except OSError:
+                continue  # reading it reports the problem in one line
+            total += size * GZIP_RATIO if name.endswith(".gz") else size
+    return 1 if total <= WHOLE_BYTES else math.ceil(total / SHARD_BYTES)
+
+
+def shard_of(options: FlowOptions, shards: int) -> pl.Expr:
+    """The shard of each request: a hash of the client's address (the one flows will use)."""
+    address = forwarded_client() if options.trust_forwarded else pl.col("client_ip")
+    return (address.cast(pl.String).hash(SEED) % shards).cast(pl.UInt32)
+
+
+@dataclass
+class _ShardWriter:
+    """Takes parsed blocks and appends each one's rows to their shards' Parquet files."""
+
+    root: Path
+    shards: int
+    shard: pl.Expr
+    held: list[list[pl.DataFrame]] = field(default_factory=list)
+    rows: int = 0
+    parts: int = 0
+    unlogged_scheme: bool = False
+
+    def __post_init__(self) -> None:
+        self.held = [[] for _ in range(self.shards)]
+        for i in range(self.shards):
+            self.directory(i).mkdir(parents=True)
+
+    def directory(self, i: int) -> Path:
+        return self.root / f"shard-{i:04d}"
+
+    def keep(self, block: pl.DataFrame) -> None:
+        self.unlogged_scheme |= block["scheme"].null_count() > 0
+        for (i,), part in block.with_columns(self.shard.alias("_shard")).partition_by("_shard", as_dict=True, include_key=False).items():
+            self.held[i].append(part)  # type: ignore[index]
+        self.rows += block.height
+        if self.rows >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        for i, parts in enumerate(self.held):
+            if parts:
+                # Part files are numbered in the order written, which is input order.
+                pl.concat(parts, how="diagonal_relaxed").write_parquet(
+                    self.directory(i) / f"part-{self.parts:06d}.parquet", compression="lz4"
+                )
+        self.held = [[] for _ in range(self.shards)]
+        self.rows = 0
+        self.parts += 1
+
+    def load(self, i: int) -> pl.DataFrame:
+        files = sorted(self.directory(i).glob("part-*.parquet"))
+        return pl.read_parquet(files) if files else empty_frame()
+
+
+@dataclass
+class _StoreShards:
+    """A converted store read shard by shard: each pass scans it for one shard's clients."""
+
+    path: Path
+    shards: int
+    shard: pl.Expr
+    inputs: list[InputReport]
+
+    @property
+    def unlogged_scheme(self) -> bool:
+        return bool(self._scan().select(pl.col("scheme").is_null().any()).collect().item())
+
+    def _scan(self) -> pl.LazyFrame:
+        files = [str(f) for f in sorted(self.path.glob("day=*/*.parquet"))]
+        return pl.scan_parquet(files, hive_partitioning=True).drop("day", strict=False) if files else empty_frame().lazy()
+
+    def load(self, i: int) -> pl.DataFrame:
+        from .schema import conform
+
+        order = {r.path: n for n, r in enumerate(self.inputs)}
+        chosen = conform(self._scan().filter(self.shard == i)).collect()
+        # Input order (inputs as named, lines in file order), as a store read whole has it.
+        return chosen.sort(pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32), "line")
+
+
+@dataclass
+class ShardedRun:
+    """What a sharded analysis leaves behind besides its tables: the directory of annotated requests."""
+
+    directory: tempfile.TemporaryDirectory[str]
+    written: list[int] = field(default_factory=list)  # shards with requests (a shard can get no client)
+
+    def annotated(self, i: int) -> Path:
+        return Path(self.directory.name) / f"annotated-{i:04d}.parquet"
+
+    def scan(self) -> pl.LazyFrame:
+        """All annotated requests (`seq`, `next_seq`, `prev_seq` number rows within their shard)."""
+        return pl.scan_parquet([str(self.annotated(i)) for i in self.written])
+
+    def fetch(self, refs: pl.DataFrame) -> pl.DataFrame:
+        """The annotated requests `refs` names by (shard, seq)."""
+        found = []
+        for (shard,), wanted in refs.partition_by("shard", as_dict=True).items():
+            seqs = wanted["seq"].cast(pl.UInt32).implode()
+            found.append(pl.scan_parquet(self.annotated(int(shard))).filter(pl.col("seq").is_in(seqs)).collect())  # type: ignore[arg-type]
+        return pl.concat(found, how="diagonal_relaxed")
+
+
+Prepare = Callable[[Ingest], tuple[Ingest, FlowOptions, pl.DataFrame | None]]  # a shard before flows (anonymize)
+
+
+@dataclass
+class ShardedFlows:
+    """All shards' flows gathered: the global tables, the findings, and where the requests are."""
+
+    flows: Flows
+    ingest: Ingest
+    findings: list[Finding]
+    owners: pl.DataFrame | None
+    run: ShardedRun
+
+
+def _shards_of(
+    specs: Sequence[str],
+    choice: FormatChoice | None,
+    options: FlowOptions,
+    shards: int,
+    root: Path,
+    naive_tz: str,
+    progress: ProgressHook | None,
+) -> tuple[_ShardWriter | _StoreShards, list[InputReport]]:
+    from .store import is_store, read_manifest
+
+    shard = shard_of(options, shards)
+    if len(specs) == 1 and is_store(Path(specs[0])):
+        inputs = read_manifest(Path(specs[0]))
+        return _StoreShards(Path(specs[0]), shards, shard, inputs), inputs
+    writer = _ShardWriter(root / "parsed", shards, shard)
+    inputs = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=writer.keep)
+    writer.flush()
+    return writer, inputs
+
+
+def sharded_flows(
+    specs: Sequence[str],
+    choice: FormatChoice | None,
+    options: FlowOptions,
+    shards: int,
+    prepare: Prepare,
+    *,
+    naive_tz: str = "UTC",
+    progress: ProgressHook | None = None,
+    spill_dir: str | Path | None = None,
+) -> ShardedFlows:
+    """Parse into `shards` shards of clients, then flows and detector tallies shard by shard."""
+    directory = tempfile.TemporaryDirectory(prefix="logscope-shards-", dir=spill_dir)
+    run = ShardedRun(directory)
+    source, inputs = _shards_of(specs, choice, options, shards, Path(directory.name), naive_tz, progress)
+
+    def shard_ingest(i: int) -> Ingest:
+        return Ingest(requests=merge_in_time_order([source.load(i)]), inputs=inputs)
+
+    # First pass, only when some scheme is unlogged: which inputs' servers redirect plain HTTP.
+    redirecting: list[str] = []
+    if source.unlogged_scheme:
+        counts: dict[str, int] = {}
+        for i in range(shards):
+            for name, n in redirect_counts(shard_ingest(i), options).items():
+                counts[name] = counts.get(name, 0) + n
+        redirecting = redirecting_inputs(counts)
+
+    tallies, facts, clients, attempts, owners = [], [], [], [], []
+    offset = 0
+    template: pl.DataFrame | None = None
+    flow_options = options
+    for i in range(shards):
+        ingest, flow_options, shard_owners = prepare(shard_ingest(i))
+        if ingest.requests.height == 0:
+            continue
+        flows = build_flows(ingest, flow_options, redirecting)
+        # Attempts are numbered 1.. in each shard; numbered on from the shards before, they stay unique.
+        flows.requests = flows.requests.with_columns(pl.col("attempt") + offset)
+        flows.attempts = flows.attempts.with_columns(pl.col("attempt") + offset)
+        offset += flows.attempts.height
+        tallies.append(select_all(Context(flows, ingest, shard=i)))
+        facts.append(transport_facts(flows.requests))
+        flows.requests.write_parquet(run.annotated(i), compression="lz4")
+        run.written.append(i)
+        clients.append(flows.clients)
+        attempts.append(flows.attempts)
+        if shard_owners is not None:
+            owners.append(shard_owners)
+        template = flows.requests.clear() if template is None else template
+        del flows, ingest
+    whole = Flows(
+        requests=template if template is not None else pl.DataFrame(),
+        attempts=pl.concat(attempts, how="diagonal_relaxed"),
+        clients=pl.concat(clients, how="diagonal_relaxed").sort("first_seen", "client_id"),
+        server=server_transport(facts),
+        options=flow_options,
+    )
+    ingest = Ingest(requests=empty_frame(), inputs=inputs)
+    findings = describe_all(Context(whole, ingest, fetch=run.fetch), tallies)
+    return ShardedFlows(whole, ingest, findings, pl.concat(owners, how="diagonal_relaxed") if owners else None, run)

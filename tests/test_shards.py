@@ -1,0 +1,126 @@
+"""Logs read in shards of clients (for logs larger than memory) give the answers of reading them whole.
+
+The detector scenarios (test_detectors) and the scripted large log (test_large_log) are also read in
+shards; here: several inputs, real logs of every server, the CLI, the automatic choice, the spill files.
+"""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from logscope.analysis import analyze
+from logscope.flows import FlowOptions
+from logscope.report import build_report
+from logscope.shards import SHARD_BYTES, WHOLE_BYTES, automatic_shards
+
+from .conftest import REALDATA, SAMPLES, run_cli, same_report, validate_report
+
+SEED_LOGS = [SAMPLES / "mcp-seed.caddy.json", SAMPLES / "mcp-seed.access.log"]
+# One real log of each server and layout: scheme logged (Caddy, Traefik JSON) and inferred (combined).
+REAL = [
+    "caddy/hannah_xiang_jewelry_caddy_access.json",
+    "traefik/ticketingonthefly_traefik_clf_access_redirects.log",
+    "traefik/team_k_backend_traefik_v3_access.json",
+    "apache/crowdsec_hub_apache2_logs.log",
+    "json/jakkaret_waf_project_nginx_json_combined_access.json",
+    "caddy/jasontgai_retirement_caddy_console_access-2026-08-06.log.gz",
+]
+
+
+@pytest.mark.parametrize("shards", [2, 7])
+def test_seed_logs_in_shards(shards: int) -> None:
+    whole = build_report(analyze(SEED_LOGS))
+    sharded = build_report(analyze(SEED_LOGS, shards=shards))
+    validate_report(sharded)
+    assert whole["findings"] and whole["totals"]["stuck_clients"] == 2  # the seed's diagnosis, not an empty report
+    assert same_report(whole, sharded)
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_logs_in_shards(name: str) -> None:
+    path = REALDATA / name
+    whole = build_report(analyze(path))
+    assert whole["totals"]["requests"] > 0
+    assert same_report(whole, build_report(analyze(path, shards=3)))
+
+
+def test_options_apply_in_every_shard(tmp_path: Path) -> None:
+    """Forwarded addresses decide the shard: a client reaching the server through two proxies stays
+    whole (sharded by the proxies' addresses, its redirects and failed GETs would part). Anonymized too."""
+    lines = [
+        f'10.0.0.{1 + s % 2} - - [20/May/2026:20:{m:02d}:{s:02d} +0000] "POST /mcp HTTP/1.1" {status} 5 "-" "agent/{c}" "203.0.113.{c}"\n'
+        for m in range(3)
+        for c in range(12)
+        for s, status in ((c, 301), (c + 1, 400))
+    ]
+    log = tmp_path / "proxied.log"
+    log.write_text("".join(sorted(lines, key=lambda x: x.split("[")[1])))
+    fmt = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" '
+    fmt += '"$http_x_forwarded_for"'
+    from logscope import FormatChoice
+
+    choice = FormatChoice(log_format=fmt)
+    options = FlowOptions(trust_forwarded=True)
+    whole = build_report(analyze(log, choice, options, anonymize=True))
+    assert whole["totals"]["clients"] == 12
+    assert same_report(whole, build_report(analyze(log, choice, options, anonymize=True, shards=4)))
+
+
+def test_cli_shards_and_spill_dir(tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    args = [*map(str, SEED_LOGS), "--json", "-", "-q", "--no-html"]
+    whole = json.loads(run_cli("analyze", *args).stdout)
+    sharded = run_cli("analyze", *args, "--shards", "5", "--spill-dir", str(spill))
+    assert sharded.returncode == 0, sharded.stderr
+    assert same_report(whole, json.loads(sharded.stdout))
+    assert list(spill.iterdir()) == []  # the shards are gone once the report is written
+    for bad, message in ((["--shards", "0"], "--shards must be 1 or more"), (["--spill-dir", str(tmp_path / "no")], "--spill-dir")):
+        result = run_cli("analyze", *args, *bad)
+        assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_shards_stay_on_disk_while_the_analysis_lives(tmp_path: Path) -> None:
+    analysis = analyze(SEED_LOGS, shards=3, spill_dir=tmp_path)
+    whole = analyze(SEED_LOGS)
+    (spilled,) = tmp_path.iterdir()
+    assert sorted(p.name for p in spilled.glob("annotated-*.parquet"))  # evidence and requests are read from here
+    requests = analysis.requests
+    assert requests.height == whole.requests.height
+    key = ["source", "line", "client_id", "status", "scheme_eff", "role"]
+    assert requests.select(key).sort("source", "line").equals(whole.requests.select(key).sort("source", "line"))
+    assert analysis.scan_requests().select(pl.len()).collect().item() == whole.requests.height
+    del analysis, requests
+    gc.collect()
+    assert not spilled.exists()
+
+
+def test_automatic_shards(tmp_path: Path) -> None:
+    small = tmp_path / "small.log"
+    small.write_text((SAMPLES / "mcp-seed.access.log").read_text())
+    assert automatic_shards([str(small), "-"]) == 1
+    # Sparse files: the size of a large log without its bytes.
+    large = tmp_path / "large.log"
+    with large.open("wb") as f:
+        f.truncate(WHOLE_BYTES + SHARD_BYTES // 2)
+    assert automatic_shards([str(large)]) == 3
+    assert automatic_shards([str(tmp_path / "*.log")]) == 3
+    packed = tmp_path / "old.log.gz"
+    with packed.open("wb") as f:
+        f.truncate(WHOLE_BYTES // 4)  # a .gz counts for the log it unpacks to (about 8x)
+    assert automatic_shards([str(packed)]) == 4
+
+
+def test_gzip_and_several_inputs_in_shards(tmp_path: Path) -> None:
+    """Inputs keep their order among equal times when each shard sorts its own requests."""
+    packed = tmp_path / "seed.access.log.gz"
+    with gzip.open(packed, "wb") as out:
+        out.write((SAMPLES / "mcp-seed.access.log").read_bytes())
+    logs = [SAMPLES / "mcp-seed.caddy.json", packed, SAMPLES / "mcp-after-fix.access.log"]
+    assert same_report(build_report(analyze(logs)), build_report(analyze(logs, shards=4)))
