@@ -41,7 +41,9 @@ class Analysis:
         `seq` and the neighbour columns numbering rows within each shard): prefer `scan_requests()`."""
         if self.sharded is None:
             return self.flows.requests
-        return self.scan_requests().sort(pl.col("ts").is_null(), "ts", "source", "line").collect()
+        order = {r.path: i for i, r in enumerate(self.ingest.inputs)}
+        position = pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32)
+        return self.scan_requests().sort(pl.col("ts").is_null(), "ts", position, "line").collect()
 
     def scan_requests(self) -> pl.LazyFrame:
         """The annotated requests as a lazy frame, wherever they are (memory, or the shards on disk)."""

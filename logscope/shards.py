@@ -37,7 +37,7 @@ WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faste
 SHARD_BYTES = 1 << 30  # log per shard when sharding is automatic: about 1.5 GB of memory for nginx lines
 GZIP_RATIO = 8  # access logs compress about this well; a .gz is counted at this many times its size
 STORE_RATIO = 6  # and a converted store's Parquet about this well
-FLUSH_ROWS = 1_000_000  # parsed rows held before they are written out to their shards
+FLUSH_ROWS = 250_000  # parsed rows held before they are written out to their shards
 SEED = 0x10C5C0BE
 
 
