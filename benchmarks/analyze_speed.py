@@ -166,16 +166,19 @@ def main() -> None:
     parser.add_argument(
         "--lines-per-shard", type=int, default=0, help="run logscope with --shards so that each shard holds about this many lines"
     )
+    parser.add_argument("--skip-goaccess", action="store_true", help="do not run GoAccess (it takes minutes on large files)")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     logscope = shutil.which("logscope", path=str(Path(sys.executable).parent)) or "logscope"
-    goaccess = shutil.which("goaccess")
+    goaccess = None if args.skip_goaccess else shutil.which("goaccess")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     print(
         "goaccess: "
         + (
             subprocess.run([goaccess, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
             if goaccess
+            else "skipped (--skip-goaccess)"
+            if args.skip_goaccess
             else "not installed (apt-get install goaccess to compare)"
         )
     )
