@@ -39,15 +39,15 @@ class Analysis:
     def requests(self) -> pl.DataFrame:
         """The annotated requests. Read in shards, they are loaded whole from disk (in log order, with
         `seq` and the neighbour columns numbering rows within each shard): prefer `scan_requests()`."""
-        if self.sharded is None:
-            return self.flows.requests
-        order = {r.path: i for i, r in enumerate(self.ingest.inputs)}
-        position = pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32)
-        return self.scan_requests().sort(pl.col("ts").is_null(), "ts", position, "line").collect()
+        return self.flows.requests
 
     def scan_requests(self) -> pl.LazyFrame:
         """The annotated requests as a lazy frame, wherever they are (memory, or the shards on disk)."""
-        return self.flows.requests.lazy() if self.sharded is None else self.sharded.scan()
+        return self.flows.requests.lazy() if self.sharded is None else self.sharded.scan("annotated")
+
+    def scan_attempts(self) -> pl.LazyFrame:
+        """The attempts (one row per connection attempt) as a lazy frame, wherever they are."""
+        return self.flows.attempts.lazy() if self.sharded is None else self.sharded.scan("attempts")
 
     def findings_at_or_above(self, severity: str) -> list[Finding]:
         limit = SEVERITIES.index(severity)

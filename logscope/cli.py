@@ -16,10 +16,9 @@ from .errors import LogscopeError
 from .flows import FlowOptions
 from .formats import FAMILIES, FormatChoice
 from .html_report import write_html
-from .ingest import read_logs
 from .inventory import networks
 from .report import build_report, write_json
-from .store import write_store
+from .store import convert_logs
 from .terminal import ingest_progress, print_summary
 
 DEFAULT_HTML = "logscope-report.html"
@@ -157,12 +156,13 @@ def convert(
 ) -> None:
     """Parse logs once into a Parquet store that `logscope analyze DIR` reads without parsing."""
     try:
-        ingest = read_logs(logs, FormatChoice(format, log_format), naive_tz=timezone)
-        write_store(ingest, out)
+        requests, inputs = convert_logs(logs, out, FormatChoice(format, log_format), naive_tz=timezone)
     except LogscopeError as exc:
         _fail(str(exc))
+    except OSError as exc:  # e.g. the disk is full
+        _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
     days = len(list(out.glob("day=*")))
-    print(f"{ingest.requests.height:,} requests from {len(ingest.inputs)} input(s) written to {out} ({days} day partitions)")
+    print(f"{requests:,} requests from {len(inputs)} input(s) written to {out} ({days} day partitions)")
 
 
 networks_app = typer.Typer(no_args_is_help=True, help="Published provider IP ranges that name client networks.")

@@ -68,6 +68,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
 
 def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Per client: its attempts (start, success, status) and the request flow its failed attempts most often take."""
+    # Only the chosen clients' rows are read (from disk, for a log read in shards).
+    attempts = analysis.scan_attempts().filter(pl.col("client_id").cast(pl.String).is_in(client_ids)).collect()
     requests = (
         analysis.scan_requests()
         .select("client_id", "attempt", "start", "seq", "method", "path", "status")
@@ -81,13 +83,13 @@ def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[
         requests.sort("attempt", "start", "seq")
         .group_by("attempt", maintain_order=True)
         .agg(pl.col("client_id").first(), step.head(8).str.join(" → ").alias("flow"))
-        .join(analysis.flows.attempts.select("attempt", "success", "counted"), on="attempt")
+        .join(attempts.select("attempt", "success", "counted"), on="attempt")
         .filter(pl.col("counted"))
     )
     typical = (
         flows.filter(~pl.col("success")).group_by("client_id", "flow").len().sort("len", descending=True).unique("client_id", keep="first")
     )
-    attempts = analysis.flows.attempts.filter(pl.col("client_id").is_in(client_ids) & pl.col("counted")).sort("start")
+    attempts = attempts.filter(pl.col("counted")).sort("start")
     out: dict[str, dict[str, Any]] = {cid: {"attempts": [], "typical": None, "typical_count": 0} for cid in client_ids}
     for cid, flow, n in typical.iter_rows():
         out[cid]["typical"], out[cid]["typical_count"] = flow, n
@@ -104,15 +106,16 @@ def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[
 def _charts(analysis: Analysis) -> dict[str, str]:
     """Plotly figures as JSON: attempts over time by outcome, status classes by architecture, transport mix."""
     charts: dict[str, str] = {}
-    attempts = analysis.flows.attempts.filter(pl.col("counted"))
+    attempts = analysis.scan_attempts().filter(pl.col("counted"))
     layout = {"margin": {"l": 40, "r": 10, "t": 30, "b": 40}, "height": 320, "legend": {"orientation": "h"}}
-    if attempts.height:
-        span = (attempts["start"].max() - attempts["start"].min()).total_seconds()  # type: ignore[operator]
-        bucket = "1h" if span > 6 * 3600 else "5m"
+    first, last = attempts.select(pl.col("start").min(), pl.col("start").max().alias("end")).collect().row(0)
+    if first is not None:
+        bucket = "1h" if (last - first).total_seconds() > 6 * 3600 else "5m"
         counts = (
             attempts.group_by(pl.col("start").dt.truncate(bucket).alias("t"))
             .agg(pl.col("success").sum().alias("successful"), (~pl.col("success")).sum().alias("failed"))
             .sort("t")
+            .collect()
         )
         fig = go.Figure(
             [

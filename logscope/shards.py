@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,17 @@ from pathlib import Path
 import polars as pl
 
 from .detectors import Context, Finding, describe_all, select_all
-from .flows import FlowOptions, Flows, build_flows, forwarded_client, redirect_counts, redirecting_inputs, server_transport, transport_facts
+from .flows import (
+    FlowOptions,
+    Flows,
+    ServerTransport,
+    build_flows,
+    forwarded_client,
+    redirect_counts,
+    redirecting_inputs,
+    server_transport,
+    transport_facts,
+)
 from .formats import FormatChoice
 from .ingest import Ingest, InputReport, ProgressHook, merge_in_time_order, parse_inputs
 from .schema import empty_frame
@@ -78,6 +89,7 @@ class _ShardWriter:
     rows: int = 0
     parts: int = 0
     unlogged_scheme: bool = False
+    inputs: list[InputReport] | None = None  # set when the rows come from a store, not in input order
 
     def __post_init__(self) -> None:
         self.held = [[] for _ in range(self.shards)]
@@ -106,65 +118,71 @@ class _ShardWriter:
         self.rows = 0
         self.parts += 1
 
+    def discard(self, i: int) -> None:
+        """Shard `i` is analysed: its parsed rows are not needed any more."""
+        shutil.rmtree(self.directory(i), ignore_errors=True)
+
     def load(self, i: int) -> pl.DataFrame:
+        """Shard `i`'s requests in input order (inputs as named, lines in file order)."""
         files = sorted(self.directory(i).glob("part-*.parquet"))
-        return pl.read_parquet(files) if files else empty_frame()
-
-
-@dataclass
-class _StoreShards:
-    """A converted store read shard by shard: each pass scans it for one shard's clients."""
-
-    path: Path
-    shards: int
-    shard: pl.Expr
-    inputs: list[InputReport]
-
-    @property
-    def unlogged_scheme(self) -> bool:
-        return bool(self._scan().select(pl.col("scheme").is_null().any()).collect().item())
-
-    def _scan(self) -> pl.LazyFrame:
-        files = [str(f) for f in sorted(self.path.glob("day=*/*.parquet"))]
-        return pl.scan_parquet(files, hive_partitioning=True).drop("day", strict=False) if files else empty_frame().lazy()
-
-    def load(self, i: int) -> pl.DataFrame:
-        from .schema import conform
-
-        order = {r.path: n for n, r in enumerate(self.inputs)}
-        chosen = conform(self._scan().filter(self.shard == i)).collect()
-        # Input order (inputs as named, lines in file order), as a store read whole has it.
-        return chosen.sort(pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32), "line")
+        if not files:
+            return empty_frame()
+        frame = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+        if self.inputs is None:
+            return frame  # parsed here: blocks were written in input order
+        order = {r.path: n for n, r in enumerate(self.inputs)}  # read from a store, in its days' order
+        return frame.sort(pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32), "line")
 
 
 @dataclass
 class ShardedRun:
-    """What a sharded analysis leaves behind besides its tables: the directory of annotated requests."""
+    """What a sharded analysis leaves on disk: each shard's annotated requests and attempts."""
 
     directory: tempfile.TemporaryDirectory[str]
+    inputs: list[InputReport]
     written: list[int] = field(default_factory=list)  # shards with requests (a shard can get no client)
 
-    def annotated(self, i: int) -> Path:
-        return Path(self.directory.name) / f"annotated-{i:04d}.parquet"
+    def path(self, kind: str, i: int) -> Path:
+        return Path(self.directory.name) / f"{kind}-{i:04d}.parquet"
 
-    def scan(self) -> pl.LazyFrame:
-        """All annotated requests (`seq`, `next_seq`, `prev_seq` number rows within their shard)."""
-        return pl.scan_parquet([str(self.annotated(i)) for i in self.written])
+    def scan(self, kind: str = "annotated") -> pl.LazyFrame:
+        """All shards' `annotated` requests (`seq`, `next_seq`, `prev_seq` number rows within their
+        shard) or `attempts`, as one lazy frame."""
+        return pl.scan_parquet([str(self.path(kind, i)) for i in self.written])
 
     def fetch(self, refs: pl.DataFrame) -> pl.DataFrame:
         """The annotated requests `refs` names by (shard, seq)."""
         found = []
         for (shard,), wanted in refs.partition_by("shard", as_dict=True).items():
             seqs = wanted["seq"].cast(pl.UInt32).implode()
-            found.append(pl.scan_parquet(self.annotated(int(shard))).filter(pl.col("seq").is_in(seqs)).collect())  # type: ignore[arg-type]
+            found.append(pl.scan_parquet(self.path("annotated", int(shard))).filter(pl.col("seq").is_in(seqs)).collect())  # type: ignore[arg-type]
         return pl.concat(found, how="diagonal_relaxed")
+
+
+class SpilledFlows(Flows):
+    """The flows of a sharded run: clients in memory, requests and attempts on disk, loaded whole only
+    when asked for (`scan_requests()` / `scan_attempts()` of the analysis read them lazily)."""
+
+    def __init__(self, run: ShardedRun, clients: pl.DataFrame, server: ServerTransport, options: FlowOptions) -> None:
+        self.run, self.clients, self.server, self.options = run, clients, server, options
+
+    @property  # type: ignore[override]
+    def requests(self) -> pl.DataFrame:
+        """All annotated requests in log order (time, unknown last; then inputs as named; then line)."""
+        order = {r.path: i for i, r in enumerate(self.run.inputs)}
+        position = pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32)
+        return self.run.scan().sort(pl.col("ts").is_null(), "ts", position, "line").collect()
+
+    @property  # type: ignore[override]
+    def attempts(self) -> pl.DataFrame:
+        return self.run.scan("attempts").collect()
 
 
 Prepare = Callable[[Ingest], tuple[Ingest, FlowOptions, pl.DataFrame | None]]  # a shard before flows (anonymize)
 
 
 @dataclass
-class ShardedFlows:
+class ShardedResult:
     """All shards' flows gathered: the global tables, the findings, and where the requests are."""
 
     flows: Flows
@@ -182,17 +200,27 @@ def _shards_of(
     root: Path,
     naive_tz: str,
     progress: ProgressHook | None,
-) -> tuple[_ShardWriter | _StoreShards, list[InputReport]]:
-    from .store import is_store, read_manifest
+) -> tuple[_ShardWriter, list[InputReport]]:
+    from .store import is_store, read_manifest, store_batches
 
-    shard = shard_of(options, shards)
+    writer = _ShardWriter(root / "parsed", shards, shard_of(options, shards))
     if len(specs) == 1 and is_store(Path(specs[0])):
-        inputs = read_manifest(Path(specs[0]))
-        return _StoreShards(Path(specs[0]), shards, shard, inputs), inputs
-    writer = _ShardWriter(root / "parsed", shards, shard)
+        # A store is already parsed: its files are read in batches and dealt to the shards the same way.
+        store = Path(specs[0])
+        writer.inputs = read_manifest(store)
+        for batch in store_batches(store, FLUSH_ROWS):
+            writer.keep(batch)
+        writer.flush()
+        return writer, writer.inputs
     inputs = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=writer.keep)
     writer.flush()
     return writer, inputs
+
+
+def _redirect_counts(ingest: Ingest, options: FlowOptions, label: str, progress: ProgressHook | None) -> dict[str, int]:
+    if progress is not None:
+        progress(label, ingest.requests.height)
+    return redirect_counts(ingest, options)
 
 
 def sharded_flows(
@@ -205,11 +233,11 @@ def sharded_flows(
     naive_tz: str = "UTC",
     progress: ProgressHook | None = None,
     spill_dir: str | Path | None = None,
-) -> ShardedFlows:
+) -> ShardedResult:
     """Parse into `shards` shards of clients, then flows and detector tallies shard by shard."""
     directory = tempfile.TemporaryDirectory(prefix="logscope-shards-", dir=spill_dir)
-    run = ShardedRun(directory)
     source, inputs = _shards_of(specs, choice, options, shards, Path(directory.name), naive_tz, progress)
+    run = ShardedRun(directory, inputs)
 
     def shard_ingest(i: int) -> Ingest:
         return Ingest(requests=merge_in_time_order([source.load(i)]), inputs=inputs)
@@ -219,18 +247,19 @@ def sharded_flows(
     if source.unlogged_scheme:
         counts: dict[str, int] = {}
         for i in range(shards):
-            for name, n in redirect_counts(shard_ingest(i), options).items():
+            for name, n in _redirect_counts(shard_ingest(i), options, f"shard {i + 1} of {shards}, first pass", progress).items():
                 counts[name] = counts.get(name, 0) + n
         redirecting = redirecting_inputs(counts)
 
-    tallies, facts, clients, attempts, owners = [], [], [], [], []
+    tallies, facts, clients, owners = [], [], [], []
     offset = 0
-    template: pl.DataFrame | None = None
     flow_options = options
     for i in range(shards):
         ingest, flow_options, shard_owners = prepare(shard_ingest(i))
-        if ingest.requests.height == 0:
-            continue
+        if progress is not None:
+            progress(f"shard {i + 1} of {shards}", ingest.requests.height)
+        if ingest.requests.height == 0 and (run.written or i < shards - 1):
+            continue  # no client hashed here (the last shard runs even so when no shard had any)
         flows = build_flows(ingest, flow_options, redirecting)
         # Attempts are numbered 1.. in each shard; numbered on from the shards before, they stay unique.
         flows.requests = flows.requests.with_columns(pl.col("attempt") + offset)
@@ -238,21 +267,18 @@ def sharded_flows(
         offset += flows.attempts.height
         tallies.append(select_all(Context(flows, ingest, shard=i)))
         facts.append(transport_facts(flows.requests))
-        flows.requests.write_parquet(run.annotated(i), compression="lz4")
+        # Only the clients stay in memory; requests and attempts (one row per few requests) go to disk.
+        flows.requests.write_parquet(run.path("annotated", i), compression="lz4")
+        flows.attempts.write_parquet(run.path("attempts", i), compression="lz4")
         run.written.append(i)
+        source.discard(i)
         clients.append(flows.clients)
-        attempts.append(flows.attempts)
         if shard_owners is not None:
             owners.append(shard_owners)
-        template = flows.requests.clear() if template is None else template
         del flows, ingest
-    whole = Flows(
-        requests=template if template is not None else pl.DataFrame(),
-        attempts=pl.concat(attempts, how="diagonal_relaxed"),
-        clients=pl.concat(clients, how="diagonal_relaxed").sort("first_seen", "client_id"),
-        server=server_transport(facts),
-        options=flow_options,
+    whole = SpilledFlows(
+        run, pl.concat(clients, how="diagonal_relaxed").sort("first_seen", "client_id"), server_transport(facts), flow_options
     )
     ingest = Ingest(requests=empty_frame(), inputs=inputs)
     findings = describe_all(Context(whole, ingest, fetch=run.fetch), tallies)
-    return ShardedFlows(whole, ingest, findings, pl.concat(owners, how="diagonal_relaxed") if owners else None, run)
+    return ShardedResult(whole, ingest, findings, pl.concat(owners, how="diagonal_relaxed") if owners else None, run)

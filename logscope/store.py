@@ -10,16 +10,22 @@ report of a converted store says the same about its inputs as the report of the 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
 
 from .errors import InputError
-from .ingest import Ingest, InputReport, RejectedLine, merge_in_time_order
+from .formats import FormatChoice
+from .ingest import Ingest, InputReport, ProgressHook, RejectedLine, merge_in_time_order, parse_inputs
 from .schema import CANONICAL, conform
+from .sources import BLOCK_BYTES
 
 MANIFEST = "logscope-inputs.json"
+NULL_DAY = "__HIVE_DEFAULT_PARTITION__"  # requests without a time (how Polars names a null partition)
 STORE_VERSION = 1
 
 
@@ -30,20 +36,64 @@ def is_store(path: Path) -> bool:
         return False
 
 
-def write_store(ingest: Ingest, out: Path) -> Path:
-    """Write the requests partitioned by UTC day, and the inputs' reports beside them."""
+def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: --out must be a directory")
     if out.exists() and any(out.iterdir()) and not is_store(out):
         raise InputError(f"{out}: directory exists and is not a logscope store; choose an empty or new one")
+
+
+def _write_manifest(out: Path, requests: int, inputs: list[InputReport]) -> None:
+    manifest = {"version": STORE_VERSION, "requests": requests, "inputs": [asdict(r) for r in inputs]}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_store(ingest: Ingest, out: Path) -> Path:
+    """Write the requests partitioned by UTC day, and the inputs' reports beside them."""
+    _check_out(out)
     out.mkdir(parents=True, exist_ok=True)
     frame = ingest.requests.with_columns(pl.col("ts").dt.date().alias("day"))
     for old in out.glob("day=*/*.parquet"):
         old.unlink()
     frame.write_parquet(out, partition_by="day")
-    manifest = {"version": STORE_VERSION, "requests": ingest.requests.height, "inputs": [asdict(r) for r in ingest.inputs]}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    _write_manifest(out, ingest.requests.height, ingest.inputs)
     return out
+
+
+def convert_logs(
+    specs: Sequence[str], out: Path, choice: FormatChoice | None = None, *, naive_tz: str = "UTC", progress: ProgressHook | None = None
+) -> tuple[int, list[InputReport]]:
+    """Parse logs straight into a store, block by block (memory holds a few blocks, whatever the size of
+    the logs): the requests written and the inputs' reports. The store is replaced only when every
+    input was read; a failed conversion leaves the directory as it was."""
+    _check_out(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=out))
+    written = [0, 0]  # requests, files
+
+    def keep(block: pl.DataFrame) -> None:
+        for (day,), part in (
+            block.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by("_day", as_dict=True, include_key=False).items()
+        ):
+            folder = staging / f"day={day if day is not None else NULL_DAY}"
+            folder.mkdir(exist_ok=True)
+            part.write_parquet(folder / f"part-{written[1]:06d}.parquet")
+            written[1] += 1
+        written[0] += block.height
+
+    try:
+        inputs = parse_inputs(list(specs), choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=keep)
+        for old in out.glob("day=*/*.parquet"):
+            old.unlink()
+        for folder in staging.iterdir():
+            target = out / folder.name
+            target.mkdir(exist_ok=True)
+            for f in folder.iterdir():
+                f.rename(target / f.name)
+        _write_manifest(out, written[0], inputs)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written[0], inputs
 
 
 def read_manifest(path: Path) -> list[InputReport]:
@@ -70,15 +120,29 @@ def _inputs(manifest: dict) -> list[InputReport]:
     return inputs
 
 
+def scan_store(path: Path) -> pl.LazyFrame | None:
+    """The requests of a store, lazily (None when it holds none). Files written block by block carry the
+    columns their inputs log (nginx's remote_user, say): they are lined up by name."""
+    files = sorted(path.glob("day=*/*.parquet"))
+    if not files:
+        return None
+    return pl.concat([pl.scan_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed").drop("day", strict=False)
+
+
+def store_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
+    """A store's requests, canonical, in batches of at most `rows` (for reading it in shards)."""
+    import pyarrow.parquet as pq
+
+    for f in sorted(path.glob("day=*/*.parquet")):
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=rows):
+            yield conform(pl.from_arrow(batch).drop("day", strict=False)).collect()  # type: ignore[union-attr]
+
+
 def read_store(path: Path) -> Ingest:
     """A store written by `write_store`, back as an Ingest (requests in time order)."""
     manifest = _manifest(path)
-    files = sorted(path.glob("day=*/*.parquet"))
-    if files:
-        scan = pl.scan_parquet([str(f) for f in files], hive_partitioning=True)
-        requests = conform(scan.drop("day", strict=False)).collect()
-    else:
-        requests = pl.DataFrame(schema=CANONICAL)
+    scan = scan_store(path)
+    requests = conform(scan).collect() if scan is not None else pl.DataFrame(schema=CANONICAL)
     if requests.height != manifest.get("requests"):
         raise InputError(f"{path}: the store holds {requests.height} requests, its manifest says {manifest.get('requests')}")
     inputs = _inputs(manifest)

@@ -91,11 +91,17 @@ def test_shards_stay_on_disk_while_the_analysis_lives(tmp_path: Path) -> None:
     whole = analyze(SEED_LOGS)
     (spilled,) = tmp_path.iterdir()
     assert sorted(p.name for p in spilled.glob("annotated-*.parquet"))  # evidence and requests are read from here
+    assert sorted(p.name for p in spilled.glob("attempts-*.parquet"))
     requests = analysis.requests
     assert requests.height == whole.requests.height
     key = ["source", "line", "client_id", "status", "scheme_eff", "role"]
     assert requests.select(key).equals(whole.requests.select(key))  # the same requests, in the same (log) order
     assert analysis.scan_requests().select(pl.len()).collect().item() == whole.requests.height
+    # Attempts are on disk too (numbered per shard, so compared by what they are, not their number).
+    columns = ["client_id", "start", "end", "requests", "endpoint_requests", "deciding_status", "success", "counted"]
+    by = ["client_id", "start"]
+    assert analysis.flows.attempts.select(columns).sort(by).equals(whole.flows.attempts.select(columns).sort(by))
+    assert analysis.scan_attempts().select(pl.len()).collect().item() == whole.flows.attempts.height
     del analysis, requests
     gc.collect()
     assert not spilled.exists()
@@ -124,3 +130,38 @@ def test_gzip_and_several_inputs_in_shards(tmp_path: Path) -> None:
         out.write((SAMPLES / "mcp-seed.access.log").read_bytes())
     logs = [SAMPLES / "mcp-seed.caddy.json", packed, SAMPLES / "mcp-after-fix.access.log"]
     assert same_report(build_report(analyze(logs)), build_report(analyze(logs, shards=4)))
+
+
+def test_html_report_in_shards_is_the_same_page(tmp_path: Path) -> None:
+    """The HTML report reads attempts and the stuck clients' requests back from the shards: same page."""
+    from logscope.html_report import write_html
+
+    pages = []
+    for shards in (1, 4):
+        analysis = analyze(SEED_LOGS, shards=shards)
+        pages.append(Path(write_html(analysis, build_report(analysis), tmp_path / f"report-{shards}.html")).read_bytes())
+    assert b"Attempts per hour" in pages[0] and b"MCP-Client/1.0" in pages[0]  # the chart and a stuck client's flow are there
+    assert pages[0] == pages[1]
+
+
+def test_no_request_at_all_in_shards(tmp_path: Path) -> None:
+    """Every line rejected: no shard gets a client, and the report says so as reading whole does."""
+    from logscope.ingest import Ingest, InputReport
+    from logscope.schema import empty_frame
+    from logscope.store import write_store
+
+    store = write_store(Ingest(empty_frame(), [InputReport(path="x.log", format="nginx", lines=3, rejected=3)]), tmp_path / "store")
+    whole = build_report(analyze(store))
+    assert whole["totals"]["requests"] == 0
+    assert same_report(whole, build_report(analyze(store, shards=3)))
+
+
+def test_converted_store_in_shards(tmp_path: Path) -> None:
+    """A store converted block by block (nginx and Caddy files, each with its own extra columns) is dealt
+    to the shards in batches and put back in input order: the report of the logs themselves."""
+    from logscope.store import convert_logs
+
+    rows, _ = convert_logs([str(p) for p in SEED_LOGS], tmp_path / "store")
+    whole = build_report(analyze(SEED_LOGS))
+    assert rows == whole["totals"]["requests"]
+    assert same_report(whole, build_report(analyze(tmp_path / "store", shards=4)))

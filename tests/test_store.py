@@ -50,3 +50,17 @@ def test_store_can_be_rewritten(tmp_path: Path) -> None:
     run_cli("convert", str(LOGS[1]), "--out", str(store))
     run_cli("convert", str(SAMPLES / "mcp-after-fix.access.log"), "--out", str(store))
     assert analyze(store).ingest.requests.height == (SAMPLES / "mcp-after-fix.access.log").read_text().count("\n")
+
+
+def test_a_failed_conversion_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    """convert writes block by block (memory holds a few blocks) into a staging folder, replaced only at
+    the end: a bad input among good ones changes nothing."""
+    store = tmp_path / "store"
+    assert run_cli("convert", str(LOGS[1]), "--out", str(store)).returncode == 0
+    before = read_logs([store]).requests
+    broken = tmp_path / "broken.log.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00not really gzip")
+    result = run_cli("convert", str(LOGS[0]), str(broken), "--out", str(store))
+    assert result.returncode != 0 and "broken.log.gz" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in store.iterdir() if p.name.startswith(".")) == []  # no staging left behind
+    assert read_logs([store]).requests.equals(before)
