@@ -9,9 +9,9 @@ not logged), the server transport, and each detector's tally, worded once from a
 is the one reading the log whole gives (tests compare them).
 
 Memory holds one shard's requests at a time (parsed blocks are written to their shard's Parquet files
-as they come), plus the clients, the attempts and the tallies, which grow with clients and attempts,
-not with lines. The annotated requests stay on disk beside the shards, for evidence and
-`Analysis.scan_requests()`, until the analysis is dropped.
+as they come), plus the clients and the detectors' tallies, which grow with clients, not with lines.
+Each shard's annotated requests and attempts stay on disk, for evidence, the HTML report and
+`Analysis.scan_requests()` / `scan_attempts()`, until the analysis is dropped.
 """
 
 from __future__ import annotations

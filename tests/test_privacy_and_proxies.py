@@ -112,3 +112,18 @@ def test_secrets_never_reach_any_output(tmp_path: Path) -> None:
     frame = read_logs([log]).requests
     assert not frame["query"].str.contains("tok-").any()
     assert frame["query"].str.contains("=REDACTED").all()
+
+
+def test_two_addresses_with_half_the_requests_each(tmp_path: Path) -> None:
+    """Found by the generated cases: with a tie the busiest address was whichever a group-by listed
+    first, so a private address at exactly half the traffic was reported or not from run to run (and
+    from whole to sharded). Equal counts now go to the lowest address, here the private one."""
+    lines = []
+    for n, ip in enumerate(["24.202.86.229", "192.168.227.132"] * 5):
+        lines.append(f'{ip} - - [20/May/2026:20:20:{n:02d} +0000] "GET /mcp HTTP/1.1" 200 5 "-" "agent"\n')
+    path = tmp_path / "tie.log"
+    path.write_text("".join(lines))
+    for _ in range(5):
+        for shards in (1, 3):
+            proxy = [f for f in analyze(path, shards=shards).findings if f.code == "proxy-in-front"]
+            assert len(proxy) == 1 and "192.168.227.132" in proxy[0].detail

@@ -64,13 +64,20 @@ PROXY_SHARE = 0.5
 PROXY_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "100.64.0.0/10", "::1/128", "fc00::/7", "fe80::/10")
 
 
+def _busiest(clients: pl.DataFrame) -> dict:
+    """The address that sent the most requests (`client_ip`, `len`), counted from the clients (one row
+    per IP and User-Agent), not from every request. Equal counts go to the lowest address, never to
+    the order a group-by happens to give (found by the generated cases: two addresses with half each)."""
+    per_ip = clients.group_by(pl.col("ip").alias("client_ip")).agg(pl.col("requests").sum().alias("len"))
+    return per_ip.sort(["len", "client_ip"], descending=[True, False], nulls_last=True).row(0, named=True)
+
+
 def _busiest_address(ctx: Context) -> pl.DataFrame:
     """The requests of the address that sent the most (an address lives in one shard, so the busiest of
     all is the busiest of its shard), and whether the log records X-Forwarded-For."""
     if ctx.requests.height == 0 or ctx.flows.options.trust_forwarded:
         return ctx.tally(ctx.requests.clear(), "client_ip")
-    per_ip = ctx.clients.group_by("ip").agg(pl.col("requests").sum().alias("len"))
-    top = per_ip.sort("len", descending=True).row(0, named=True)["ip"]
+    top = _busiest(ctx.clients)["client_ip"]
     rows = ctx.requests.filter(pl.col("client_ip") == top) if top is not None else ctx.requests.clear()
     xff = ctx.requests["forwarded_for"].null_count() < ctx.requests.height
     return ctx.tally(rows, "client_ip").with_columns(pl.lit(xff).alias("forwarded_logged"))
@@ -84,9 +91,7 @@ def proxy_in_front(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0 or ctx.flows.options.trust_forwarded:
         return []
     total = int(ctx.clients["requests"].sum())
-    # Counted from the clients (one row per IP and User-Agent), not from every request.
-    per_ip = ctx.clients.group_by(pl.col("ip").alias("client_ip")).agg(pl.col("requests").sum().alias("len"))
-    top = per_ip.sort("len", descending=True).row(0, named=True)
+    top = _busiest(ctx.clients)
     if top["client_ip"] is None or top["len"] < PROXY_SHARE * total:
         return []
     try:
