@@ -86,8 +86,13 @@ def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[
         .join(attempts.select("attempt", "success", "counted"), on="attempt")
         .filter(pl.col("counted"))
     )
+    # The most frequent failing flow; equally frequent ones by their text, so the page is the same every run.
     typical = (
-        flows.filter(~pl.col("success")).group_by("client_id", "flow").len().sort("len", descending=True).unique("client_id", keep="first")
+        flows.filter(~pl.col("success"))
+        .group_by("client_id", "flow")
+        .len()
+        .sort(["len", "flow"], descending=[True, False])
+        .unique("client_id", keep="first", maintain_order=True)
     )
     attempts = attempts.filter(pl.col("counted")).sort("start")
     out: dict[str, dict[str, Any]] = {cid: {"attempts": [], "typical": None, "typical_count": 0} for cid in client_ids}

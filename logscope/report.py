@@ -95,7 +95,7 @@ CLIENT_FIELDS = (
 def client_rows(analysis: Analysis) -> list[dict[str, Any]]:
     """The report's clients, stuck first; formatted as columns, converted to Python once."""
     rank = pl.col("outcome").replace_strict(OUTCOME_ORDER, return_dtype=pl.Int8)
-    clients = analysis.clients.sort(rank, pl.col("failed_attempts"), "first_seen", descending=[False, True, False])
+    clients = analysis.clients.sort(rank, pl.col("failed_attempts"), "first_seen", "client_id", descending=[False, True, False, False])
     table = clients.select(
         pl.col("client_id").alias("id"),
         *[pl.col(c) for c in CLIENT_FIELDS[1:10]],
