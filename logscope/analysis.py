@@ -21,7 +21,7 @@ from .inventory.architectures import architectures_table, assign_architectures
 from .inventory.asn import asn_lookup, merge_owners
 from .inventory.networks import default_ranges, lookup
 from .privacy import anonymize_key, anonymize_requests, mask_addresses
-from .shards import Prepare, ShardedRun, automatic_shards, sharded_flows
+from .shards import MAX_SHARDS, Prepare, ShardedRun, automatic_shards, sharded_flows
 
 
 @dataclass
@@ -172,8 +172,8 @@ def analyze(
     """
     specs = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(s) for s in inputs]
     count = automatic_shards(specs) if shards is None else shards
-    if count < 1:
-        raise InputError(f"--shards must be 1 or more, not {count}")
+    if not 1 <= count <= MAX_SHARDS:
+        raise InputError(f"--shards must be between 1 and {MAX_SHARDS}, not {count}")
     if count == 1:
         ingest = read_logs(specs, choice, naive_tz=naive_tz, progress=progress)
         return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)

@@ -50,6 +50,7 @@ GZIP_RATIO = 8  # access logs compress about this well; a .gz is counted at this
 STORE_RATIO = 6  # and a converted store's Parquet about this well
 FLUSH_ROWS = 250_000  # parsed rows held before they are written out to their shards
 SEED = 0x10C5C0BE
+MAX_SHARDS = 4096  # a shard is a folder and a few files: more would only cost time
 
 
 def automatic_shards(specs: Sequence[str]) -> int:

@@ -81,7 +81,11 @@ def test_cli_shards_and_spill_dir(tmp_path: Path) -> None:
     assert sharded.returncode == 0, sharded.stderr
     assert same_report(whole, json.loads(sharded.stdout))
     assert list(spill.iterdir()) == []  # the shards are gone once the report is written
-    for bad, message in ((["--shards", "0"], "--shards must be 1 or more"), (["--spill-dir", str(tmp_path / "no")], "--spill-dir")):
+    for bad, message in (
+        (["--shards", "0"], "--shards must be between 1 and 4096"),
+        (["--shards", "5000"], "--shards must be between 1 and 4096"),
+        (["--spill-dir", str(tmp_path / "no")], "--spill-dir"),
+    ):
         result = run_cli("analyze", *args, *bad)
         assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr
 
