@@ -47,7 +47,7 @@ from .sources import BLOCK_BYTES, STDIN
 WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faster, and it fits
 SHARD_BYTES = 1 << 30  # log per shard when sharding is automatic: about 1.5 GB of memory for nginx lines
 GZIP_RATIO = 8  # access logs compress about this well; a .gz is counted at this many times its size
-STORE_RATIO = 6  # and a converted store's Parquet about this well
+BYTES_PER_STORED_REQUEST = 128  # a converted store counts as the log its requests came from (nginx-sized lines)
 FLUSH_ROWS = 250_000  # parsed rows held before they are written out to their shards
 SEED = 0x10C5C0BE
 MAX_SHARDS = 4096  # a shard is a folder and a few files: more would only cost time
@@ -55,14 +55,14 @@ MAX_SHARDS = 4096  # a shard is a folder and a few files: more would only cost t
 
 def automatic_shards(specs: Sequence[str]) -> int:
     """How many shards an analysis of `specs` takes by default: 1 (read whole) unless the logs are large."""
-    from .store import is_store
+    from .store import is_store, stored_requests
 
     total = 0
     for spec in specs:
         if spec == STDIN:
             continue  # unknown size: read whole unless told (--shards)
         if is_store(Path(spec)):
-            total += STORE_RATIO * sum(f.stat().st_size for f in Path(spec).glob("day=*/*.parquet"))
+            total += BYTES_PER_STORED_REQUEST * stored_requests(Path(spec))
             continue
         for name in glob.glob(spec) if glob.has_magic(spec) and not os.path.exists(spec) else [spec]:
             try:

@@ -96,6 +96,14 @@ def convert_logs(
     return written[0], inputs
 
 
+def stored_requests(path: Path) -> int:
+    """How many requests a store holds, from its manifest (0 when it cannot be read: reading it says why)."""
+    try:
+        return int(json.loads((path / MANIFEST).read_text("utf-8")).get("requests", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
+
+
 def read_manifest(path: Path) -> list[InputReport]:
     """The inputs' reports a store's manifest keeps (checked to be a store this logscope reads)."""
     return _inputs(_manifest(path))

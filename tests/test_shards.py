@@ -125,6 +125,11 @@ def test_automatic_shards(tmp_path: Path) -> None:
     with packed.open("wb") as f:
         f.truncate(WHOLE_BYTES // 4)  # a .gz counts for the log it unpacks to (about 8x)
     assert automatic_shards([str(packed)]) == 4
+    # A store counts as the log its requests came from (its Parquet is some 16 times smaller).
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "logscope-inputs.json").write_text(json.dumps({"version": 1, "requests": 50_000_000, "inputs": []}))
+    assert automatic_shards([str(store)]) == 6
 
 
 def test_gzip_and_several_inputs_in_shards(tmp_path: Path) -> None:
