@@ -69,11 +69,11 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
 def _typical_failed_attempts(analysis: Analysis, client_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Per client: its attempts (start, success, status) and the request flow its failed attempts most often take."""
     # Only the chosen clients' rows are read (from disk, for a log read in shards).
-    attempts = analysis.scan_attempts().filter(pl.col("client_id").cast(pl.String).is_in(client_ids)).collect()
+    attempts = analysis.scan_attempts().filter(pl.col("client_id").is_in(client_ids)).collect()
     requests = (
         analysis.scan_requests()
         .select("client_id", "attempt", "start", "seq", "method", "path", "status")
-        .filter(pl.col("client_id").cast(pl.String).is_in(client_ids) & pl.col("attempt").is_not_null())
+        .filter(pl.col("client_id").is_in(client_ids) & pl.col("attempt").is_not_null())
         .collect()
     )
     step = pl.concat_str(

@@ -87,6 +87,17 @@ class Ingest:
 ProgressHook = Callable[[str, int], None]  # (input name, lines read so far)
 
 
+def input_position(inputs: Sequence[InputReport]) -> pl.Expr:
+    """Each request's input, as its position among the inputs as named (an unknown one last)."""
+    order = {r.path: i for i, r in enumerate(inputs)}
+    return pl.col("source").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("input")
+
+
+def log_order(inputs: Sequence[InputReport]) -> list[pl.Expr]:
+    """The order of requests read whole (that of `seq`): time, unknown last; then input; then line."""
+    return [pl.col("ts").is_null().alias("_no_time"), pl.col("ts"), input_position(inputs), pl.col("line")]
+
+
 def _sample(frame: pl.DataFrame) -> list[str]:
     lines = frame.lazy().filter(pl.col(RAW).str.strip_chars() != "").head(SAMPLE_LINES).collect()
     return lines[RAW].to_list()

@@ -16,9 +16,7 @@ Each shard's annotated requests and attempts stay on disk, for evidence, the HTM
 
 from __future__ import annotations
 
-import glob
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -40,9 +38,9 @@ from .flows import (
     transport_facts,
 )
 from .formats import FormatChoice
-from .ingest import Ingest, InputReport, ProgressHook, merge_in_time_order, parse_inputs
+from .ingest import Ingest, InputReport, ProgressHook, input_position, log_order, merge_in_time_order, parse_inputs
 from .schema import empty_frame
-from .sources import BLOCK_BYTES, STDIN
+from .sources import BLOCK_BYTES, STDIN, expand_inputs
 
 WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faster, and it fits
 SHARD_BYTES = 1 << 30  # log per shard when sharding is automatic: about 1.5 GB of memory for nginx lines
@@ -64,12 +62,10 @@ def automatic_shards(specs: Sequence[str]) -> int:
         if is_store(Path(spec)):
             total += BYTES_PER_STORED_REQUEST * stored_requests(Path(spec))
             continue
-        for name in glob.glob(spec) if glob.has_magic(spec) and not os.path.exists(spec) else [spec]:
-            try:
-                size = os.stat(name).st_size
-            except OSError:
-                continue  # reading it reports the problem in one line
-            total += size * GZIP_RATIO if name.endswith(".gz") else size
+        for src in expand_inputs([spec]):  # the files reading will read (a missing one: the same one-line error)
+            if src.path is not None:
+                size = src.path.stat().st_size
+                total += size * GZIP_RATIO if src.name.endswith(".gz") else size
     return 1 if total <= WHOLE_BYTES else math.ceil(total / SHARD_BYTES)
 
 
@@ -131,8 +127,7 @@ class _ShardWriter:
         frame = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
         if self.inputs is None:
             return frame  # parsed here: blocks were written in input order
-        order = {r.path: n for n, r in enumerate(self.inputs)}  # read from a store, in its days' order
-        return frame.sort(pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32), "line")
+        return frame.sort(input_position(self.inputs), "line")  # read from a store, in its days' order
 
 
 @dataclass
@@ -170,9 +165,7 @@ class SpilledFlows(Flows):
     @property  # type: ignore[override]
     def requests(self) -> pl.DataFrame:
         """All annotated requests in log order (time, unknown last; then inputs as named; then line)."""
-        order = {r.path: i for i, r in enumerate(self.run.inputs)}
-        position = pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32)
-        return self.run.scan().sort(pl.col("ts").is_null(), "ts", position, "line").collect()
+        return self.run.scan().sort(log_order(self.run.inputs)).collect()
 
     @property  # type: ignore[override]
     def attempts(self) -> pl.DataFrame:

@@ -20,7 +20,7 @@ import polars as pl
 
 from .errors import InputError
 from .formats import FormatChoice
-from .ingest import Ingest, InputReport, ProgressHook, RejectedLine, merge_in_time_order, parse_inputs
+from .ingest import Ingest, InputReport, ProgressHook, RejectedLine, input_position, merge_in_time_order, parse_inputs
 from .schema import CANONICAL, conform
 from .sources import BLOCK_BYTES
 
@@ -156,6 +156,5 @@ def read_store(path: Path) -> Ingest:
     inputs = _inputs(manifest)
     # Back to the order ingest produced: inputs as the operator named them, lines in file order, then a
     # stable sort by time (equal times keep that order).
-    order = {r.path: i for i, r in enumerate(inputs)}
-    requests = requests.sort(pl.col("source").replace_strict(order, default=len(order), return_dtype=pl.Int32), "line")
+    requests = requests.sort(input_position(inputs), "line")
     return Ingest(requests=merge_in_time_order([requests]), inputs=inputs)

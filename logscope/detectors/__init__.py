@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from ..flows import Flows, neighbours
-from ..ingest import Ingest
+from ..ingest import Ingest, log_order
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SERVERS = ("nginx", "caddy", "traefik", "apache")
@@ -130,22 +130,15 @@ class Context:
         order = [s for s in ("caddy", "traefik") if s in families]
         return order + [s for s in SERVERS if s not in order]
 
-    def log_order(self) -> list[pl.Expr]:
-        """The order of `seq` from columns every shard has: time (unknown last), then input, then line."""
-        order = {r.path: i for i, r in enumerate(self.ingest.inputs)}
-        return [
-            pl.col("ts").is_null().alias("_no_time"),
-            pl.col("ts"),
-            pl.col("source").cast(pl.String).replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("input"),
-            pl.col("line"),
-        ]
-
     def tally(self, rows: pl.DataFrame, *by: str, partner: str | None = None) -> pl.DataFrame:
         """`rows` (annotated requests, in log order) reduced to one row per client and value of `by`: how
         many, first and last seen, and the first few for evidence (each with the `partner` request shown
         beside it). A client's requests all live in one shard, so tallies of shards simply concatenate."""
+        # Only the first few per group are kept, so their place in log order is worked out afterwards.
         first = pl.struct(
-            *self.log_order(),
+            "ts",
+            "source",
+            "line",
             pl.col("seq").cast(pl.UInt32),
             (pl.col(partner) if partner else pl.lit(None)).cast(pl.UInt32).alias("partner"),
         )
@@ -187,8 +180,19 @@ class Context:
             first_seen=tally["first_seen"].min() if tally.height else None,  # type: ignore[arg-type]
             last_seen=tally["last_seen"].max() if tally.height else None,  # type: ignore[arg-type]
             fix=fix if fix is not None else server_fixes(code),
-            evidence=self.evidence(_evidence_refs(tally, pairs)),
+            evidence=self.evidence(self._evidence_refs(tally, pairs)),
         )
+
+    def _evidence_refs(self, tally: pl.DataFrame, pairs: bool) -> pl.DataFrame:
+        """(shard, seq) of the evidence: the first tallied requests in log order, or with `pairs` the
+        first three and the partner request of each."""
+        first = tally.select("shard", "first").explode("first").unnest("first").drop_nulls("seq")
+        first = first.sort(log_order(self.ingest.inputs))
+        if not pairs:
+            return first.head(MAX_EVIDENCE).select("shard", "seq")
+        head = first.head(3)
+        both = pl.concat([head.select("shard", "seq"), head.select("shard", pl.col("partner").alias("seq"))])
+        return both.drop_nulls("seq")
 
     def evidence(self, refs: pl.DataFrame) -> list[Evidence]:
         """The requests `refs` (shard, seq) names, in log order, as an operator reads them."""
@@ -196,20 +200,8 @@ class Context:
         if refs.height == 0:
             return []
         rows = self.fetch(refs) if self.fetch is not None else self.requests.filter(pl.col("seq").is_in(refs["seq"].implode()))
-        rows = rows.sort(self.log_order())
+        rows = rows.sort(log_order(self.ingest.inputs))
         return [Evidence(f"{r['source']}:{r['line']}", request_text(r)) for r in rows.head(MAX_EVIDENCE).iter_rows(named=True)]
-
-
-def _evidence_refs(tally: pl.DataFrame, pairs: bool) -> pl.DataFrame:
-    """(shard, seq) of the evidence: the first tallied requests in log order, or with `pairs` the first
-    three and the partner request of each."""
-    first = tally.select("shard", "first").explode("first").unnest("first").drop_nulls("seq")
-    first = first.sort("_no_time", "ts", "input", "line")
-    if not pairs:
-        return first.head(MAX_EVIDENCE).select("shard", "seq")
-    head = first.head(3)
-    both = pl.concat([head.select("shard", "seq"), head.select("shard", pl.col("partner").alias("seq"))])
-    return both.drop_nulls("seq")
 
 
 def request_text(r: dict[str, Any]) -> str:

@@ -153,7 +153,6 @@ def auth_loop(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
 
 
 def _abandoned_tokens(ctx: Context) -> pl.DataFrame:
-    """A token is issued and no endpoint request from that client follows within a few minutes."""
     tokens = ctx.requests.filter(pl.col("path").cat.ends_with("/token") & pl.col("status").is_between(200, 299)).sort("ts")
     if tokens.height == 0:
         return ctx.tally(tokens)

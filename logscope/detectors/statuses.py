@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from . import Context, Finding, Select, detector
+from . import Context, Finding, detector
 
 # code -> (status, title, what it usually means)
 REFUSALS = {
@@ -23,7 +23,10 @@ REFUSALS = {
 }
 
 
-def _refused(status: int) -> Select:
+def _register(code: str) -> None:
+    """One detector per refusal in REFUSALS, registered in that order."""
+    status, title, meaning = REFUSALS[code]
+
     def select(ctx: Context) -> pl.DataFrame:
         # A failure that follows a method-changing redirect belongs to redirect-method-downgrade.
         after_redirect = (
@@ -37,35 +40,18 @@ def _refused(status: int) -> Select:
             rows = rows.filter(~pl.col("benign") | pl.col("client_id").is_in(failing))
         return ctx.tally(rows, "method")
 
-    return select
+    def describe(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
+        if tally.height == 0:
+            return []
+        clients = tally["client_id"].unique().to_list()
+        methods = ", ".join(sorted(tally["method"].drop_nulls().cast(pl.String).unique().to_list()))
+        detail = f"{tally['n'].sum()} endpoint request(s) ({methods}) from {len(clients)} client(s) got {status}: {meaning}."
+        severity = "high" if ctx.any_failing(clients) else "medium"
+        return [ctx.finding(code, severity, title, detail, tally)]
+
+    describe.__name__ = describe.__qualname__ = code.replace("-", "_")
+    detector(select=select)(describe)
 
 
-def _refusals(ctx: Context, tally: pl.DataFrame, code: str) -> list[Finding]:
-    status, title, meaning = REFUSALS[code]
-    if tally.height == 0:
-        return []
-    clients = tally["client_id"].unique().to_list()
-    methods = ", ".join(sorted(tally["method"].drop_nulls().cast(pl.String).unique().to_list()))
-    detail = f"{tally['n'].sum()} endpoint request(s) ({methods}) from {len(clients)} client(s) got {status}: {meaning}."
-    severity = "high" if ctx.any_failing(clients) else "medium"
-    return [ctx.finding(code, severity, title, detail, tally)]
-
-
-@detector(select=_refused(406))
-def not_acceptable(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
-    return _refusals(ctx, tally, "not-acceptable")
-
-
-@detector(select=_refused(415))
-def unsupported_media_type(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
-    return _refusals(ctx, tally, "unsupported-media-type")
-
-
-@detector(select=_refused(405))
-def method_not_allowed(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
-    return _refusals(ctx, tally, "method-not-allowed")
-
-
-@detector(select=_refused(403))
-def forbidden(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
-    return _refusals(ctx, tally, "forbidden")
+for _code in REFUSALS:
+    _register(_code)
