@@ -160,7 +160,7 @@ def _client_sequence(ckey: pl.Series) -> tuple[pl.Series, pl.Series]:
         pl.when(same_next).then(pl.col("seq").shift(-1)).alias("next_seq"),
         pl.when(same_prev).then(pl.col("seq").shift(1)).alias("prev_seq"),
     )
-    return _at_rows(ckey.len(), links["seq"], links["next_seq"]), _at_rows(ckey.len(), links["seq"], links["prev_seq"])
+    return _pair_at_rows(ckey.len(), links["seq"], links["next_seq"], links["prev_seq"])
 
 
 def neighbours(rows: pl.DataFrame, requests: pl.DataFrame, which: str, columns: Sequence[str]) -> pl.DataFrame:
@@ -300,6 +300,21 @@ def _at_rows(height: int, seq: pl.Series, values: pl.Series) -> pl.Series:
     return pl.repeat(None, height, dtype=values.dtype, eager=True).scatter(seq, values).alias(values.name)
 
 
+_NO_VALUE = PAIR_BASE - 1  # null, in one half of a packed pair: row and attempt numbers (UInt32) stay below it
+
+
+def _pair_at_rows(height: int, seq: pl.Series, first: pl.Series, second: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """`_at_rows` of two row or attempt numbers at the same rows, in one scatter: writing to rows in
+    random order is bound by memory, so the two go packed in one 64-bit integer (null as _NO_VALUE)."""
+    halves = [s.cast(pl.UInt64).fill_null(_NO_VALUE) for s in (first, second)]
+    empty = pl.repeat(_NO_VALUE * PAIR_BASE + _NO_VALUE, height, dtype=pl.UInt64, eager=True)
+    placed = empty.scatter(seq, halves[0] * PAIR_BASE + halves[1]).to_frame("pair")
+    out = placed.select((pl.col("pair") // PAIR_BASE).alias(first.name), (pl.col("pair") % PAIR_BASE).alias(second.name)).select(
+        pl.when(pl.col(s.name) != _NO_VALUE).then(pl.col(s.name)).cast(s.dtype) for s in (first, second)
+    )
+    return out[first.name], out[second.name]
+
+
 def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], pl.DataFrame]:
     """Number endpoint and auth/discovery requests into attempts: the request columns `attempt`,
     `prev_endpoint_status` and `prev_endpoint_seq`, and one row per attempt.
@@ -337,14 +352,13 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], 
         pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success"),
     )
     # The endpoint request before each one in the same attempt (session-lost reads it).
-    ep = flow.filter(is_ep)
+    # Its status is read at its row number afterwards: reading rows in random order is cheap, writing is not.
     same_attempt = pl.col("attempt") == pl.col("attempt").shift(1)
-    previous = ep.select(
-        pl.when(same_attempt).then(pl.col("status").shift(1)).alias("prev_endpoint_status"),
-        pl.when(same_attempt).then(pl.col("seq").shift(1)).alias("prev_endpoint_seq"),
-    )
-    columns = [_at_rows(df.height, flow["seq"], flow["attempt"])] + [_at_rows(df.height, ep["seq"], previous[c]) for c in previous.columns]
-    return columns, attempts
+    ep_rows = flow.select(is_ep.arg_true().alias("row"))["row"]  # positions in `flow`, ascending: a cheap scatter
+    previous = flow.filter(is_ep).select(pl.when(same_attempt).then(pl.col("seq").shift(1)).alias("prev_endpoint_seq"))["prev_endpoint_seq"]
+    previous = _at_rows(flow.height, ep_rows, previous)
+    attempt, previous = _pair_at_rows(df.height, flow["seq"], flow["attempt"], previous)
+    return [attempt, df["status"].gather(previous).alias("prev_endpoint_status"), previous], attempts
 
 
 def _mcp_transport_flags(df: pl.DataFrame) -> tuple[list[pl.Expr], list[pl.Expr]]:
