@@ -256,10 +256,22 @@ def test_legacy_transport_fallback(tmp_path: Path) -> None:
 
 
 def test_reconnect_storm(tmp_path: Path) -> None:
+    # 40 attempts 35 s apart from 20:20: all in the clock hour 20:00-21:00.
     storm = run(tmp_path, every(40, 35, lambda t: [Hit(t, "POST", "/mcp", 500)]))
-    assert finding(storm, "reconnect-storm").count >= 30
+    assert finding(storm, "reconnect-storm").count == 40
     calm = run(tmp_path, every(12, 600, lambda t: [Hit(t, "POST", "/mcp", 500)]))
     assert "reconnect-storm" not in codes(calm) and outcome(calm) == "stuck"
+
+
+def test_reconnect_storm_peaks_by_clock_hour_and_minute(tmp_path: Path) -> None:
+    # From 20:56:10, 40 attempts 40 s apart: 6 fall before 21:00, 34 after; the peak is the busier hour.
+    across = run(tmp_path, every(40, 40, lambda t: [Hit(36 * 60 + 10 + t, "POST", "/mcp", 500)]))
+    assert finding(across, "reconnect-storm").count == 34
+    # One attempt of 70 answered requests half a second apart, within the minute 20:20: a storm by the minute.
+    burst = run(tmp_path, every(70, 0.5, lambda t: [Hit(t, "POST", "/mcp", 200)]))
+    assert "up to 70 endpoint requests in one minute" in finding(burst, "reconnect-storm").detail
+    steady = run(tmp_path, every(50, 1, lambda t: [Hit(t, "POST", "/mcp", 200)]))
+    assert "reconnect-storm" not in codes(steady) and outcome(steady) == "connected"
 
 
 # --- OAuth -------------------------------------------------------------------------------------------
