@@ -300,12 +300,12 @@ def _at_rows(height: int, seq: pl.Series, values: pl.Series) -> pl.Series:
     return pl.repeat(None, height, dtype=values.dtype, eager=True).scatter(seq, values).alias(values.name)
 
 
-_NO_VALUE = PAIR_BASE - 1  # null, in one half of a packed pair: row and attempt numbers (UInt32) stay below it
+_NO_VALUE = PAIR_BASE - 1  # null, in one half of a packed pair: row numbers (UInt32) stay below it
 
 
 def _pair_at_rows(height: int, seq: pl.Series, first: pl.Series, second: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """`_at_rows` of two row or attempt numbers at the same rows, in one scatter: writing to rows in
-    random order is bound by memory, so the two go packed in one 64-bit integer (null as _NO_VALUE)."""
+    """`_at_rows` of two row numbers (UInt32) at the same rows, in one scatter: writing to rows in random
+    order is bound by memory, so the two go packed in one 64-bit integer (null as _NO_VALUE)."""
     halves = [s.cast(pl.UInt64).fill_null(_NO_VALUE) for s in (first, second)]
     empty = pl.repeat(_NO_VALUE * PAIR_BASE + _NO_VALUE, height, dtype=pl.UInt64, eager=True)
     placed = empty.scatter(seq, halves[0] * PAIR_BASE + halves[1]).to_frame("pair")

@@ -82,7 +82,7 @@ class _ShardWriter:
     root: Path
     shards: int
     shard: pl.Expr
-    held: list[list[pl.DataFrame]] = field(default_factory=list)
+    held: list[list[pl.DataFrame]] = field(init=False)  # per shard, the parts not yet written
     rows: int = 0
     parts: int = 0
     unlogged_scheme: bool = False

@@ -13,7 +13,8 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
@@ -48,15 +49,53 @@ def _write_manifest(out: Path, requests: int, inputs: list[InputReport]) -> None
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def write_store(ingest: Ingest, out: Path) -> Path:
-    """Write the requests partitioned by UTC day, and the inputs' reports beside them."""
+@dataclass
+class _StoreWriter:
+    """Requests written block by block into day folders of a staging directory inside the store; the
+    store's old files are replaced by them in `commit`, once everything was written."""
+
+    out: Path
+    staging: Path
+    requests: int = 0
+    files: int = 0
+
+    def keep(self, block: pl.DataFrame) -> None:
+        days = block.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by("_day", as_dict=True, include_key=False)
+        for (day,), part in days.items():
+            folder = self.staging / f"day={day if day is not None else NULL_DAY}"
+            folder.mkdir(exist_ok=True)
+            part.write_parquet(folder / f"part-{self.files:06d}.parquet")
+            self.files += 1
+        self.requests += block.height
+
+    def commit(self, inputs: list[InputReport]) -> None:
+        for old in self.out.glob("day=*/*.parquet"):
+            old.unlink()
+        for folder in self.staging.iterdir():
+            target = self.out / folder.name
+            target.mkdir(exist_ok=True)
+            for f in folder.iterdir():
+                f.rename(target / f.name)
+        _write_manifest(self.out, self.requests, inputs)
+
+
+@contextmanager
+def _writing(out: Path) -> Iterator[_StoreWriter]:
+    """A writer into the store `out`; a failure before `commit` leaves the store as it was."""
     _check_out(out)
     out.mkdir(parents=True, exist_ok=True)
-    frame = ingest.requests.with_columns(pl.col("ts").dt.date().alias("day"))
-    for old in out.glob("day=*/*.parquet"):
-        old.unlink()
-    frame.write_parquet(out, partition_by="day")
-    _write_manifest(out, ingest.requests.height, ingest.inputs)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=out))
+    try:
+        yield _StoreWriter(out, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_store(ingest: Ingest, out: Path) -> Path:
+    """Write requests already read (`read_logs`) partitioned by UTC day, and the inputs' reports beside them."""
+    with _writing(out) as store:
+        store.keep(ingest.requests)
+        store.commit(ingest.inputs)
     return out
 
 
@@ -66,34 +105,10 @@ def convert_logs(
     """Parse logs straight into a store, block by block (memory holds a few blocks, whatever the size of
     the logs): the requests written and the inputs' reports. The store is replaced only when every
     input was read; a failed conversion leaves the directory as it was."""
-    _check_out(out)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=out))
-    written = [0, 0]  # requests, files
-
-    def keep(block: pl.DataFrame) -> None:
-        for (day,), part in (
-            block.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by("_day", as_dict=True, include_key=False).items()
-        ):
-            folder = staging / f"day={day if day is not None else NULL_DAY}"
-            folder.mkdir(exist_ok=True)
-            part.write_parquet(folder / f"part-{written[1]:06d}.parquet")
-            written[1] += 1
-        written[0] += block.height
-
-    try:
-        inputs = parse_inputs(list(specs), choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=keep)
-        for old in out.glob("day=*/*.parquet"):
-            old.unlink()
-        for folder in staging.iterdir():
-            target = out / folder.name
-            target.mkdir(exist_ok=True)
-            for f in folder.iterdir():
-                f.rename(target / f.name)
-        _write_manifest(out, written[0], inputs)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return written[0], inputs
+    with _writing(out) as store:
+        inputs = parse_inputs(list(specs), choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=store.keep)
+        store.commit(inputs)
+    return store.requests, inputs
 
 
 def stored_requests(path: Path) -> int:

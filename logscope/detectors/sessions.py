@@ -100,18 +100,15 @@ def _peaks(keys: pl.Series, name: str) -> pl.DataFrame:
 
 def _storms(ctx: Context) -> pl.DataFrame:
     attempts = ctx.flows.attempts.filter(pl.col("counted"))
+    ep = ctx.requests.select("seq", "client_id", "ts", "source", "line", "role").filter(pl.col("role") == "endpoint")
     # Whole hours and minutes of UTC time as integers: the same buckets as dt.truncate, far cheaper; an
-    # unknown time is a bucket of its own.
-    hour = (pl.col("start").dt.epoch("us") // 3_600_000_000).fill_null(PAIR_BASE - 1)
+    # unknown time is a bucket of its own. A client is its id's code, named again from one row per client.
     code = pl.col("client_id").to_physical().alias("code")
-    per_hour = _peaks(attempts.select(pair_key(code, hour)).to_series(), "peak")
-    hourly = per_hour.join(attempts.select(code, "client_id").unique("code"), on="code").select("client_id", "peak")
-    ep = ctx.requests.select("seq", "ckey", "client_id", "ts", "source", "line", "role").filter(pl.col("role") == "endpoint")
+    hour = (pl.col("start").dt.epoch("us") // 3_600_000_000).fill_null(PAIR_BASE - 1)
     minute = (pl.col("ts").dt.epoch("us") // 60_000_000).fill_null(PAIR_BASE - 1)
-    peaks = _peaks(ep.select(pair_key(pl.col("ckey"), minute)).to_series(), "peak_rpm")
-    first_rows = ctx.requests["ckey"].arg_unique()  # ckeys are numbered 0.. in order of first appearance
-    ids = ctx.requests["client_id"].gather(first_rows)
-    minutely = peaks.select(ids.gather(peaks["code"]).alias("client_id"), "peak_rpm")
+    clients = ctx.requests["client_id"].gather(ctx.requests["ckey"].arg_unique()).to_frame().select(code, "client_id")
+    hourly = _peaks(attempts.select(pair_key(code, hour)).to_series(), "peak").join(clients, on="code").drop("code")
+    minutely = _peaks(ep.select(pair_key(code, minute)).to_series(), "peak_rpm").join(clients, on="code").drop("code")
     storming = hourly.join(minutely, on="client_id", how="full", coalesce=True).filter(
         (pl.col("peak") >= STORM_ATTEMPTS_PER_HOUR) | (pl.col("peak_rpm") >= STORM_REQUESTS_PER_MINUTE)
     )
