@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -22,6 +25,22 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 OUTCOME_ORDER = {"stuck": 0, "failing": 1, "degraded": 2, "connected": 3, "not-mcp": 4}
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while many small, acyclic objects are built.
+
+    Converting the client table makes about a million dicts, lists and strings, and every full
+    collection on the way walks all of those made so far again: 0.55 of 0.83 s for 50k clients.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -109,7 +128,8 @@ def client_rows(analysis: Analysis) -> list[dict[str, Any]]:
         pl.col("network_asn"),
         pl.col("network_country"),
     )
-    return table.to_dicts()
+    with collector_paused():
+        return table.to_dicts()
 
 
 def architecture_rows(analysis: Analysis) -> list[dict[str, Any]]:
