@@ -109,16 +109,20 @@ def _preparation(options: FlowOptions, ranges: pl.DataFrame, asn_db: Path | None
     return prepare
 
 
-def _inventory(
+def inventory(
     ingest: Ingest,
     flows: Flows,
     findings: list[Finding],
-    owners: pl.DataFrame | None,
-    ranges: pl.DataFrame,
-    asn_db: Path | None,
+    owners: pl.DataFrame | None = None,
+    ranges: pl.DataFrame | None = None,
+    asn_db: Path | None = None,
     sharded: ShardedRun | None = None,
 ) -> Analysis:
-    """The client inventory (agents, networks, architectures) around flows and findings."""
+    """The client inventory (agents, networks, architectures) around flows and findings: the last step
+    of `diagnose`. `owners` are the networks already looked up (anonymized runs); `ranges` default to
+    the stored network ranges."""
+    if ranges is None:
+        ranges = default_ranges()
     if owners is None:
         owners = _owners(flows.clients["ip"], ranges, asn_db)
     clients = assign_architectures(_with_agents_and_networks(_with_failure_modes(flows.clients, findings), owners))
@@ -147,7 +151,7 @@ def diagnose(
     ingest, options, owners = _preparation(options, ranges, asn_db, anonymize)(ingest)
     flows = build_flows(ingest, options)
     findings = run_detectors(Context(flows, ingest))
-    return _inventory(ingest, flows, findings, owners, ranges, asn_db)
+    return inventory(ingest, flows, findings, owners, ranges, asn_db)
 
 
 def analyze(
@@ -182,4 +186,4 @@ def analyze(
     prepare = _preparation(options, ranges, asn_db, anonymize)
     run = sharded_flows(specs, choice, options, count, prepare, naive_tz=naive_tz, progress=progress, spill_dir=spill_dir)
     ingest = replace(run.ingest, inputs=_masked(run.ingest.inputs)) if anonymize else run.ingest
-    return _inventory(ingest, run.flows, run.findings, run.owners, ranges, asn_db, run.run)
+    return inventory(ingest, run.flows, run.findings, run.owners, ranges, asn_db, run.run)

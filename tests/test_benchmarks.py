@@ -1,0 +1,68 @@
+"""The benchmark scripts the README quotes run, and measure what they say, on the bundled samples.
+
+They print figures (timings are not asserted); what is asserted is that each one reads the whole log
+and goes through every stage, so a figure in the README cannot come from a run that silently did less.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from logscope import build_report, read_logs
+from logscope.analysis import diagnose, inventory
+from logscope.detectors import Context, run_detectors
+from logscope.flows import build_flows
+
+from .conftest import ROOT, SAMPLES, physical_lines
+
+NGINX = SAMPLES / "mcp-seed.access.log"
+CADDY = SAMPLES / "mcp-seed.caddy.json"
+
+
+def run_script(name: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_stage_times_runs_every_stage_over_the_whole_log() -> None:
+    out = run_script("stage_times.py", str(NGINX), "--repeat", "1")
+    run = next(line for line in out.splitlines() if line.startswith("run 1:"))
+    assert f"{physical_lines(NGINX):,} lines" in run
+    assert f"{len(build_report(diagnose(read_logs([NGINX])))['clients']):,} clients" in run
+    stages = re.findall(r"([a-z-]+) (\d+\.\d\d)", run.split(":", 2)[2])
+    assert [name for name, _ in stages] == ["start-up", "parse", "flows", "detectors", "inventory", "json", "html"]
+    total = float(re.search(r"= (\d+\.\d\d) s", run).group(1))
+    assert abs(sum(float(s) for _, s in stages) - total) < 0.05
+
+
+def test_stage_times_refuses_a_missing_log(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "stage_times.py"), str(tmp_path / "absent.log")], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "no such file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_public_steps_give_what_diagnose_gives() -> None:
+    # stage_times.py chains these steps itself: they must be the analysis `diagnose` does.
+    ingest = read_logs([NGINX])
+    flows = build_flows(ingest)
+    stepwise = inventory(ingest, flows, run_detectors(Context(flows, ingest)))
+    whole = diagnose(read_logs([NGINX]))
+    assert stepwise.clients.equals(whole.clients)
+    assert stepwise.architectures.equals(whole.architectures)
+    assert [f.code for f in stepwise.findings] == [f.code for f in whole.findings]
+    assert "redirect-method-downgrade" in [f.code for f in whole.findings]
+
+
+def test_json_decoders_decode_every_line() -> None:
+    out = run_script("json_decoders.py", str(CADDY), "--repeat", "1")
+    lines = physical_lines(CADDY)
+    assert f"{lines:,} lines" in out
+    # A decoder that drops or adds rows prints "decoded N rows of M lines" instead of a timing.
+    assert "rows of" not in out
+    for decoder in ("arrow", "polars"):
+        assert re.search(rf"^{decoder}\s+run 1:\s+\d+\.\d\d s \(\d+\.\d\d s of CPU\) = [\d,]+ lines/s$", out, re.M), out
