@@ -114,8 +114,8 @@ def convert_logs(
 def stored_requests(path: Path) -> int:
     """How many requests a store holds, from its manifest (0 when it cannot be read: reading it says why)."""
     try:
-        return int(json.loads((path / MANIFEST).read_text("utf-8")).get("requests", 0))
-    except (OSError, ValueError, TypeError, AttributeError):
+        return int(_manifest(path).get("requests", 0))
+    except (InputError, ValueError, TypeError, AttributeError):
         return 0
 
 
