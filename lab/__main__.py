@@ -1,0 +1,43 @@
+"""The lab's command line: `python -m lab run --out DIR [--fast]` (see lab/run.py and docs/lab.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .processes import LabError
+from .run import DRIVERS, run_lab, settings_for
+from .servers import SERVERS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="Real servers, real MCP clients, and what each client saw.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the lab: servers, backends and clients; writes logs, truth.jsonl and manifest.json")
+    run.add_argument("--out", type=Path, required=True, help="the run's directory (emptied first)")
+    run.add_argument("--fast", action="store_true", help="short attempt gap and pauses (for CI): about a minute per server")
+    run.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: nginx,caddy,apache")
+    run.add_argument("--cases", default="", help="comma-separated case names (default: all of lab/cases.toml)")
+    run.add_argument("--drivers", default=",".join(DRIVERS), help="comma-separated client drivers: " + ",".join(DRIVERS))
+    run.add_argument("--fixed", action="store_true", help="apply each case's fix snippet from logscope/data/fixes.toml")
+    run.add_argument("--attempts", type=int, help="attempts per client (default 11, --fast 6)")
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_for(args.fast, attempts=args.attempts)
+        servers = [s for s in args.servers.split(",") if s]
+        bad = set(servers) - set(SERVERS)
+        if bad:
+            raise LabError(f"unknown server(s): {', '.join(sorted(bad))}")
+        manifest = run_lab(
+            args.out, settings, servers, [c for c in args.cases.split(",") if c], args.fixed, [d for d in args.drivers.split(",") if d]
+        )
+    except LabError as e:
+        print(f"lab: {e}", file=sys.stderr)
+        return 2
+    print(f"lab: {len(manifest['cases'])} case(s) on {', '.join(manifest['servers'])} in {manifest['seconds']} s -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
