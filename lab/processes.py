@@ -62,10 +62,8 @@ class Processes:
         if started.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(started.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 started.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # The group may outlive its leader (nginx and Apache workers): SIGKILL whatever is left of it.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(started.process.pid, signal.SIGKILL)

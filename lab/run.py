@@ -231,20 +231,24 @@ def driver_argv(driver: str, plan: Path, record: Path, run_dir: Path) -> tuple[l
 
 def _java_plan(plan: list[Assignment]) -> str:
     """The Java client's plan: one tab-separated assignment a line (the JDK has no JSON reader)."""
-    fields = lambda a: [
-        a.client,
-        a.server,
-        a.case,
-        a.url,
-        a.source,
-        a.attempts,
-        a.pause,
-        a.hold,
-        str(a.authorization).lower(),  # noqa: E731
-        a.ca.replace("ca.pem", "truststore.p12"),
-        a.timeout,
+    truststore = {a.ca: a.ca.replace("ca.pem", "truststore.p12") for a in plan}
+    rows = [
+        [
+            a.client,
+            a.server,
+            a.case,
+            a.url,
+            a.source,
+            a.attempts,
+            a.pause,
+            a.hold,
+            str(a.authorization).lower(),
+            truststore[a.ca],
+            a.timeout,
+        ]
+        for a in plan
     ]
-    return "".join("\t".join(map(str, fields(a))) + "\n" for a in plan)
+    return "".join("\t".join(map(str, row)) + "\n" for row in rows)
 
 
 def compile_java(run_dir: Path) -> None:

@@ -18,11 +18,11 @@ import asyncio
 import json
 import ssl
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .common import AttemptFailed, Assignment, Hops, Record, Reply, describe, handwritten_session, load_plan, now
+from .common import Assignment, AttemptFailed, Hops, Record, Reply, describe, handwritten_session, load_plan, now
 
 
 def _context(a: Assignment) -> ssl.SSLContext:
@@ -143,7 +143,7 @@ async def run(a: Assignment, record: Record) -> None:
         try:
             await asyncio.wait_for(CLIENTS[a.client](a, hops), a.timeout + a.hold)
             ok, error = True, None
-        except (AttemptFailed, Exception) as e:  # noqa: BLE001 - every failure is what the client saw
+        except (AttemptFailed, Exception) as e:
             ok, error = False, describe(e) if not isinstance(e, TimeoutError) else f"no answer within {a.timeout + a.hold:.0f} s"
         record.write(a, attempt, start, ok, error, hops)
         if attempt < a.attempts:
