@@ -22,7 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--drivers", default=",".join(DRIVERS), help="comma-separated client drivers: " + ",".join(DRIVERS))
     run.add_argument("--fixed", action="store_true", help="apply each case's fix snippet from logscope/data/fixes.toml")
     run.add_argument("--attempts", type=int, help="attempts per client (default 11, --fast 6)")
+    check = sub.add_parser("check", help="logscope's verdicts on a run's logs against what each client recorded")
+    check.add_argument("run", type=Path, help="a lab run's directory, or the recorded corpus")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        from .verdicts import judge, summary
+
+        verdicts, server_problems = judge(args.run)
+        print(summary(verdicts, server_problems))
+        return 0 if all(v.right for v in verdicts) and not server_problems else 1
     try:
         settings = settings_for(args.fast, attempts=args.attempts)
         servers = [s for s in args.servers.split(",") if s]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -340,8 +341,25 @@ def run_lab(
         "cases": [{**asdict(c), "number": n, "clients": list(c.clients)} for n, c in numbered],
         "clients": {s: {c.name: {cl: source(cl, SERVERS.index(s) + 1, n) for cl in c.clients} for n, c in numbered} for s in servers},
     }
+    manifest["formats"] = log_layouts(out, servers)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def log_layouts(out: Path, servers: Sequence[str]) -> dict[str, dict[str, str]]:
+    """How to tell logscope each custom layout, as an operator would: the nginx `log_format`
+    directives in a file of their own (for --nginx-conf), the Apache LogFormat text (--log-format)."""
+    layouts: dict[str, dict[str, str]] = {}
+    if "nginx" in servers:
+        conf = (out / "run" / "nginx" / "main.conf").read_text()
+        directives = re.findall(r"^\s*(log_format .*;)\s*$", conf, flags=re.M)
+        (out / "logs" / "nginx" / "log_formats.conf").write_text("http {\n" + "".join(f"    {d}\n" for d in directives) + "}\n")
+        layouts["nginx-custom"] = {"nginx_conf": "logs/nginx/log_formats.conf", "log_format_name": "lab_custom"}
+    if "apache" in servers:
+        conf = (out / "run" / "apache" / "main.conf").read_text()
+        text = re.search(r'^LogFormat "(.*)" lab_custom$', conf, flags=re.M)
+        layouts["apache-custom"] = {"log_format": text.group(1).replace('\\"', '"')} if text else {}
+    return layouts
 
 
 def settings_for(fast: bool, **overrides: Any) -> Settings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -184,7 +184,7 @@ def _redirect_candidates(base: pl.DataFrame, options: FlowOptions) -> pl.DataFra
     """
     path, ts = pl.col("path"), pl.col("ts")
     redirects = base.filter(pl.col("status").is_in(REDIRECTS) & (pl.col("scheme").is_null() | (pl.col("scheme") == "http"))).select(
-        "seq", "ts", "method", "path", "role", "location", "scheme", "source", "next_seq"
+        "seq", "ts", "method", "path", "role", "location", "scheme", "source", "status", "next_seq"
     )
     # Browsers fetch other things in between, so look a few requests ahead.
     later = [redirects["next_seq"]]
@@ -193,10 +193,22 @@ def _redirect_candidates(base: pl.DataFrame, options: FlowOptions) -> pl.DataFra
     redirects = redirects.with_columns(
         c
         for k, index in enumerate(later, 1)
-        for c in (base["path"].gather(index).alias(f"_path{k}"), base["ts"].gather(index).alias(f"_ts{k}"))
+        for c in (
+            base["path"].gather(index).alias(f"_path{k}"),
+            base["ts"].gather(index).alias(f"_ts{k}"),
+            base["status"].gather(index).alias(f"_status{k}"),
+        )
     )
+    # A follow-up that is redirected again is the same request retried, not the redirect followed: had it
+    # gone to HTTPS, the server would not have redirected it to HTTPS (the SDKs, which do not follow a
+    # 301, send their next POST to the same http:// URL and get the same 301).
     followed_same = pl.any_horizontal(
-        [(pl.col(f"_path{k}") == path) & ((pl.col(f"_ts{k}") - ts).dt.total_seconds() <= options.follow_window_s) for k in (1, 2, 3)]
+        [
+            (pl.col(f"_path{k}") == path)
+            & ((pl.col(f"_ts{k}") - ts).dt.total_seconds() <= options.follow_window_s)
+            & ~pl.col(f"_status{k}").is_in(REDIRECTS)
+            for k in (1, 2, 3)
+        ]
     ).fill_null(False)
     # Without a Location, a POST redirected and re-requested on the same path is also what a web form's
     # Post/Redirect/Get to itself looks like; it counts as HTTP -> HTTPS evidence on MCP endpoints only.
@@ -206,20 +218,31 @@ def _redirect_candidates(base: pl.DataFrame, options: FlowOptions) -> pl.DataFra
         .then(pl.col("location").str.starts_with("https://") & (location_path() == path))
         .otherwise(plain_follow)
     )
-    return redirects.select("seq", "scheme", "source", to_https.fill_null(False).alias("candidate"))
+    return redirects.select("seq", "scheme", "source", "status", to_https.fill_null(False).alias("candidate"))
 
 
-def inferred_redirects(candidates: pl.DataFrame) -> dict[str, int]:
-    """Per input, how many redirects of requests with no logged scheme look like HTTP -> HTTPS."""
+RedirectCounts = dict[tuple[str, int], int]  # (input, status) -> redirects followed to HTTPS, scheme unlogged
+
+
+def inferred_redirects(candidates: pl.DataFrame) -> RedirectCounts:
+    """Per input and status code, how many redirects of requests with no logged scheme look like HTTP -> HTTPS."""
     unlogged = candidates.filter(pl.col("candidate") & pl.col("scheme").is_null())
-    return {str(k): int(v) for k, v in unlogged.group_by("source").len().iter_rows()}
+    return {(str(k), int(s)): int(v) for k, s, v in unlogged.group_by("source", "status").len().iter_rows()}
 
 
-def redirecting_inputs(counts: dict[str, int]) -> list[str]:
-    """The inputs whose server redirects plain HTTP, known only from what clients did: without a logged
-    scheme the pattern is only evidence when it recurs (one client re-requesting a path after a 301
-    proves little; a server that redirects plain HTTP shows it again and again)."""
-    return sorted(source for source, n in counts.items() if n >= MIN_INFERRED_REDIRECTS)
+def redirecting_inputs(counts: RedirectCounts) -> dict[str, list[int]]:
+    """The inputs whose server redirects plain HTTP, with the codes it does it with, known only from what
+    clients did: without a logged scheme the pattern is only evidence when it recurs (one client
+    re-requesting a path after a 301 proves little; a server that redirects plain HTTP shows it again
+    and again)."""
+    totals: dict[str, int] = {}
+    for (source, _), n in counts.items():
+        totals[source] = totals.get(source, 0) + n
+    return {
+        source: sorted(status for (s, status) in counts if s == source)
+        for source in sorted(totals)
+        if totals[source] >= MIN_INFERRED_REDIRECTS
+    }
 
 
 def _linked(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
@@ -241,29 +264,36 @@ def _linked(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
         return paths.to_frame("path").select(role.cast(ROLE)).to_series()
 
     benign = pl.any_horizontal([(pl.col("method") == b["method"]) & (pl.col("status") == b["status"]) for b in rules["benign"]])
-    # nginx and Caddy log a request when it ends: a long SSE stream belongs where it started.
-    start = (
-        pl.when(pl.col("source").is_in(_time_is_end_sources(ingest)) & pl.col("duration_s").is_not_null())
-        .then(pl.col("ts") - pl.duration(microseconds=(pl.col("duration_s") * 1e6).cast(pl.Int64)))
-        .otherwise(pl.col("ts"))
-        if requests["duration_s"].null_count() < requests.height
-        else pl.col("ts")  # no durations logged: the same column, not a copy
-    )
     base = _with_client_ids(requests.with_row_index("seq"))
     return base.with_columns(
         per_distinct(requests["path"], role_of).alias("role"),
         benign.fill_null(False).alias("benign"),
-        start.alias("start"),
+        _start(requests, _time_is_end_sources(ingest)).alias("start"),
         *_client_sequence(base["ckey"]),
     )
 
 
-def annotate(ingest: Ingest, options: FlowOptions, redirecting: Sequence[str] | None = None) -> pl.DataFrame:
+def _start(requests: pl.DataFrame, time_is_end: list[str]) -> pl.Expr:
+    """When each request started, as far as the log can tell: its time, less its duration where the
+    server stamps a line when the request ends (nginx, Caddy), so a long SSE stream sits where it
+    opened. A log stamped in whole seconds keeps its own order within a second: only the duration's
+    whole seconds are taken off, so a redirect and its follow-up written in the same second stay in the
+    order they were written, whatever their durations (the spec's ordering rule; the lab's nginx logs
+    with $request_time showed the follow-up placed first otherwise)."""
+    if requests["duration_s"].null_count() == requests.height:
+        return pl.col("ts")  # no durations logged: the same column, not a copy
+    whole = requests.group_by("source").agg((pl.col("ts").dt.microsecond() == 0).all().alias("whole")).filter("whole")["source"]
+    ends = pl.col("source").is_in(time_is_end) & pl.col("duration_s").is_not_null()
+    seconds = pl.when(pl.col("source").is_in(whole.implode())).then(pl.col("duration_s").floor()).otherwise(pl.col("duration_s"))
+    return pl.when(ends).then(pl.col("ts") - pl.duration(microseconds=(seconds * 1e6).cast(pl.Int64))).otherwise(pl.col("ts"))
+
+
+def annotate(ingest: Ingest, options: FlowOptions, redirecting: Mapping[str, Sequence[int]] | None = None) -> pl.DataFrame:
     """Add client_id, role, the client's next and previous request, effective scheme (logged or inferred)
     and the start of each request.
 
-    `redirecting` names the inputs whose server is known to redirect plain HTTP (`redirecting_inputs`
-    of all shards' `inferred_redirects`); by default it is read from these requests.
+    `redirecting` names the inputs whose server is known to redirect plain HTTP, with its codes
+    (`redirecting_inputs` of all shards' `inferred_redirects`); by default it is read from these requests.
     """
     base = _linked(ingest, options)
     candidates = _redirect_candidates(base, options)
@@ -276,8 +306,16 @@ def annotate(ingest: Ingest, options: FlowOptions, redirecting: Sequence[str] | 
     http_to_https = pl.repeat(False, base.height, eager=True).scatter(to_https["seq"], True).alias("http_to_https")
     # Where the scheme is not logged: a request redirected to HTTPS was plain HTTP; if the log shows
     # such redirects, the server redirects all plain HTTP, so requests that were not redirected were HTTPS.
+    # A request answered with that same redirect and never followed was plain HTTP too (a client that never
+    # follows is http-only): the server's code, to the same path where the Location is logged.
+    same_redirect = pl.any_horizontal(
+        [pl.lit(False)] + [(pl.col("source") == s) & pl.col("status").is_in(list(codes)) for s, codes in redirecting.items()]
+    ) & (pl.col("location").is_null() | (pl.col("location").str.starts_with("https://") & (location_path() == pl.col("path"))))
     inferred = (
-        pl.when(pl.col("http_to_https")).then(pl.lit("http", CODED)).when(pl.col("source").is_in(sources)).then(pl.lit("https", CODED))
+        pl.when(pl.col("http_to_https") | same_redirect)
+        .then(pl.lit("http", CODED))
+        .when(pl.col("source").is_in(sources))
+        .then(pl.lit("https", CODED))
     )
     return base.with_columns(http_to_https).with_columns(
         pl.coalesce(pl.col("scheme"), pl.when(pl.col("scheme").is_null()).then(inferred)).alias("scheme_eff"),
@@ -290,7 +328,7 @@ def annotate(ingest: Ingest, options: FlowOptions, redirecting: Sequence[str] | 
     )
 
 
-def redirect_counts(ingest: Ingest, options: FlowOptions) -> dict[str, int]:
+def redirect_counts(ingest: Ingest, options: FlowOptions) -> RedirectCounts:
     """`inferred_redirects` of these requests (the first pass over a shard)."""
     return inferred_redirects(_redirect_candidates(_linked(ingest, options), options))
 
@@ -326,14 +364,17 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], 
     # Client, then start, then log order: two stable single-key sorts of the keys are cheaper than one
     # sort on three, and the rows are then gathered once.
     order = keys.with_row_index("i").sort("start", maintain_order=True).sort("ckey", maintain_order=True)["i"]
-    flow = df.select("seq", "ckey", "client_id", "start", "ts", "role", "benign", "status", "scheme_eff")[keys["seq"].gather(order)]
+    flow = df.select("seq", "ckey", "client_id", "start", "ts", "role", "method", "status", "scheme_eff")[keys["seq"].gather(order)]
     same_client = pl.col("ckey") == pl.col("ckey").shift(1)
     new = ~same_client.fill_null(False) | ((pl.col("start") - pl.col("start").shift(1)).dt.total_microseconds() > gap_us)
     # A running count of non-negative numbers never decreases: telling Polars so lets it group by runs.
     flow = flow.with_columns(new.cast(pl.UInt32).cum_sum().set_sorted().alias("attempt"))
     is_ep = pl.col("role") == "endpoint"
+    # The spec's rule: the last POST to the endpoint decides; a DELETE teardown or a GET stream never does
+    # (real SDK clients tear down with DELETE 200 after failing, and a stream is logged when it closes).
+    # Only an attempt without a POST is decided by its last endpoint request.
     deciding = pl.coalesce(
-        pl.col("status").filter(is_ep & ~pl.col("benign")).last(),
+        pl.col("status").filter(is_ep & (pl.col("method") == "POST")).last(),
         pl.col("status").filter(is_ep).last(),
     )
     attempts = flow.group_by("attempt", maintain_order=True).agg(
@@ -547,7 +588,7 @@ def server_transport(facts: Sequence[dict[str, Any]]) -> ServerTransport:
     return ServerTransport(None, "none")
 
 
-def build_flows(ingest: Ingest, options: FlowOptions | None = None, redirecting: Sequence[str] | None = None) -> Flows:
+def build_flows(ingest: Ingest, options: FlowOptions | None = None, redirecting: Mapping[str, Sequence[int]] | None = None) -> Flows:
     """Clients, attempts and outcomes for everything `read_logs` returned (or one shard of it, with the
     `redirecting` inputs known from all shards)."""
     options = options or FlowOptions()

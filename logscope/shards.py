@@ -29,6 +29,7 @@ from .detectors import Context, Finding, describe_all, select_all
 from .flows import (
     FlowOptions,
     Flows,
+    RedirectCounts,
     ServerTransport,
     build_flows,
     forwarded_client,
@@ -211,7 +212,7 @@ def _shards_of(
     return writer, inputs
 
 
-def _redirect_counts(ingest: Ingest, options: FlowOptions, label: str, progress: ProgressHook | None) -> dict[str, int]:
+def _redirect_counts(ingest: Ingest, options: FlowOptions, label: str, progress: ProgressHook | None) -> RedirectCounts:
     if progress is not None:
         progress(label, ingest.requests.height)
     return redirect_counts(ingest, options)
@@ -237,9 +238,9 @@ def sharded_flows(
         return Ingest(requests=merge_in_time_order([source.load(i)]), inputs=inputs)
 
     # First pass, only when some scheme is unlogged: which inputs' servers redirect plain HTTP.
-    redirecting: list[str] = []
+    redirecting: dict[str, list[int]] = {}
     if source.unlogged_scheme:
-        counts: dict[str, int] = {}
+        counts: RedirectCounts = {}
         for i in range(shards):
             for name, n in _redirect_counts(shard_ingest(i), options, f"shard {i + 1} of {shards}, first pass", progress).items():
                 counts[name] = counts.get(name, 0) + n

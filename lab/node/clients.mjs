@@ -57,7 +57,7 @@ class RecordingAgent extends Agent {
 }
 
 function recordingFetch(a, hops) {
-  const dispatcher = new RecordingAgent({ connect: { localAddress: a.source, ca: readFileSync(a.ca) } }, hops);
+  const dispatcher = new RecordingAgent({ localAddress: a.source, connect: { ca: readFileSync(a.ca) } }, hops);
   const extra = a.authorization ? { Authorization: `Bearer ${TOKEN}` } : {};
   const doFetch = (url, init = {}) => {
     const headers = new Headers(init.headers);

@@ -20,7 +20,11 @@ def _within_attempt(ctx: Context) -> pl.Expr:
 
 
 def _target_path() -> pl.Expr:
-    return pl.coalesce(location_path(), pl.col("path"))
+    """Where a redirect points: its Location where logged; else the same path, or its trailing-slash twin
+    when that is what the client asked for next (nginx answers `/mcp` with 301 to `/mcp/` itself)."""
+    path, following = pl.col("path").cast(pl.String), pl.col("next_path").cast(pl.String)
+    twin = ((following == path + "/") | (following + "/" == path)).fill_null(False)
+    return pl.coalesce(location_path(), pl.when(twin).then(pl.col("next_path")).otherwise(pl.col("path")))
 
 
 def _redirected(ctx: Context, condition: pl.Expr) -> pl.DataFrame:

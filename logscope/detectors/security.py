@@ -12,9 +12,13 @@ ONE_DAY = 86_400
 SECRET_PARAMS = r"(?i)(?:^|&)(?:token|access_token|id_token|refresh_token|api_key|apikey|key|code|client_secret|password)="
 
 
+#: Logged without a response: the client went away (nginx 499) or the server closed the connection (444).
+NO_RESPONSE = [444, 499]
+
+
 def _https_with_headers(ctx: Context) -> pl.DataFrame:
-    # Only inputs that log response headers can show a header missing.
-    return ctx.rows_logging("hsts").filter(pl.col("scheme_eff") == "https")
+    # Only inputs that log response headers can show a header missing, and only on responses that were sent.
+    return ctx.rows_logging("hsts").filter((pl.col("scheme_eff") == "https") & ~pl.col("status").is_in(NO_RESPONSE))
 
 
 def _hsts_absent(ctx: Context) -> pl.DataFrame:

@@ -45,6 +45,9 @@ def session_lost(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
 
 
 def _cut_streams(ctx: Context) -> pl.DataFrame:
+    """A client's SSE streams ending at a proxy's timeout: near a common default (60 s, 95-125 s, 300 s),
+    with a status a cut stream gets, or, whatever the timeout, at one length again and again while the
+    client re-opens the stream in the same attempt (the session went on; the stream did not)."""
     streams = ctx.rows_logging("duration_s").filter(
         (pl.col("role") == "endpoint")
         & (pl.col("method") == "GET")
@@ -52,11 +55,23 @@ def _cut_streams(ctx: Context) -> pl.DataFrame:
         & (pl.col("status").is_between(200, 299) | pl.col("status").is_in(CUT_STATUSES))
     )
     near_timeout = pl.any_horizontal([pl.col("duration_s").is_between(lo, hi) for lo, hi in STREAM_CUTS])
-    streams = streams.with_columns((near_timeout | pl.col("status").is_in(CUT_STATUSES)).alias("_cut"))
-    per_client = streams.group_by("client_id").agg(pl.len().alias("n"), pl.col("_cut").sum().alias("cut"))
-    affected = per_client.filter((pl.col("cut") >= 3) & (pl.col("cut") * 2 >= pl.col("n")))["client_id"]
+    # Streams are few: order each client's by start to see which one the client followed with another.
+    streams = streams.sort("client_id", "start").with_columns(
+        (pl.col("attempt") == pl.col("attempt").shift(-1).over("client_id")).fill_null(False).alias("_reopened"),
+        (near_timeout | pl.col("status").is_in(CUT_STATUSES)).alias("_known"),
+    )
+    median = pl.col("duration_s").filter(pl.col("_reopened")).median().over("client_id")
+    streams = streams.with_columns(
+        (pl.col("_reopened") & ((pl.col("duration_s") - median).abs() <= pl.max_horizontal(0.5, 0.1 * median)) & (median >= 1.0)).alias(
+            "_same_length"
+        )
+    ).with_columns((pl.col("_known") | pl.col("_same_length")).alias("_cut"))
+    per_client = streams.group_by("client_id").agg(
+        pl.len().alias("n"), pl.col("_known").sum().alias("known"), pl.col("_same_length").sum().alias("same")
+    )
+    affected = per_client.filter(((pl.col("known") >= 3) & (pl.col("known") * 2 >= pl.col("n"))) | (pl.col("same") >= MIN_REPEATS))
     # By length too: the median is over the streams themselves (cut streams are few).
-    return ctx.tally(streams.filter(pl.col("_cut") & pl.col("client_id").is_in(affected.implode())), "duration_s")
+    return ctx.tally(streams.filter(pl.col("_cut") & pl.col("client_id").is_in(affected["client_id"].implode())), "duration_s")
 
 
 @detector(select=_cut_streams)
@@ -72,12 +87,16 @@ def stream_cut(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
 
 
 def _fallbacks(ctx: Context) -> pl.DataFrame:
-    refused = ctx.requests.filter((pl.col("role") == "endpoint") & (pl.col("method") == "POST") & pl.col("status").is_in([400, 404, 405]))
-    rows = ctx.with_next(refused, "method", "path", "ts").filter(
-        (pl.col("next_method") == "GET") & ((pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= ctx.flows.options.attempt_gap_s)
-    )
-    rows = rows.filter(per_distinct(rows["next_path"], lambda p: p.str.contains(SSE_PATH)).fill_null(False))
-    return ctx.tally(rows, partner="next_seq")
+    """An endpoint POST refused with 400/404/405, then a GET of an SSE path in the same attempt. The GET is
+    a stream, written to the log when it closes, so it is looked for in the attempt, not on the next line."""
+    endpoint = pl.col("role") == "endpoint"
+    refused = ctx.requests.filter(endpoint & (pl.col("method") == "POST") & pl.col("status").is_in([400, 404, 405]))
+    streams = ctx.requests.filter(endpoint & (pl.col("method") == "GET") & pl.col("attempt").is_in(refused["attempt"].implode()))
+    streams = streams.filter(per_distinct(streams["path"], lambda p: p.str.contains(SSE_PATH)).fill_null(False))
+    opened = streams.select("attempt", pl.col("start").alias("_stream_start"), pl.col("seq").alias("_stream_seq"))
+    rows = refused.join(opened, on="attempt").filter(pl.col("_stream_start") >= pl.col("start"))
+    rows = rows.unique("seq", keep="first", maintain_order=True)
+    return ctx.tally(rows, partner="_stream_seq")
 
 
 @detector(select=_fallbacks)

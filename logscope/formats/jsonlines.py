@@ -281,7 +281,9 @@ def _caddy_variables() -> VariableMap:
         "request_uri": req.struct.field("uri"),
         "http_user_agent": headers.struct.field("User-Agent").list.first(),
         "http_referer": headers.struct.field("Referer").list.first(),
-        "http_authorization": headers.struct.field("Authorization").list.first(),
+        # Caddy redacts the credential: 2.6 logs `"Authorization": []`, later versions a redacted value. The
+        # header's presence is what counts (and a value logged with log_credentials is never kept).
+        "has_authorization": pl.when(headers.struct.field("Authorization").is_not_null()).then(pl.lit("1")).otherwise(pl.lit("-")),
         # Caddy logs a `tls` object exactly on HTTPS requests.
         "https": pl.when(tls.is_not_null()).then(pl.lit("on")).otherwise(pl.lit("")),
         "tls_version": cv.tls_version_name(tls.struct.field("version")),

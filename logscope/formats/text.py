@@ -135,15 +135,20 @@ class TextFormat:
         )
         return canonical_from_variables(lf, self.variables, naive_tz, clean_numbers=True)
 
+    @property
+    def time_is(self) -> str:
+        """nginx stamps a line when the request ends ($time_local); Apache's %t is when it was received.
+        A layout given in Apache's own syntax is Apache's; `combined` cannot be told apart, and is read
+        as nginx's (it logs no duration, so either reading gives the same order)."""
+        return "start" if is_apache_syntax(self.format) else "end"
+
     def describe(self) -> dict[str, object]:
-        # nginx writes the line when the request ends ($time_local); Apache's %t is its start, which
-        # logscope cannot tell apart in `combined`, so text logs are read as nginx's.
         return {
             "format": self.family,
             "log_format_name": self.name,
             "log_format": self.format,
             "logged": sorted(self.logged),
-            "time_is": "end",
+            "time_is": self.time_is,
         }
 
 
@@ -184,7 +189,7 @@ def compile_log_format(
     text = log_format.strip()
     if not text:
         raise FormatError("the log format is empty")
-    if "$" not in text and "%" in text:
+    if is_apache_syntax(text):
         text = apache_to_nginx(text)
     tokens = tokenize(text)
     if not any(kind == "var" for kind, _ in tokens):
@@ -214,6 +219,10 @@ def compile_log_format(
     return tuple(dict.fromkeys(variables)), "".join(parts)
 
 
+def is_apache_syntax(log_format: str) -> bool:
+    return "$" not in log_format and "%" in log_format
+
+
 def apache_to_nginx(log_format: str) -> str:
     """Translate an Apache LogFormat (`%h %l %u %t "%r" %>s %b`) into nginx variables."""
 
@@ -226,6 +235,8 @@ def apache_to_nginx(log_format: str) -> str:
             return "$" + ("http_" if directive == "i" else "sent_http_") + name
         if arg is not None and directive == "t":
             return "[$time_local]"
+        if arg is not None and directive == "e":  # environment variables: HTTPS (mod_ssl), SetEnvIf flags
+            return "$" + re.sub(r"\W", "_", arg.lower())
         if arg is not None and directive == "x":  # mod_ssl variables
             return "$ssl_protocol" if arg.upper() == "SSL_PROTOCOL" else "$" + re.sub(r"\W", "_", arg.lower())
         if directive.lstrip("<>") in ("s",) or directive in _APACHE:

@@ -48,6 +48,7 @@ CONSUMED = frozenset(
         "sent_http_location",
         "sent_http_strict_transport_security",
         "http_authorization",
+        "has_authorization",
         "http_x_forwarded_for",
         "server_port",
     }
@@ -95,7 +96,9 @@ LOGGED_BY: dict[str, tuple[str, ...]] = {
     "referer": ("http_referer",),
     "location": ("sent_http_location",),
     "hsts": ("sent_http_strict_transport_security",),
-    "has_authorization": ("http_authorization",),
+    # `$has_authorization` is the presence flag an operator's nginx `map` or Apache `SetEnvIf` defines, so
+    # that the log says whether the header was sent without writing the credential (README, Formats).
+    "has_authorization": ("http_authorization", "has_authorization"),
     "tls_version": ("ssl_protocol", "tls_version"),
     "forwarded_for": ("http_x_forwarded_for",),
     "server_port": ("server_port",),
@@ -132,6 +135,17 @@ def _scheme(present: set[str]) -> pl.Expr | None:
     if not candidates:
         return None
     return candidates[0] if len(candidates) == 1 else pl.coalesce(candidates)
+
+
+def _authorization(present: set[str]) -> pl.Expr | None:
+    """Whether the request carried Authorization: the header itself (reduced to its presence), or a
+    presence flag (`-`, empty or `0` for absent)."""
+    flags = []
+    if "http_authorization" in present:
+        flags.append(cv.blank_to_null(pl.col("http_authorization")).is_not_null())
+    if "has_authorization" in present:
+        flags.append(~cv.blank_to_null(pl.col("has_authorization")).fill_null("0").is_in(["0", "false", "no", "off"]))
+    return pl.any_horizontal(flags) if flags else None
 
 
 def canonical_from_variables(
@@ -209,7 +223,7 @@ def canonical_from_variables(
         "location": _first(present, "sent_http_location"),
         "hsts": _first(present, "sent_http_strict_transport_security"),
         # Only whether the header was there: the credential itself is never kept.
-        "has_authorization": _first(present, "http_authorization").is_not_null() if "http_authorization" in present else None,
+        "has_authorization": _authorization(present),
         # `tls_version` is a version logged without implying the scheme (Traefik, Caddy).
         "tls_version": _first(present, "ssl_protocol", "tls_version"),
         "forwarded_for": _first(present, "http_x_forwarded_for"),

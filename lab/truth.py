@@ -1,0 +1,218 @@
+"""What each client's own record says happened: outcome, transport and the failure modes it lived through.
+
+The rules that turn a client's attempts into an outcome are the spec's (../shared/spec/analysis-model.md),
+applied to the attempts the client itself counted; the failure modes are read from the HTTP exchanges
+its library reported (method, URL, status, Location, Strict-Transport-Security). Nothing here reads a
+server log: this is the side logscope is judged against.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+METHOD_CHANGING = {301, 302, 303}
+REDIRECTS = {301, 302, 303, 307, 308}
+SESSION_LOST_REPEATS = 2  # logscope's session-lost counts a client seen at least twice
+ONE_YEAR = 31536000
+
+Hop = dict[str, Any]
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme
+
+
+def _endpoint(hop: Hop) -> bool:
+    return not _path(hop["url"]).startswith("/.well-known/")
+
+
+def _target(hop: Hop) -> str | None:
+    return urljoin(hop["url"], hop["location"]) if hop.get("location") else None
+
+
+def _pairs(hops: list[Hop]) -> Iterable[tuple[Hop, Hop | None]]:
+    for i, hop in enumerate(hops):
+        yield hop, hops[i + 1] if i + 1 < len(hops) else None
+
+
+# One rule per failure-mode code: does this attempt (its hops, and whether it connected) show it?
+def _downgrade(hops: list[Hop], ok: bool) -> bool:
+    return any(
+        h["method"] == "POST" and h["status"] in METHOD_CHANGING and n is not None and n["method"] == "GET"
+        and _path(n["url"]) == _path(_target(h) or h["url"]) and (n["status"] or 0) >= 400
+        for h, n in _pairs(hops)
+    )  # fmt: skip
+
+
+def _not_followed(hops: list[Hop], ok: bool) -> bool:
+    return any(
+        h["method"] == "POST" and h["status"] in REDIRECTS and _endpoint(h) and (n is None or n["url"] != _target(h))
+        for h, n in _pairs(hops)
+    )
+
+
+def _slash_redirects(hops: list[Hop]) -> Iterable[tuple[Hop, Hop | None]]:
+    """Redirects to the same path with or without a trailing slash, each with the exchange after it."""
+    for h, n in _pairs(hops):
+        target, path = _target(h), _path(h["url"])
+        if h["status"] in REDIRECTS and target and _path(target) in (path + "/", path.removesuffix("/")) and _path(target) != path:
+            yield h, n
+
+
+def _slash(hops: list[Hop], ok: bool) -> bool:
+    return any(True for _ in _slash_redirects(hops))
+
+
+def _slash_followed(hops: list[Hop], ok: bool) -> bool:
+    """...and the client asked for the other spelling next: a log without Location shows it too."""
+    return any(n is not None and n["url"] == _target(h) for h, n in _slash_redirects(hops))
+
+
+def _lost_session(hops: list[Hop], ok: bool) -> bool:
+    ep = [h for h in hops if _endpoint(h) and h["status"] is not None and not (h["method"] in ("GET", "DELETE") and h["status"] == 405)]
+    return any(200 <= a["status"] < 300 and b["status"] in (400, 404) for a, b in itertools.pairwise(ep))
+
+
+def _status(*codes: int, methods: tuple[str, ...] | None = None) -> Callable[[list[Hop], bool], bool]:
+    def rule(hops: list[Hop], ok: bool) -> bool:
+        return any(h["status"] in codes and _endpoint(h) and (methods is None or h["method"] in methods) for h in hops)
+
+    return rule
+
+
+def _fallback(hops: list[Hop], ok: bool) -> bool:
+    return any(
+        h["method"] == "POST"
+        and h["status"] in (400, 404, 405)
+        and n is not None
+        and n["method"] == "GET"
+        and _path(n["url"]).rstrip("/").endswith("/sse")
+        for h, n in _pairs(hops)
+    )
+
+
+def _reopened_stream(hops: list[Hop], ok: bool) -> bool:
+    streams = [h for h in hops if h["method"] == "GET" and h["status"] == 200 and _endpoint(h) and not _path(h["url"]).endswith("/sse")]
+    return len(streams) >= 2
+
+
+def _http_served(hops: list[Hop], ok: bool) -> bool:
+    return any(_scheme(h["url"]) == "http" and h["status"] is not None and 200 <= h["status"] < 300 and _endpoint(h) for h in hops)
+
+
+#: code -> the attempt rule, and how many attempts must show it for the client to have that failure mode.
+ATTEMPT_RULES: dict[str, tuple[Callable[[list[Hop], bool], bool], int]] = {
+    "redirect-method-downgrade": (_downgrade, 1),
+    "redirect-not-followed": (_not_followed, 1),
+    "trailing-slash-redirect": (_slash, 1),
+    "trailing-slash-redirect followed": (_slash_followed, 1),
+    "session-lost": (_lost_session, SESSION_LOST_REPEATS),
+    "not-acceptable": (_status(406), 1),
+    "unsupported-media-type": (_status(415), 1),
+    "forbidden": (_status(403, 421), 1),
+    "legacy-transport-fallback": (_fallback, 1),
+    "stream-cut": (_reopened_stream, 2),
+    "http-served": (_http_served, 1),
+}
+
+
+@dataclass
+class ClientTruth:
+    server: str
+    case: str
+    client: str
+    source: str
+    attempts: int = 0
+    connected: int = 0
+    errors: list[str] = field(default_factory=list)
+    modes: set[str] = field(default_factory=set)
+    schemes: set[str] = field(default_factory=set)
+    hops: list[list[Hop]] = field(default_factory=list)
+    authorization: bool = False
+
+    def outcome(self, stuck_after: int) -> str:
+        failed = self.attempts - self.connected
+        if self.connected:
+            return "connected" if failed * 4 < self.attempts else "degraded"
+        return "stuck" if failed >= stuck_after else "failing"
+
+    @property
+    def transport(self) -> str:
+        if self.schemes == {"http", "https"}:
+            return "starts-http"
+        return {frozenset({"http"}): "http-only", frozenset({"https"}): "https-only"}.get(frozenset(self.schemes), "unknown")
+
+
+def client_truths(records: list[dict[str, Any]], authorization_cases: set[str] = frozenset()) -> list[ClientTruth]:  # type: ignore[assignment]
+    """One ClientTruth per (server, case, client), in record order."""
+    found: dict[tuple[str, str, str], ClientTruth] = {}
+    counts: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in records:
+        key = (r["server"], r["case"], r["client"])
+        t = found.setdefault(
+            key, ClientTruth(r["server"], r["case"], r["client"], r["source"], authorization=r["case"] in authorization_cases)
+        )
+        hops = [h for h in r["hops"] if h.get("status") is not None]
+        t.attempts += 1
+        t.connected += bool(r["ok"])
+        t.hops.append(hops)
+        t.schemes |= {_scheme(h["url"]) for h in hops}
+        if r["error"]:
+            t.errors.append(r["error"])
+        for code, (rule, _) in ATTEMPT_RULES.items():
+            counts[key][code] += rule(hops, bool(r["ok"]))
+    for key, t in found.items():
+        t.modes = {code for code, (_, repeats) in ATTEMPT_RULES.items() if counts[key][code] >= repeats}
+        every = [h for hops in t.hops for h in hops]
+        if any(h["status"] == 405 and _endpoint(h) and h["method"] not in ("GET", "DELETE") for h in every) or (
+            not t.connected and any(h["status"] == 405 and _endpoint(h) for h in every)
+        ):
+            t.modes.add("method-not-allowed")
+        if any(h["status"] == 401 for h in every) and any(not _endpoint(h) for h in every) and not t.connected:
+            t.modes.add("auth-loop")  # 401, then OAuth discovery, and never connected
+        if t.authorization and "http" in t.schemes:
+            t.modes.add("cleartext-credentials")
+    return list(found.values())
+
+
+def server_truth(truths: Iterable[ClientTruth]) -> set[str]:
+    """Findings about the server's policy that its clients saw: HSTS missing, weak, or sent over HTTP."""
+    codes = set()
+    for t in truths:
+        for hop in (h for hops in t.hops for h in hops):
+            sts = hop.get("strict-transport-security")
+            if _scheme(hop["url"]) == "https" and sts is None:
+                codes.add("hsts-missing")
+            elif (
+                _scheme(hop["url"]) == "https" and sts is not None and (_max_age(sts) < ONE_YEAR or "includesubdomains" not in sts.lower())
+            ):
+                codes.add("hsts-weak")
+            if _scheme(hop["url"]) == "http" and sts is not None:
+                codes.add("hsts-over-http")
+    return codes
+
+
+def _max_age(sts: str) -> int:
+    for part in sts.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "max-age":
+            try:
+                return int(value.strip().strip('"'))
+            except ValueError:
+                return 0
+    return 0

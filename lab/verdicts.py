@@ -1,0 +1,170 @@
+"""logscope's verdicts on the lab's logs, set against what each client recorded.
+
+    python -m lab check DIR        # a lab run, or the recorded corpus (tests/lab_corpus)
+
+For every server, case, log layout and client: the outcome logscope gives must be the client's own
+(lab.truth), its failure modes must be the ones the client's exchanges show (where the layout logs the
+fields a mode needs), its transport must be the client's where logscope names one, and its User-Agent
+must be named by the agent rules. Findings about the server's policy (HSTS) are checked per log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from logscope.analysis import Analysis, analyze
+from logscope.flows import FlowOptions
+from logscope.formats import FormatChoice
+from logscope.inventory.networks import default_ranges
+
+from .truth import ClientTruth, client_truths, load_records, server_truth
+
+#: Which canonical fields each layout the lab writes records (what a failure mode may need).
+LOGGED = {
+    "nginx-combined": set(),
+    "nginx-custom": {"scheme", "duration", "location", "hsts", "authorization"},
+    "nginx-json": {"scheme", "duration", "location", "hsts", "authorization"},
+    "caddy-json": {"scheme", "duration", "location", "hsts", "authorization"},
+    "apache-combined": set(),
+    "apache-custom": {"scheme", "duration", "location", "hsts", "authorization"},
+}
+#: The fields a failure mode or finding needs in the log before logscope can be asked for it.
+NEEDS = {
+    "stream-cut": {"duration"},
+    "http-served": {"scheme"},
+    "cleartext-credentials": {"authorization", "scheme"},
+    "hsts-missing": {"hsts"},
+    "hsts-weak": {"hsts"},
+    "hsts-over-http": {"hsts", "scheme"},
+}
+SERVER_LEVEL = ("hsts-missing", "hsts-weak", "hsts-over-http")
+NAMED_KINDS = ("mcp-client", "http-library")
+
+
+@dataclass
+class Verdict:
+    server: str
+    case: str
+    layout: str
+    client: str
+    expected: dict[str, Any]
+    got: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def right(self) -> bool:
+        return not self.problems
+
+
+def layout_choice(layout: str, formats: dict[str, Any], base: Path) -> FormatChoice:
+    """How an operator would tell logscope the layout: nothing for presets and JSON, the nginx config
+    for the custom nginx layout, the LogFormat text for the custom Apache one."""
+    spec = formats.get(layout) or {}
+    if "nginx_conf" in spec:
+        return FormatChoice(nginx_conf=base / spec["nginx_conf"], log_format_name=spec["log_format_name"])
+    if "log_format" in spec:
+        return FormatChoice(log_format=spec["log_format"])
+    return FormatChoice()
+
+
+@cache
+def _ranges() -> pl.DataFrame:
+    return default_ranges()
+
+
+def analyze_log(path: Path, choice: FormatChoice, settings: dict[str, Any]) -> Analysis:
+    options = FlowOptions(attempt_gap_s=settings["attempt_gap"], stuck_after=settings["stuck_after"])
+    return analyze(path, choice, options, network_ranges=_ranges())
+
+
+def logs(run: Path, manifest: dict[str, Any]) -> Iterator[tuple[str, str, str, Path]]:
+    from .servers import LOG_FORMATS
+
+    for server in manifest["servers"]:
+        for case in manifest["cases"]:
+            for layout in LOG_FORMATS[server]:
+                path = run / "logs" / server / case["name"] / f"{layout}.log"
+                yield server, case["name"], layout, path
+
+
+def expected_modes(truth: ClientTruth, layout: str) -> set[str]:
+    modes = {m for m in truth.modes if not m.endswith(" followed") and NEEDS.get(m, set()) <= LOGGED[layout]}
+    # A redirect to the other spelling of the path shows without its Location only when it was followed.
+    if "trailing-slash-redirect" in modes and "location" not in LOGGED[layout] and "trailing-slash-redirect followed" not in truth.modes:
+        modes.discard("trailing-slash-redirect")
+    return modes
+
+
+def judge(run: Path) -> tuple[list[Verdict], list[str]]:
+    """Every client verdict, and the problems with server-level findings (one line each)."""
+    manifest = json.loads((run / "manifest.json").read_text())
+    settings = manifest["settings"]
+    auth_cases = {c["name"] for c in manifest["cases"] if c.get("authorization")}
+    truths = client_truths(load_records(run / "truth.jsonl"), auth_cases)
+    by_case: dict[tuple[str, str], list[ClientTruth]] = {}
+    for t in truths:
+        by_case.setdefault((t.server, t.case), []).append(t)
+    verdicts, server_problems = [], []
+    for server, case, layout, path in logs(run, manifest):
+        mine = by_case.get((server, case), [])
+        if not path.exists() or not mine:
+            server_problems.append(f"{server} {case} {layout}: no log or no client records")
+            continue
+        analysis = analyze_log(path, layout_choice(layout, manifest.get("formats", {}), run), settings)
+        clients = analysis.clients.filter(pl.col("outcome") != "not-mcp")
+        for t in mine:
+            verdicts.append(_client_verdict(t, layout, clients.filter(pl.col("ip") == t.source), settings))
+        server_problems += _server_problems(server, case, layout, mine, analysis)
+    return verdicts, server_problems
+
+
+def _client_verdict(t: ClientTruth, layout: str, rows: pl.DataFrame, settings: dict[str, Any]) -> Verdict:
+    expected = {"outcome": t.outcome(settings["stuck_after"]), "modes": sorted(expected_modes(t, layout)), "transport": t.transport}
+    v = Verdict(t.server, t.case, layout, t.client, expected, {})
+    if rows.height != 1:
+        v.problems.append(f"logscope has {rows.height} MCP clients at {t.source}, not one")
+        return v
+    row = rows.row(0, named=True)
+    modes = sorted(set(row["failure_modes"]) - {"reconnect-storm"})  # a rate, not what happened to one attempt
+    v.got = {"outcome": row["outcome"], "modes": modes, "transport": row["transport"], "agent": row["agent"], "kind": row["kind"],
+             "user_agent": row["user_agent"], "attempts": row["attempts"], "failed": row["failed_attempts"]}  # fmt: skip
+    if row["outcome"] != expected["outcome"]:
+        v.problems.append(f"outcome {row['outcome']}, the client saw {expected['outcome']} ({t.connected}/{t.attempts} connected)")
+    missing, extra = set(expected["modes"]) - set(modes), set(modes) - set(expected["modes"])
+    if missing:
+        v.problems.append(f"failure modes miss {', '.join(sorted(missing))}")
+    if extra:
+        v.problems.append(f"failure modes add {', '.join(sorted(extra))}")
+    if row["transport"] != "unknown" and row["transport"] != t.transport:
+        v.problems.append(f"transport {row['transport']} ({row['transport_evidence']}), the client used {t.transport}")
+    if row["kind"] not in NAMED_KINDS:
+        v.problems.append(f"User-Agent {row['user_agent']!r} named {row['agent']!r} ({row['kind']})")
+    return v
+
+
+def _server_problems(server: str, case: str, layout: str, truths: list[ClientTruth], analysis: Analysis) -> list[str]:
+    seen = {c for c in server_truth(truths) if NEEDS[c] <= LOGGED[layout]}
+    found = {f.code for f in analysis.findings if f.code in SERVER_LEVEL}
+    out = []
+    if seen - found:
+        out.append(f"{server} {case} {layout}: clients saw {', '.join(sorted(seen - found))}; logscope does not say so")
+    if found - seen:
+        out.append(f"{server} {case} {layout}: logscope says {', '.join(sorted(found - seen))}; no client saw it")
+    return out
+
+
+def summary(verdicts: list[Verdict], server_problems: list[str]) -> str:
+    right = sum(v.right for v in verdicts)
+    lines = [f"{right} of {len(verdicts)} client verdicts right; {len(server_problems)} server-level disagreement(s)"]
+    for v in verdicts:
+        if not v.right:
+            lines.append(f"  {v.server:6} {v.case:22} {v.layout:15} {v.client:16} " + "; ".join(v.problems))
+    lines += [f"  {p}" for p in server_problems]
+    return "\n".join(lines)
