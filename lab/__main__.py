@@ -26,11 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("run", type=Path, help="a lab run's directory, or the recorded corpus")
     args = parser.parse_args(argv)
     if args.command == "check":
-        from .verdicts import judge, summary
+        from .verdicts import fix_problems, judge, summary
 
         verdicts, server_problems = judge(args.run)
-        print(summary(verdicts, server_problems))
-        return 0 if all(v.right for v in verdicts) and not server_problems else 1
+        fixes = fix_problems(args.run)
+        print(summary(verdicts, server_problems + fixes))
+        return 0 if all(v.right for v in verdicts) and not server_problems and not fixes else 1
     try:
         settings = settings_for(args.fast, attempts=args.attempts)
         servers = [s for s in args.servers.split(",") if s]

@@ -98,6 +98,7 @@ class Case:
     fix: str | None = None
     hold: float = 0.0  # in multiples of the stream timeout
     authorization: bool = False
+    oauth: bool = False
 
 
 def load_cases() -> list[Case]:
@@ -114,6 +115,7 @@ def load_cases() -> list[Case]:
             c.get("fix"),
             float(c.get("hold", 0.0)),
             bool(c.get("authorization", False)),
+            bool(c.get("oauth", False)),
         )
         for c in data["case"]
     ]
@@ -213,6 +215,7 @@ def assignments(cases: list[tuple[int, Case]], server: str, server_no: int, sett
                     settings.pause,
                     hold,
                     case.authorization,
+                    case.oauth,
                     str(ca),
                 )
             )

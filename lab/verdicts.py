@@ -160,6 +160,29 @@ def _server_problems(server: str, case: str, layout: str, truths: list[ClientTru
     return out
 
 
+def fix_problems(run: Path) -> list[str]:
+    """For a run with --fixed: each case's fix snippet must let every client connect and remove its finding
+    (where the layout logs what the finding needs)."""
+    manifest = json.loads((run / "manifest.json").read_text())
+    if not manifest.get("fixed"):
+        return []
+    settings = manifest["settings"]
+    truths = client_truths(load_records(run / "truth.jsonl"))
+    fixes = {c["name"]: c["fix"] for c in manifest["cases"] if c.get("fix")}
+    out = []
+    for t in truths:
+        if t.case in fixes and t.outcome(settings["stuck_after"]) != "connected":
+            out.append(f"{t.server} {t.case}: with the {fixes[t.case]} fix, {t.client} still fails ({t.errors[-1] if t.errors else ''})")
+    for server, case, layout, path in logs(run, manifest):
+        code = fixes.get(case)
+        if code is None or not path.exists() or not NEEDS.get(code, set()) <= LOGGED[layout]:
+            continue
+        found = {f.code for f in analyze_log(path, layout_choice(layout, manifest.get("formats", {}), run), settings).findings}
+        if code in found:
+            out.append(f"{server} {case} {layout}: with the {code} fix applied, logscope still finds {code}")
+    return out
+
+
 def summary(verdicts: list[Verdict], server_problems: list[str]) -> str:
     right = sum(v.right for v in verdicts)
     lines = [f"{right} of {len(verdicts)} client verdicts right; {len(server_problems)} server-level disagreement(s)"]

@@ -32,6 +32,7 @@ class Assignment:
     pause: float  # seconds between the end of one attempt and the start of the next
     hold: float = 0.0  # seconds to keep a connected session open
     authorization: bool = False
+    oauth: bool = False  # the SDK clients run OAuth (discovery, registration) when the server asks; no browser completes it
     ca: str = ""  # the lab CA's PEM file
     timeout: float = 20.0  # one attempt's limit, beyond `hold`
 

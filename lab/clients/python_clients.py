@@ -47,14 +47,44 @@ async def python_sdk(a: Assignment, hops: Hops, sse: bool = False) -> None:
             event_hooks={"response": [hook]},
         )
 
+    auth = _oauth(a) if a.oauth else None
     if sse:
-        async with Client(sse_client(a.url, httpx_client_factory=factory)) as client:
+        async with Client(sse_client(a.url, httpx_client_factory=factory, auth=auth)) as client:
             await client.list_tools()
             await asyncio.sleep(a.hold)
         return
-    async with factory() as http, Client(streamable_http_client(a.url, http_client=http)) as client:
+    async with factory(auth=auth) as http, Client(streamable_http_client(a.url, http_client=http)) as client:
         await client.list_tools()
         await asyncio.sleep(a.hold)
+
+
+def _oauth(a: Assignment):
+    """The SDK's own OAuth client, as an agent sets it up; the step that needs a person (the browser) fails."""
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.shared.auth import OAuthClientMetadata
+
+    class Memory:
+        def __init__(self) -> None:
+            self.tokens: Any = None
+            self.client: Any = None
+
+        async def get_tokens(self) -> Any:
+            return self.tokens
+
+        async def set_tokens(self, tokens: Any) -> None:
+            self.tokens = tokens
+
+        async def get_client_info(self) -> Any:
+            return self.client
+
+        async def set_client_info(self, info: Any) -> None:
+            self.client = info
+
+    async def no_browser(url: str) -> None:
+        raise RuntimeError("no browser to open the authorization URL")
+
+    metadata = OAuthClientMetadata(client_name="logscope lab", redirect_uris=["http://127.0.0.1:9999/callback"])  # type: ignore[list-item]
+    return OAuthClientProvider(a.url, metadata, Memory(), redirect_handler=no_browser)
 
 
 async def python_httpx(a: Assignment, hops: Hops) -> None:

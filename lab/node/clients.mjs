@@ -83,8 +83,39 @@ async function use(a, client) {
   }
 }
 
-const streamable = (a, f) => new StreamableHTTPClientTransport(new URL(a.url), { fetch: f });
-const legacy = (a, f) => new SSEClientTransport(new URL(a.url), { fetch: f });
+// The SDK's OAuth client, as an agent sets it up; the step that needs a person (the browser) fails.
+function oauth(a) {
+  if (!a.oauth) return undefined;
+  let client;
+  let tokens;
+  let verifier;
+  return {
+    get redirectUrl() {
+      return 'http://127.0.0.1:9999/callback';
+    },
+    get clientMetadata() {
+      return { client_name: 'logscope lab', redirect_uris: ['http://127.0.0.1:9999/callback'] };
+    },
+    clientInformation: () => client,
+    saveClientInformation: (info) => {
+      client = info;
+    },
+    tokens: () => tokens,
+    saveTokens: (t) => {
+      tokens = t;
+    },
+    redirectToAuthorization: () => {
+      throw new Error('no browser to open the authorization URL');
+    },
+    saveCodeVerifier: (v) => {
+      verifier = v;
+    },
+    codeVerifier: () => verifier,
+  };
+}
+
+const streamable = (a, f) => new StreamableHTTPClientTransport(new URL(a.url), { fetch: f, authProvider: oauth(a) });
+const legacy = (a, f) => new SSEClientTransport(new URL(a.url), { fetch: f, authProvider: oauth(a) });
 
 const CLIENTS = {
   'ts-sdk': async (a, f) => use(a, await connect(a, streamable(a, f))),

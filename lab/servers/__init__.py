@@ -55,7 +55,7 @@ class ServerSetup:
 
         logs = self.logs / case.name
         logs.mkdir(parents=True, exist_ok=True)
-        fix = fix_snippet(case.fix, self.server, host) if self.fixed and case.fix else None
+        fix = fix_snippet(case.fix, self.server, host, backends) if self.fixed and case.fix else None
         return self.env.get_template(f"cases/{case.template}.j2").render(
             host=host,
             logs=logs,
