@@ -144,6 +144,7 @@ class ClientTruth:
     schemes: set[str] = field(default_factory=set)
     hops: list[list[Hop]] = field(default_factory=list)
     authorization: bool = False
+    blind: int = 0  # attempts with an exchange that ended without an answer the client saw
 
     def outcome(self, stuck_after: int) -> str:
         failed = self.attempts - self.connected
@@ -168,6 +169,7 @@ def client_truths(records: list[dict[str, Any]], authorization_cases: set[str] =
             key, ClientTruth(r["server"], r["case"], r["client"], r["source"], authorization=r["case"] in authorization_cases)
         )
         hops = [h for h in r["hops"] if h.get("status") is not None]
+        t.blind += any(h.get("status") is None for h in r["hops"])  # an exchange whose answer the client never saw
         t.attempts += 1
         t.connected += bool(r["ok"])
         t.hops.append(hops)

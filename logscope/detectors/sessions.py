@@ -152,17 +152,25 @@ def reconnect_storm(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
 
 
 def _auth_loops(ctx: Context) -> pl.DataFrame:
+    """Clients that got 401 on the endpoint, went through discovery or registration, and never got a 2xx.
+
+    The OAuth requests may come from the client's address without its User-Agent (the official Python SDK
+    sends its discovery and registration requests with none, measured in the lab): they count for every
+    client at that address, and are tallied under its id."""
     if not (ctx.requests["role"] == "auth").any():
         return ctx.tally(ctx.requests.clear())
     per_client = ctx.requests.group_by("client_id").agg(
+        pl.col("client_ip").first(),
         ((pl.col("role") == "endpoint") & (pl.col("status") == 401)).sum().alias("unauthorized"),
-        (pl.col("role") == "auth").sum().alias("auth"),
         ((pl.col("role") == "endpoint") & pl.col("status").is_between(200, 299)).sum().alias("ok"),
     )
-    ids = per_client.filter((pl.col("unauthorized") > 0) & (pl.col("auth") > 0) & (pl.col("ok") == 0))["client_id"]
-    return ctx.tally(
-        ctx.requests.filter(pl.col("client_id").is_in(ids.implode()) & ((pl.col("status") == 401) | (pl.col("role") == "auth")))
+    oauth = ctx.requests.filter(pl.col("role") == "auth")
+    looping = per_client.filter(
+        (pl.col("unauthorized") > 0) & (pl.col("ok") == 0) & pl.col("client_ip").is_in(oauth["client_ip"].implode())
     )
+    refused = ctx.requests.filter(pl.col("client_id").is_in(looping["client_id"].implode()) & (pl.col("status") == 401))
+    owned = oauth.drop("client_id").join(looping.select("client_ip", "client_id"), on="client_ip").select(refused.columns)
+    return ctx.tally(pl.concat([refused, owned.cast(refused.schema)]).sort("seq"))  # seq: log order
 
 
 @detector(select=_auth_loops)
