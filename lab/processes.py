@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Started:
 class Processes:
     directory: Path
     started: list[Started] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # servers' waves may run in threads
 
     def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Started:
         log = self.directory / f"{name}.out"
@@ -48,11 +50,14 @@ class Processes:
                 start_new_session=True,
             )
         started = Started(name, process, log)
-        self.started.append(started)
+        with self.lock:
+            self.started.append(started)
         return started
 
     def check_alive(self) -> None:
-        for s in self.started:
+        with self.lock:
+            started = list(self.started)
+        for s in started:
             code = s.process.poll()
             if code is not None and code != 0 and not s.name.startswith("client-"):
                 tail = s.log.read_text(errors="replace").strip().splitlines()[-3:]
@@ -69,8 +74,9 @@ class Processes:
             os.killpg(started.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             started.process.wait(2)
-        if started in self.started:
-            self.started.remove(started)
+        with self.lock:
+            if started in self.started:
+                self.started.remove(started)
 
     def stop_all(self) -> None:
         for s in reversed(list(self.started)):

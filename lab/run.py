@@ -26,6 +26,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,10 @@ class Settings:
 
 
 FULL = Settings(attempts=11, stuck_after=10, attempt_gap=30.0, pause=40.0, stream_timeout=60.0)
-FAST = Settings(attempts=6, stuck_after=5, attempt_gap=4.0, pause=6.0, stream_timeout=1.5)
+FAST = Settings(attempts=6, stuck_after=5, attempt_gap=5.0, pause=8.0, stream_timeout=1.5)
+#: The recorded corpus (tests/lab_corpus): logscope's own attempt gap, nginx's and Apache's default proxy
+#: timeout, six attempts a client.
+CORPUS = Settings(attempts=6, stuck_after=5, attempt_gap=30.0, pause=35.0, stream_timeout=60.0)
 
 
 @dataclass(frozen=True)
@@ -294,13 +298,11 @@ def run_wave(
         record = run_dir / f"truth-{server}-{driver}.jsonl"
         argv, cwd = driver_argv(driver, plan_file, record, run_dir)
         waiting.append((procs.start(f"client-{server}-{driver}", argv, cwd=cwd, env={"NODE_NO_WARNINGS": "1"}), record))
-    for w, record in waiting:
+    for w, _record in waiting:
         w.process.wait()
         if w.process.returncode:
             tail = w.log.read_text(errors="replace").strip().splitlines()[-3:]
             raise LabError(f"{w.name} exited with status {w.process.returncode}: {' | '.join(tail)}")
-        with (out / "truth.jsonl").open("a") as truth:
-            truth.write(record.read_text() if record.exists() else "")
     time.sleep(0.5)  # the last requests' log lines
     procs.stop(server_proc)
 
@@ -312,6 +314,7 @@ def run_lab(
     only: Sequence[str] = (),
     fixed: bool = False,
     drivers: Sequence[str] = tuple(DRIVERS),
+    parallel: bool = False,
 ) -> dict[str, Any]:
     """Run the lab into `out` (emptied first) and return its manifest."""
     if os.geteuid() != 0:
@@ -333,11 +336,24 @@ def run_lab(
         auth = next(((n, c) for n, c in numbered if c.backend == "py-auth"), None)
         auth_urls = {(k := SERVERS.index(s) + 1): auth[1].url.format(host=host(k, auth[0])) for s in servers} if auth else {}
         start_backends(procs, {c.backend for _, c in numbered}, auth_urls)
+        waves = [(procs, out, pki, server, SERVERS.index(server) + 1, numbered, settings, fixed, drivers) for server in servers]
+        if parallel:  # each server on addresses of its own: the waves can run at once
+            with ThreadPoolExecutor(len(waves)) as pool:
+                for done in [pool.submit(run_wave, *wave) for wave in waves]:
+                    done.result()
+        else:
+            for wave in waves:
+                run_wave(*wave)
+    # The drivers' records, one file, server after server and driver after driver.
+    with (out / "truth.jsonl").open("w") as truth:
         for server in servers:
-            run_wave(procs, out, pki, server, SERVERS.index(server) + 1, numbered, settings, fixed, drivers)
+            for driver in drivers:
+                record = out / "run" / f"truth-{server}-{driver}.jsonl"
+                truth.write(record.read_text() if record.exists() else "")
     manifest = {
         "settings": asdict(settings),
         "fixed": fixed,
+        "parallel": parallel,
         "seconds": round(time.time() - started, 1),
         "versions": _versions(),
         "servers": list(servers),
@@ -365,5 +381,8 @@ def log_layouts(out: Path, servers: Sequence[str]) -> dict[str, dict[str, str]]:
     return layouts
 
 
-def settings_for(fast: bool, **overrides: Any) -> Settings:
-    return replace(FAST if fast else FULL, **{k: v for k, v in overrides.items() if v is not None})
+PROFILES = {"full": FULL, "fast": FAST, "corpus": CORPUS}
+
+
+def settings_for(profile: str, **overrides: Any) -> Settings:
+    return replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
