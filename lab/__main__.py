@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     record = sub.add_parser("record", help="pack a run's logs, truth and manifest as the test corpus")
     record.add_argument("run", type=Path, help="a lab run's directory")
     record.add_argument("--out", type=Path, default=Path("tests/lab_corpus"), help="where the corpus goes (default tests/lab_corpus)")
+    doc = sub.add_parser("clients-doc", help="docs/clients.md from a run (or the unpacked corpus), to standard output")
+    doc.add_argument("run", type=Path)
     check = sub.add_parser("check", help="logscope's verdicts on a run's logs against what each client recorded")
     check.add_argument("run", type=Path, help="a lab run's directory, or the recorded corpus")
     args = parser.parse_args(argv)
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
         path = record_corpus(args.run, args.out)
         print(f"lab: corpus {path} ({path.stat().st_size:,} bytes)")
+        return 0
+    if args.command == "clients-doc":
+        from .clientsdoc import clients_doc
+
+        sys.stdout.write(clients_doc(args.run))
         return 0
     if args.command == "check":
         from .verdicts import fix_problems, judge, summary

@@ -35,6 +35,7 @@ class Started:
 class Processes:
     directory: Path
     started: list[Started] = field(default_factory=list)
+    history: list[tuple[str, int]] = field(default_factory=list)  # every (name, process id) started, for the record
     lock: threading.Lock = field(default_factory=threading.Lock)  # servers' waves may run in threads
 
     def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Started:
@@ -52,6 +53,7 @@ class Processes:
         started = Started(name, process, log)
         with self.lock:
             self.started.append(started)
+            self.history.append((name, process.pid))
         return started
 
     def check_alive(self) -> None:

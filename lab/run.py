@@ -344,6 +344,7 @@ def run_lab(
         else:
             for wave in waves:
                 run_wave(*wave)
+        history = list(procs.history)
     # The drivers' records, one file, server after server and driver after driver.
     with (out / "truth.jsonl").open("w") as truth:
         for server in servers:
@@ -357,6 +358,7 @@ def run_lab(
         "seconds": round(time.time() - started, 1),
         "versions": _versions(),
         "servers": list(servers),
+        "processes": history,  # all stopped by now, by these ids
         "cases": [{**asdict(c), "number": n, "clients": list(c.clients)} for n, c in numbered],
         "clients": {s: {c.name: {cl: source(cl, SERVERS.index(s) + 1, n) for cl in c.clients} for n, c in numbered} for s in servers},
     }

@@ -121,7 +121,12 @@ def judge(run: Path) -> tuple[list[Verdict], list[str]]:
         if not path.exists() or not mine:
             server_problems.append(f"{server} {case} {layout}: no log or no client records")
             continue
-        analysis = analyze_log(path, layout_choice(layout, manifest.get("formats", {}), run), settings)
+        try:
+            analysis = analyze_log(path, layout_choice(layout, manifest.get("formats", {}), run), settings)
+        except Exception as e:  # a log logscope cannot read: every verdict on it is wrong, and says why
+            for t in mine:
+                verdicts.append(Verdict(t.server, t.case, layout, t.client, {}, {}, [f"logscope failed: {type(e).__name__}: {e}"]))
+            continue
         clients = analysis.clients.filter(pl.col("outcome") != "not-mcp")
         for t in mine:
             verdicts.append(_client_verdict(t, layout, clients.filter(pl.col("ip") == t.source), settings))

@@ -309,9 +309,13 @@ def annotate(ingest: Ingest, options: FlowOptions, redirecting: Mapping[str, Seq
     # An MCP or auth request answered with that same redirect and never followed was plain HTTP too (a client
     # that never follows is http-only): the server's code, to the same path where the Location is logged.
     # Only for those: on the rest of a website a 301 is as often a moved page or a trailing slash.
-    same_redirect = (pl.col("role") != "other") & pl.any_horizontal(
-        [pl.lit(False)] + [(pl.col("source") == s) & pl.col("status").is_in(list(codes)) for s, codes in redirecting.items()]
-    ) & (pl.col("location").is_null() | (pl.col("location").str.starts_with("https://") & (location_path() == pl.col("path"))))
+    same_redirect = (
+        (pl.col("role") != "other")
+        & pl.any_horizontal(
+            [pl.lit(False)] + [(pl.col("source") == s) & pl.col("status").is_in(list(codes)) for s, codes in redirecting.items()]
+        )
+        & (pl.col("location").is_null() | (pl.col("location").str.starts_with("https://") & (location_path() == pl.col("path"))))
+    )
     inferred = (
         pl.when(pl.col("http_to_https") | same_redirect)
         .then(pl.lit("http", CODED))

@@ -1,0 +1,120 @@
+"""logscope against the recorded lab corpus: real nginx, Caddy and Apache in front of the official MCP
+SDK servers, real clients, and each client's own record of what happened (lab/, docs/lab.md).
+
+The record is the truth. For every server, case, log layout and client, logscope's outcome must be the
+client's, its failure modes must be what the client's exchanges show, its transport must be the client's
+where it names one, and the client's User-Agent must be named; HSTS findings must match what the
+clients were sent. A disagreement is fixed in logscope (or the spec's wording), never in the record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lab.corpus import unpack_corpus
+from lab.run import load_cases
+from lab.truth import ClientTruth, client_truths, load_records
+from lab.verdicts import judge, layout_choice, summary
+
+from .conftest import ROOT
+
+CORPUS = ROOT / "tests" / "lab_corpus"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return unpack_corpus(CORPUS, tmp_path_factory.mktemp("lab-corpus"))
+
+
+@pytest.fixture(scope="module")
+def manifest(corpus: Path) -> dict:
+    return json.loads((corpus / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def truths(corpus: Path, manifest: dict) -> list[ClientTruth]:
+    return client_truths(load_records(corpus / "truth.jsonl"), {c["name"] for c in manifest["cases"] if c.get("authorization")})
+
+
+def truth(truths: list[ClientTruth], server: str, case: str, client: str) -> ClientTruth:
+    return next(t for t in truths if (t.server, t.case, t.client) == (server, case, client))
+
+
+def test_the_corpus_is_one_whole_lab_run(manifest: dict, truths: list[ClientTruth]) -> None:
+    """Every server, case and client of the lab ran, with the versions recorded."""
+    assert manifest["servers"] == ["nginx", "caddy", "apache"] and not manifest["fixed"]
+    assert {c["name"] for c in manifest["cases"]} == {c.name for c in load_cases()}
+    for key in ("nginx", "caddy", "apache", "python mcp", "npm @modelcontextprotocol/sdk", "java", "curl"):
+        assert manifest["versions"][key] not in ("", "not found")
+    planned = {(s, c["name"], cl) for s in manifest["servers"] for c in manifest["cases"] for cl in c["clients"]}
+    assert {(t.server, t.case, t.client) for t in truths} == planned
+    assert all(t.attempts == manifest["settings"]["attempts"] for t in truths)
+
+
+def test_every_client_verdict_matches_what_the_client_saw(corpus: Path) -> None:
+    """The lab's judgement, as `python -m lab check tests/lab_corpus` prints it: no disagreement."""
+    verdicts, others = judge(corpus)
+    assert len(verdicts) > 800
+    assert all(v.right for v in verdicts) and not others, summary(verdicts, others)
+
+
+def test_the_record_shows_the_failures_each_case_was_built_for(truths: list[ClientTruth], manifest: dict) -> None:
+    """Facts of the clients' own records (not of logscope): they pin the lab's reading of the exchanges, so a
+    change to lab/truth.py that stops seeing them fails here."""
+    stuck_after = manifest["settings"]["stuck_after"]
+    for server in manifest["servers"]:
+        # The seed's loop: the hand-written clients follow a 301 as a body-less GET; the SDKs do not follow it.
+        for client in ("python-requests", "python-httpx", "python-aiohttp", "node-fetch", "java-httpclient", "curl"):
+            t = truth(truths, server, "http-301", client)
+            assert t.outcome(stuck_after) == "stuck" and "redirect-method-downgrade" in t.modes
+        for client in ("python-sdk", "ts-sdk"):
+            t = truth(truths, server, "http-301", client)
+            assert t.outcome(stuck_after) == "stuck" and t.modes >= {"redirect-not-followed"} and t.transport == "http-only"
+        # 308 keeps every client's POST.
+        assert all(truth(truths, server, "http-308", c).outcome(stuck_after) == "connected" for c in case_clients(manifest, "http-308"))
+        assert "session-lost" in truth(truths, server, "replicas", "python-requests").modes
+        assert "forbidden" in truth(truths, server, "host-check-ts", "curl").modes
+        assert "auth-loop" in truth(truths, server, "oauth", "python-sdk").modes
+        assert "legacy-transport-fallback" in truth(truths, server, "legacy-fallback", "ts-sdk-fallback").modes
+        assert truth(truths, server, "legacy-fallback", "ts-sdk-fallback").outcome(stuck_after) == "connected"
+        assert "stream-cut" in truth(truths, server, "stream-cut", "ts-sdk").modes
+
+
+def case_clients(manifest: dict, case: str) -> list[str]:
+    return next(c["clients"] for c in manifest["cases"] if c["name"] == case)
+
+
+def test_every_user_agent_the_lab_produced_is_named(corpus: Path, manifest: dict) -> None:
+    """The agent rules name each client library's User-Agent (python-httpx2, node, Java-http-client, …)."""
+    from logscope.inventory.agents import classify_user_agents
+
+    agents: Counter[str] = Counter()
+    for log in (corpus / "logs" / "nginx").glob("*/nginx-json.log"):
+        for line in log.read_text().splitlines():
+            ua = json.loads(line)["http_user_agent"]
+            agents[ua] += 1
+    named = classify_user_agents(pl.Series([ua for ua in agents if ua], dtype=pl.String))
+    unnamed = named.filter(~pl.col("kind").is_in(["mcp-client", "http-library"]))
+    assert unnamed.height == 0, unnamed
+    expected = {"python-httpx2", "node", "python-requests", "python-httpx", "aiohttp", "Java-http-client", "curl"}
+    assert expected <= set(named["agent"].to_list())
+
+
+def test_the_custom_layouts_are_given_as_an_operator_would(corpus: Path, manifest: dict) -> None:
+    """nginx's custom layout through --nginx-conf (its log_format directives), Apache's as LogFormat text."""
+    nginx = layout_choice("nginx-custom", manifest["formats"], corpus)
+    assert nginx.nginx_conf is not None and nginx.nginx_conf.exists() and nginx.log_format_name == "lab_custom"
+    apache = layout_choice("apache-custom", manifest["formats"], corpus)
+    assert apache.log_format is not None and "%{has_authorization}e" in apache.log_format
+
+
+def test_docs_clients_md_is_what_the_corpus_measured(corpus: Path) -> None:
+    """docs/clients.md is generated from this corpus; regenerate it when the corpus changes."""
+    from lab.clientsdoc import clients_doc
+
+    assert (ROOT / "docs" / "clients.md").read_text() == clients_doc(corpus)
