@@ -221,8 +221,22 @@ def test_refusals(tmp_path: Path, code: str, status: int) -> None:
 
 
 def test_stream_cut(tmp_path: Path) -> None:
-    cut = every(6, 400, lambda t: [*healthy_session(t), Hit(t + 61, "GET", "/mcp", 200, duration=60.0 + (t % 3) * 0.4)])
+    # The stream is cut at 60 s while the session goes on: the client opens it again at once and keeps working.
+    cut = every(
+        6,
+        400,
+        lambda t: [
+            *healthy_session(t),
+            Hit(t + 61, "GET", "/mcp", 200, duration=60.0 + (t % 3) * 0.4),
+            Hit(t + 70, "POST", "/mcp", 200),
+            Hit(t + 100, "GET", "/mcp", 200, duration=38.0 - (t % 3) * 0.4),
+        ],
+    )
     assert finding(run(tmp_path, cut), "stream-cut").count == 6
+    # A stream that outlives a client which already left, ended at 60 s by the proxy, hurt nobody: Caddy 2.6 and
+    # Apache log the TypeScript SDK's abandoned streams so (the lab, docs/lab.md).
+    outlived = every(6, 400, lambda t: [*healthy_session(t), Hit(t + 61, "GET", "/mcp", 200, duration=60.0 + (t % 3) * 0.4)])
+    assert "stream-cut" not in codes(run(tmp_path, outlived))
     # Streams that end when the session is over, at varied lengths, are normal.
     lengths = [12.0, 27.5, 41.0, 83.0, 140.0, 210.0]  # none near 60 s, 100-125 s or 300 s
     normal = every(
