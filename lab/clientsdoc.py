@@ -123,7 +123,7 @@ def clients_doc(run: Path) -> str:
         "",
         "## Who they are",
         "",
-        "| client | library | User-Agent (as logged) | requests of one healthy attempt |",
+        "| client | library | User-Agent (as logged) | requests of one healthy attempt (TypeScript SDK server) |",
         "|---|---|---|---|",
     ]
     for client in CLIENTS:

@@ -145,10 +145,14 @@ class ClientTruth:
     hops: list[list[Hop]] = field(default_factory=list)
     authorization: bool = False
     blind: int = 0  # attempts with an exchange that ended without an answer the client saw
+    unseen: int = 0  # failed attempts whose every answer the log shows as a success (a 2xx body the client could not use)
 
-    def outcome(self, stuck_after: int) -> str:
-        failed = self.attempts - self.connected
-        if self.connected:
+    def outcome(self, stuck_after: int, as_logged: bool = False) -> str:
+        """The spec's outcome of the client's attempts; `as_logged` counts the failures no log can show
+        (`unseen`) as the successes the server logged."""
+        connected = self.connected + (self.unseen if as_logged else 0)
+        failed = self.attempts - connected
+        if connected:
             return "connected" if failed * 4 < self.attempts else "degraded"
         return "stuck" if failed >= stuck_after else "failing"
 
@@ -172,6 +176,8 @@ def client_truths(records: list[dict[str, Any]], authorization_cases: set[str] =
         t.blind += any(h.get("status") is None for h in r["hops"])  # an exchange whose answer the client never saw
         t.attempts += 1
         t.connected += bool(r["ok"])
+        posts = [h for h in hops if h["method"] == "POST"]
+        t.unseen += (not r["ok"]) and bool(posts) and 200 <= posts[-1]["status"] < 300  # failed on a 2xx the log shows
         t.hops.append(hops)
         t.schemes |= {_scheme(h["url"]) for h in hops}
         if r["error"]:

@@ -144,7 +144,11 @@ def _client_verdict(t: ClientTruth, layout: str, rows: pl.DataFrame, settings: d
     modes = sorted(set(row["failure_modes"]) - {"reconnect-storm"})  # a rate, not what happened to one attempt
     v.got = {"outcome": row["outcome"], "modes": modes, "transport": row["transport"], "agent": row["agent"], "kind": row["kind"],
              "user_agent": row["user_agent"], "attempts": row["attempts"], "failed": row["failed_attempts"]}  # fmt: skip
-    if row["outcome"] != expected["outcome"]:
+    if row["outcome"] != expected["outcome"] and t.unseen and row["outcome"] == t.outcome(settings["stuck_after"], as_logged=True):
+        v.notes.append(
+            f"outcome {row['outcome']}: {t.unseen} attempt(s) failed on a 2xx answer the client could not use, which no log shows"
+        )
+    elif row["outcome"] != expected["outcome"]:
         v.problems.append(f"outcome {row['outcome']}, the client saw {expected['outcome']} ({t.connected}/{t.attempts} connected)")
     missing, extra = set(expected["modes"]) - set(modes), set(modes) - set(expected["modes"])
     if missing:
