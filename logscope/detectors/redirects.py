@@ -53,8 +53,9 @@ def redirect_method_downgrade(ctx: Context, tally: pl.DataFrame) -> list[Finding
     codes = _codes(tally)
     follow = _codes(tally, "next_status")
     detail = (
-        f"The server answers POST with {codes}. {len(clients)} client(s) followed the redirect the way every common HTTP "
-        f"library does (RFC 9110 §15.4: a POST redirected with 301/302 may be re-sent as GET, 303 must be), "
+        f"The server answers POST with {codes}. {len(clients)} client(s) followed the redirect the way HTTP libraries do "
+        f"(RFC 9110 §15.4: a POST redirected with 301/302 may be re-sent as GET, 303 must be; Node's fetch, requests, httpx, "
+        f"aiohttp, Java's HttpClient and curl -L all do, docs/clients.md), "
         f"so the MCP request arrived as a body-less GET and failed with {follow}. "
         f"{stuck} of them never connected (stuck). A 308 redirect keeps the method and the body."
     )
@@ -118,7 +119,8 @@ def redirect_not_followed(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     clients = tally["client_id"].unique().to_list()
     detail = (
         f"{tally['n'].sum()} POST(s) from {len(clients)} client(s) were answered with {_codes(tally)} and not followed: "
-        "clients such as Java's HttpClient and bare curl stop at a redirect. Serve MCP over HTTPS and publish the https:// URL."
+        "the official MCP SDKs (Python and TypeScript) follow a POST's redirect to HTTPS only when it is a 307 or 308, and stop "
+        "at a 301/302/303 (docs/clients.md). Serve MCP over HTTPS and publish the https:// URL; redirect with 308."
     )
     severity = "high" if ctx.any_failing(clients) else "medium"
     return [ctx.finding("redirect-not-followed", severity, "POST redirected and never followed", detail, tally)]
