@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -198,6 +200,86 @@ def networks_lookup(
         detail = ", ".join(str(row[k]) for k in ("service", "region", "country") if row[k])
         asn = f" AS{row['asn']}" if row["asn"] else ""
         print(f"{row['ip']:<40} {row['network'] or '-'}{asn}{' (' + detail + ')' if detail else ''}")
+
+
+@app.command()
+def watch(
+    logs: Annotated[list[str], typer.Argument(help="Access logs to follow: files, globs, or - for standard input.", show_default=False)],
+    format: Annotated[str, typer.Option("--format", "-f", help=f"Input format: {', '.join(FAMILIES)}.")] = "auto",
+    log_format: Annotated[Optional[str], typer.Option("--log-format", help="nginx log_format text, Apache LogFormat or a preset.")] = None,  # noqa: UP045
+    nginx_conf: Annotated[Optional[Path], typer.Option("--nginx-conf", help="Read the log_format from this nginx config.")] = None,  # noqa: UP045
+    log_format_name: Annotated[Optional[str], typer.Option("--log-format-name", help="Which log_format of --nginx-conf to use.")] = None,  # noqa: UP045
+    field: Annotated[Optional[list[str]], typer.Option("--field", help="JSON logs: map a canonical column to a key (repeatable).")] = None,  # noqa: UP045
+    timezone: Annotated[str, typer.Option("--timezone", help="Time zone of timestamps logged without an offset.")] = "UTC",
+    attempt_gap: Annotated[float, typer.Option("--attempt-gap", help="Seconds of silence that end a connection attempt.")] = 30.0,
+    stuck_after: Annotated[int, typer.Option("--stuck-after", help="Failed attempts, none successful, that make a client stuck.")] = 10,
+    endpoint: Annotated[
+        list[str] | None, typer.Option("--endpoint", help="MCP endpoint path glob (repeatable; replaces the defaults).")
+    ] = None,
+    trust_forwarded: Annotated[bool, typer.Option("--trust-forwarded", help="Take the client address from X-Forwarded-For.")] = False,
+    anonymize: Annotated[bool, typer.Option("--anonymize", help="Replace client addresses with stable pseudonyms.")] = False,
+    from_start: Annotated[bool, typer.Option("--from-start", help="Read the files from their start first (default: their end).")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop when the inputs have nothing more to give, instead of following them.")
+    ] = False,
+    batch: Annotated[float, typer.Option("--batch", help="Seconds of lines analysed together.")] = 1.0,
+    forget_after: Annotated[str, typer.Option("--forget-after", help="Forget clients idle this long in log time (e.g. 24h, 90m).")] = "24h",
+    max_clients: Annotated[int, typer.Option("--max-clients", help="Clients tracked at most; the least recently seen go first.")] = 100_000,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per event on standard output.")] = False,
+    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each event as JSON to this URL.")] = None,  # noqa: UP045
+    metrics: Annotated[Optional[str], typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT.")] = None,  # noqa: UP045
+) -> None:
+    """Follow the logs and tell the moment a client gets stuck (the verdicts of analyze, kept up to date)."""
+    import signal
+
+    from .live import Watch, WatchOptions
+    from .live.sinks import JsonLines, LiveView, Metrics, PlainLines, Webhook
+
+    sinks: list = []
+    try:
+        if attempt_gap <= 0 or stuck_after < 1 or batch <= 0 or max_clients < 1:
+            raise LogscopeError("--attempt-gap and --batch must be above 0, --stuck-after and --max-clients at least 1")
+        if webhook is not None and not webhook.startswith(("http://", "https://")):
+            raise LogscopeError(f"--webhook takes an http:// or https:// URL, not {webhook!r}")
+        if metrics is not None and not re.fullmatch(r"[\w.:\[\]-]*:\d{1,5}", metrics):
+            raise LogscopeError(f"--metrics takes HOST:PORT, not {metrics!r}")
+        options = WatchOptions(
+            choice=FormatChoice(format, log_format, nginx_conf, log_format_name, tuple(field or ())),
+            flows=FlowOptions(
+                attempt_gap_s=attempt_gap, stuck_after=stuck_after, endpoints=tuple(endpoint or ()), trust_forwarded=trust_forwarded
+            ),
+            naive_tz=timezone,
+            from_start=from_start,
+            once=once,
+            batch_s=batch,
+            forget_after=_duration(forget_after, "--forget-after"),
+            max_clients=max_clients,
+            anonymize=anonymize,
+        )
+        hook = Webhook(webhook) if webhook else None
+        sinks = [JsonLines(sys.stdout) if jsonl else LiveView(Console(highlight=False)) if sys.stdout.isatty() else PlainLines(sys.stdout)]
+        sinks += [s for s in (hook, Metrics(metrics, hook) if metrics else None) if s is not None]
+        watcher = Watch(logs, options, sinks, on_note=lambda note: print(f"logscope: {note}", file=sys.stderr))
+        signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: watcher.reopen.set())
+        try:
+            watcher.run()
+        except KeyboardInterrupt:
+            watcher.stop.set()
+    except LogscopeError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _duration(text: str, option: str) -> timedelta:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if m is None:
+        raise LogscopeError(f"{option} takes a duration such as 90s, 30m, 24h or 7d, not {text!r}")
+    return timedelta(seconds=float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)])
 
 
 def _fail(message: str) -> None:

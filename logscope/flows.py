@@ -176,7 +176,7 @@ def location_path() -> pl.Expr:
     return pl.col("location").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*", "").str.replace(r"[?#].*$", "").cast(CODED)
 
 
-def _redirect_candidates(base: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
+def redirect_candidates(base: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
     """`seq`, `scheme`, `source` and `candidate` of the plain-HTTP (or unlogged-scheme) redirects, where
     `candidate` says the client followed it to HTTPS.
 
@@ -296,7 +296,7 @@ def annotate(ingest: Ingest, options: FlowOptions, redirecting: Mapping[str, Seq
     (`redirecting_inputs` of all shards' `inferred_redirects`); by default it is read from these requests.
     """
     base = _linked(ingest, options)
-    candidates = _redirect_candidates(base, options)
+    candidates = redirect_candidates(base, options)
     if redirecting is None:
         redirecting = redirecting_inputs(inferred_redirects(candidates))
     sources = pl.Series(list(redirecting), dtype=CODED).implode()
@@ -335,7 +335,7 @@ def annotate(ingest: Ingest, options: FlowOptions, redirecting: Mapping[str, Seq
 
 def redirect_counts(ingest: Ingest, options: FlowOptions) -> RedirectCounts:
     """`inferred_redirects` of these requests (the first pass over a shard)."""
-    return inferred_redirects(_redirect_candidates(_linked(ingest, options), options))
+    return inferred_redirects(redirect_candidates(_linked(ingest, options), options))
 
 
 def _at_rows(height: int, seq: pl.Series, values: pl.Series) -> pl.Series:
@@ -561,18 +561,37 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
     )
 
 
+def transport_fact_rows(df: pl.DataFrame, by: Sequence[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What the annotated requests show of the server's plain-HTTP redirect, per `by` (or in all): counts
+    that add up across shards and addresses, and the redirected requests counted by status and method."""
+    redirected = pl.col("http_to_https")
+    scalars = [
+        redirected.sum().alias("redirected"),
+        (redirected & pl.col("scheme").is_null()).sum().alias("redirected_unlogged"),
+        pl.col("scheme").is_not_null().any().alias("scheme_logged"),
+        (pl.col("scheme") == "http").sum().alias("plain"),
+    ]
+    counts = df.group_by(*by).agg(scalars) if by else df.select(scalars)
+    hops = df.filter(redirected).group_by(*by, "status", pl.col("method").cast(pl.String)).len()
+    return counts, hops
+
+
+def facts_from_rows(counts: pl.DataFrame, hops: pl.DataFrame) -> dict[str, Any]:
+    """`transport_fact_rows` of any number of parts, as the one dict `server_transport` reads."""
+    return {
+        "redirected": int(counts["redirected"].sum()),
+        "redirected_unlogged": int(counts["redirected_unlogged"].sum()),
+        "status_codes": {int(k): int(v) for k, v in hops.group_by("status").agg(pl.col("len").sum()).iter_rows()},
+        "methods": {str(k): int(v) for k, v in hops.group_by("method").agg(pl.col("len").sum()).iter_rows()},
+        "scheme_logged": bool(counts["scheme_logged"].any()),
+        "plain": int(counts["plain"].sum()),
+    }
+
+
 def transport_facts(df: pl.DataFrame) -> dict[str, Any]:
     """What the annotated requests show of the server's plain-HTTP redirect, as counts that add up
     across shards (`server_transport` decides from them)."""
-    redirected = df.filter(pl.col("http_to_https"))
-    return {
-        "redirected": redirected.height,
-        "redirected_unlogged": redirected["scheme"].null_count(),
-        "status_codes": {int(k): v for k, v in redirected.group_by("status").len().iter_rows()},
-        "methods": {str(k): v for k, v in redirected.group_by("method").len().iter_rows()},
-        "scheme_logged": df["scheme"].null_count() < df.height,
-        "plain": df.filter(pl.col("scheme") == "http").height,
-    }
+    return facts_from_rows(*transport_fact_rows(df))
 
 
 def server_transport(facts: Sequence[dict[str, Any]]) -> ServerTransport:

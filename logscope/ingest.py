@@ -118,46 +118,71 @@ def _account(report: InputReport, lines: int, rejected: pl.DataFrame | None) -> 
         report.rejected_samples.append(RejectedLine(int(line), reason, redact_text(text[:MAX_SAMPLE_CHARS])))
 
 
-def _read_input(
-    src: Source, choice: FormatChoice, naive_tz: str, block_bytes: int, progress: ProgressHook | None, keep: Callable[[pl.DataFrame], None]
-) -> InputReport:
-    """Parse one input block by block, handing each block's canonical rows to `keep`."""
-    report = InputReport(path=src.name)
-    blocks = read_ahead(iter_blocks(src, block_bytes, report.notes))
-    first = next(blocks, None)
-    sample = _sample(first.frame) if first is not None else []
-    if not sample:
-        report.notes.append("empty input: no log lines")
-        return report
-    fmt: LogFormat | None = resolve(choice, sample)
-    if fmt is None:
-        raise InputError(
-            f"{src.name}: no known access-log format in its first {len(sample)} lines (name it with --format, --log-format or --nginx-conf)"
-        )
-    report.format = fmt.family
-    report.format_detail = fmt.describe()
+@dataclass
+class InputParser:
+    """One input's lines, parsed in blocks into canonical rows and counted into its report: the step both
+    `read_logs` and `logscope watch` take for every block."""
 
-    def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
-        """The block's canonical rows, and its rejected lines (None when there are none)."""
-        payload = block.payload if fmt.reads_bytes else None
-        parsed = fmt.parse(block.frame.lazy(), naive_tz, payload=payload).collect()
+    report: InputReport
+    fmt: LogFormat
+    naive_tz: str = "UTC"
+
+    @classmethod
+    def detect(cls, name: str, choice: FormatChoice, sample: list[str], naive_tz: str = "UTC") -> InputParser:
+        """The parser for an input whose first lines are `sample`; InputError when no format fits them."""
+        fmt: LogFormat | None = resolve(choice, sample)
+        if fmt is None:
+            raise InputError(
+                f"{name}: no known access-log format in its first {len(sample)} lines (name it with --format, --log-format or --nginx-conf)"
+            )
+        report = InputReport(path=name)
+        report.format = fmt.family
+        report.format_detail = fmt.describe()
+        return cls(report, fmt, naive_tz)
+
+    def parse(self, block: Block) -> tuple[int, pl.DataFrame | None, pl.DataFrame]:
+        """The block's line count, its rejected lines (None when there are none) and its canonical rows."""
+        payload = block.payload if self.fmt.reads_bytes else None
+        parsed = self.fmt.parse(block.frame.lazy(), self.naive_tz, payload=payload).collect()
         if parsed[OK].all():  # the usual block: no copy of its (wide, raw-text) rows
             rejected, good = None, parsed
         else:
             # Blank lines are told apart among the rejected ones only: a strip of every line costs.
             blank = pl.when(pl.col(RAW).str.strip_chars() == "").then(pl.lit(BLANK)).otherwise(pl.col(REASON))
             rejected, good = parsed.filter(~pl.col(OK)).with_columns(blank.alias(REASON)), parsed.filter(pl.col(OK))
-        canonical = conform(good).with_columns(pl.lit(src.name, dtype=CANONICAL["source"]).alias("source")).collect()
+        canonical = conform(good).with_columns(pl.lit(self.report.path, dtype=CANONICAL["source"]).alias("source")).collect()
         # Credentials in query strings never get past ingest, so no output can show them.
-        return block, parsed.height, rejected, _compact_text(redact_frame(canonical, REDACTED_COLUMNS))
+        return parsed.height, rejected, _compact_text(redact_frame(canonical, REDACTED_COLUMNS))
+
+    def account(self, block: Block, lines: int, rejected: pl.DataFrame | None) -> None:
+        self.report.invalid_utf8 |= block.lossy
+        _account(self.report, lines, rejected)
+
+
+def _read_input(
+    src: Source, choice: FormatChoice, naive_tz: str, block_bytes: int, progress: ProgressHook | None, keep: Callable[[pl.DataFrame], None]
+) -> InputReport:
+    """Parse one input block by block, handing each block's canonical rows to `keep`."""
+    notes: list[str] = []
+    blocks = read_ahead(iter_blocks(src, block_bytes, notes))
+    first = next(blocks, None)
+    sample = _sample(first.frame) if first is not None else []
+    if not sample:
+        report = InputReport(path=src.name)
+        report.notes = [*notes, "empty input: no log lines"]
+        return report
+    parser = InputParser.detect(src.name, choice, sample, naive_tz)
+    parser.report.notes = notes
+
+    def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
+        return block, *parser.parse(block)
 
     for block, lines, rejected, canonical in in_order_on_threads(parse, chain([first], blocks)):
-        report.invalid_utf8 |= block.lossy
-        _account(report, lines, rejected)
+        parser.account(block, lines, rejected)
         keep(canonical)
         if progress is not None:
-            progress(src.name, report.lines)
-    return report
+            progress(src.name, parser.report.lines)
+    return parser.report
 
 
 def _compact_text(frame: pl.DataFrame) -> pl.DataFrame:

@@ -159,6 +159,13 @@ def _lines_frame(data: bytes, tail: bytes = b"") -> tuple[pl.DataFrame, bool]:
         return _read_lines(fixed), True
 
 
+def lines_block(data: bytes, first_line: int, tail: bytes = b"") -> Block:
+    """Whole lines as a Block, numbered from `first_line` (the rest of the last line in `tail`)."""
+    frame, lossy = _lines_frame(data, tail)
+    frame = frame.with_columns(pl.int_range(first_line, first_line + frame.height, dtype=pl.UInt64).alias("line"))
+    return Block(frame=frame, lossy=lossy, data=None if lossy else data, tail=tail)
+
+
 def _size(stream: BinaryIO) -> int | None:
     """The size of a regular file behind `stream` now; None for pipes and standard input."""
     try:
@@ -194,11 +201,9 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | 
                         f"{next_line - 1:,} lines were read before its end moved"
                     )
                 return
-            frame, lossy = _lines_frame(data, tail)
-            n = frame.height
-            frame = frame.with_columns(pl.int_range(next_line, next_line + n, dtype=pl.UInt64).alias("line"))
-            yield Block(frame=frame, lossy=lossy, data=None if lossy else data, tail=tail)
-            next_line += n
+            block = lines_block(data, next_line, tail)
+            yield block
+            next_line += block.frame.height
     finally:
         if src.path is not None:
             stream.close()

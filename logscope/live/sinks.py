@@ -1,0 +1,212 @@
+"""Where `logscope watch` sends what it sees: each sink takes every batch's events and figures.
+
+- `JsonLines`: one JSON object per event on standard output;
+- `PlainLines`: one line per event, when the output is not a terminal;
+- `LiveView`: rich's Live view on a terminal (stuck and failing clients, recent events, lines/s);
+- `Webhook`: POST each event as JSON, from a thread, with retries and backoff, a bounded queue and a
+  count of what was dropped;
+- `Metrics`: a Prometheus endpoint (prometheus-client).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from ..terminal import clean
+from .events import Event
+from .state import LiveState
+
+
+@dataclass
+class Figures:
+    """What the operator sees of the run itself."""
+
+    lines: int = 0
+    rejected: int = 0
+    lines_per_s: float = 0.0
+    clients: int = 0
+    forgotten: int = 0
+    watermark: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Sink(Protocol):
+    def emit(self, events: list[Event], state: LiveState, figures: Figures) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLines:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def emit(self, events: list[Event], state: LiveState, figures: Figures) -> None:
+        for e in events:
+            self.out.write(json.dumps(e.to_json(), separators=(",", ":")) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+def describe_event(e: Event) -> str:
+    """One line an operator reads; text from the log is stripped of control characters."""
+    who = f"{clean(e.ip or '')} {clean(e.user_agent) if e.user_agent else '(no User-Agent)'}" if e.client_id else "server"
+    ts = e.to_json()["ts"] or "-"
+    if e.event == "client-stuck":
+        return f"{ts} STUCK     {who}: {e.count} failed attempts ({', '.join(e.failure_modes) or 'no failure mode named'})"
+    if e.event == "client-recovered":
+        return f"{ts} RECOVERED {who}"
+    verb = "opened" if e.event == "finding-opened" else "cleared"
+    return f"{ts} {verb.upper():9} {e.code} ({e.severity}) {who}: {e.title}"
+
+
+class PlainLines:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def emit(self, events: list[Event], state: LiveState, figures: Figures) -> None:
+        for e in events:
+            self.out.write(describe_event(e) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class LiveView:
+    """A terminal view redrawn after each batch: who is stuck or failing now, what happened lately."""
+
+    def __init__(self, console: Console, keep: int = 12) -> None:
+        self.console = console
+        self.recent: deque[str] = deque(maxlen=keep)
+        self.live = Live(console=console, auto_refresh=False, transient=False)
+        self.live.start()
+
+    def emit(self, events: list[Event], state: LiveState, figures: Figures) -> None:
+        self.recent.extend(describe_event(e) for e in events)
+        failing = Table(title="Stuck and failing clients", expand=False)
+        for column in ("address", "user agent", "outcome", "failed attempts"):
+            failing.add_column(column)
+        verdicts = state.last_verdicts
+        if verdicts is not None and verdicts.outcomes.height:
+            rows = verdicts.outcomes.filter(verdicts.outcomes["outcome"].is_in(["stuck", "failing"])).head(20)
+            for r in rows.iter_rows(named=True):
+                failing.add_row(escape(clean(r["ip"] or "")), escape(clean(r["user_agent"] or "(none)")), r["outcome"], str(r["failed"]))
+        head = (
+            f"lines {figures.lines:,} ({figures.lines_per_s:,.0f}/s)   rejected {figures.rejected:,}   clients {figures.clients:,}   "
+            f"log time {figures.watermark or '-'}"
+        )
+        recent = "\n".join(escape(line) for line in self.recent) or "(no events yet)"
+        self.live.update(Group(head, failing, "Recent events", recent), refresh=True)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+class Webhook:
+    """POSTs each event's JSON to `url` from a thread: a full queue or retries run out count as dropped."""
+
+    def __init__(self, url: str, *, queue_size: int = 1000, retries: int = 5, backoff_s: float = 0.5, timeout_s: float = 5.0) -> None:
+        self.url, self.retries, self.backoff_s, self.timeout_s = url, retries, backoff_s, timeout_s
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=queue_size)
+        self.sent = 0
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._run, name="logscope-webhook", daemon=True)
+        self.thread.start()
+
+    def emit(self, events: list[Event], state: LiveState, figures: Figures) -> None:
+        for e in events:
+            try:
+                self.queue.put_nowait(e.to_json())
+            except queue.Full:
+                self.dropped += 1
+
+    def _run(self) -> None:
+        while True:
+            payload = self.queue.get()
+            if payload is None:
+                return
+            if self._post(payload):
+                self.sent += 1
+            else:
+                self.dropped += 1
+
+    def _post(self, payload: dict[str, Any]) -> bool:
+        body = json.dumps(payload).encode()
+        for attempt in range(self.retries):
+            request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    if 200 <= response.status < 300:
+                        return True
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(self.backoff_s * 2**attempt)
+        return False
+
+    def close(self, wait_s: float = 10.0) -> None:
+        """Send what is queued (for up to `wait_s`), then stop."""
+        deadline = time.monotonic() + wait_s
+        while not self.queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(queue.Full):
+            self.queue.put_nowait(None)
+        self.thread.join(timeout=max(0.0, deadline - time.monotonic()) + 0.1)
+
+
+class Metrics:
+    """A Prometheus endpoint: clients by outcome, open findings by code and severity, lines, events."""
+
+    def __init__(self, address: str, webhook: Webhook | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+        host, _, port = address.rpartition(":")
+        self.registry = CollectorRegistry()
+        self.clients = Gauge("logscope_clients", "Tracked clients by outcome (closed attempts)", ["outcome"], registry=self.registry)
+        self.findings = Gauge("logscope_findings_open", "Open findings by code and severity", ["code", "severity"], registry=self.registry)
+        self.lines = Counter("logscope_lines", "Log lines read", ["result"], registry=self.registry)
+        self.events = Counter("logscope_events", "Events emitted", ["event"], registry=self.registry)
+        self.dropped = Gauge("logscope_webhook_dropped", "Events the webhook could not deliver", registry=self.registry)
+        self.webhook = webhook
+        self._seen = (0, 0)
+        self.server, self.thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
+
+    def emit(self, events: list[Event], state: LiveState, figures: Figures) -> None:
+        parsed, rejected = figures.lines - figures.rejected, figures.rejected
+        self.lines.labels("parsed").inc(parsed - self._seen[0])
+        self.lines.labels("rejected").inc(rejected - self._seen[1])
+        self._seen = (parsed, rejected)
+        for e in events:
+            self.events.labels(e.event).inc()
+        verdicts = state.last_verdicts
+        if verdicts is not None:
+            counts = verdicts.outcomes.group_by("outcome").len() if verdicts.outcomes.height else None
+            for outcome in ("connected", "degraded", "stuck", "failing"):
+                n = counts.filter(counts["outcome"] == outcome)["len"].sum() if counts is not None else 0
+                self.clients.labels(outcome).set(n)
+            self.findings.clear()
+            by_code: dict[tuple[str, str], int] = {}
+            for (_, code), f in verdicts.modes.items():
+                by_code[(code, f.severity)] = by_code.get((code, f.severity), 0) + 1
+            for (code, severity), n in by_code.items():
+                self.findings.labels(code, severity).set(n)
+        if self.webhook is not None:
+            self.dropped.set(self.webhook.dropped)
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -1,0 +1,124 @@
+"""`logscope watch`: follow the logs, keep the verdicts up to date, tell the sinks what changed.
+
+One loop: every `batch_s` seconds of the clock, the lines that arrived (logscope.live.follow) are parsed
+and fed to the state (logscope.live.state) as one batch, and the tracker turns the new verdicts into
+events (logscope.live.events) for every sink. The clock only paces the batches; verdicts follow the
+log's own time. `stop` ends the loop after its batch: the held last lines are read, every attempt is
+closed, and the last events are sent (SIGTERM). `reopen` makes the follower open its files again by
+name (SIGHUP). With `once`, the loop ends when the inputs have no more to give (a replay).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from ..errors import InputError
+from ..flows import FlowOptions
+from ..formats import FormatChoice
+from ..privacy import anonymize_key, anonymize_requests
+from ..report import iso
+from ..sources import STDIN
+from .events import Event, Tracker
+from .follow import Follower
+from .sinks import Figures, Sink
+from .state import LiveState
+
+
+@dataclass
+class WatchOptions:
+    choice: FormatChoice = field(default_factory=FormatChoice)
+    flows: FlowOptions = field(default_factory=FlowOptions)
+    naive_tz: str = "UTC"
+    from_start: bool = False
+    batch_s: float = 1.0
+    poll_s: float = 0.2
+    forget_after: timedelta = timedelta(hours=24)
+    max_clients: int = 100_000
+    anonymize: bool = False
+    once: bool = False  # stop when the inputs have nothing more (a replay), instead of following them
+
+
+@dataclass
+class Watch:
+    specs: Sequence[str]
+    options: WatchOptions = field(default_factory=WatchOptions)
+    sinks: list[Sink] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    reopen: threading.Event = field(default_factory=threading.Event)
+    on_note: Callable[[str], None] = lambda note: None  # rotations, truncations, files gone
+
+    def __post_init__(self) -> None:
+        o = self.options
+        self.follower = Follower(self.specs, from_start=o.from_start)
+        self.state = LiveState(o.choice, o.flows, o.naive_tz, o.forget_after, o.max_clients)
+        self.state.order = list(self.follower.names())
+        self.tracker = Tracker()
+        self.figures = Figures()
+        self._key = anonymize_key() if o.anonymize else None
+        self._rate: list[tuple[float, int]] = []
+        self._told = 0
+
+    def run(self) -> Tracker:
+        """Follow until stopped (or, with `once`, until the inputs are read); the tracker holds the counts."""
+        self.follower.start()
+        if self.options.once and not any(Path(n).is_file() for n in self.follower.names() if n != STDIN) and STDIN not in self.specs:
+            raise InputError(f"{', '.join(self.specs)}: no such file to read (--once reads what is there)")
+        try:
+            while True:
+                started = time.monotonic()
+                batch = []
+                while True:
+                    if self.reopen.is_set():
+                        self.reopen.clear()
+                        self.follower.reopen()
+                    got = self.follower.poll()
+                    batch.extend(got)
+                    if self.stop.is_set() or time.monotonic() - started >= self.options.batch_s:
+                        break
+                    if self.options.once and not got:
+                        break
+                    if not got:
+                        time.sleep(self.options.poll_s)
+                self.step(batch)
+                done = not batch and (self.options.once or self.follower.stdin_closed)
+                if self.stop.is_set() or done:
+                    break
+            self.step(self.follower.finish(), final=True)
+        finally:
+            self.follower.close()
+        return self.tracker
+
+    def step(self, batch: list, final: bool = False) -> list[Event]:
+        """One batch: parse, feed, and tell the sinks what changed."""
+        rows = self.state.parse(batch)
+        if self._key is not None and rows.height:
+            rows, _ = anonymize_requests(rows, self._key)
+        self.state.feed(rows)
+        verdicts = self.state.verdicts(final=final)
+        self.state.last_verdicts = verdicts
+        events = self.tracker.update(verdicts, self.state)
+        self._figures(rows)
+        for sink in self.sinks:
+            sink.emit(events, self.state, self.figures)
+        return events
+
+    def _figures(self, rows: pl.DataFrame) -> None:
+        now = time.monotonic()
+        self._rate = [(t, n) for t, n in self._rate if now - t <= 10.0] + [(now, self.state.lines)]
+        span = self._rate[-1][0] - self._rate[0][0]
+        f = self.figures
+        f.lines, f.rejected, f.forgotten = self.state.lines, self.state.rejected, self.state.forgotten
+        f.lines_per_s = (self._rate[-1][1] - self._rate[0][1]) / span if span > 0 else 0.0
+        f.clients = self.state.clients.height if self.state.clients is not None else 0
+        f.watermark = iso(self.state.watermark)
+        f.notes = list(self.follower.notes)
+        for note in self.follower.notes[self._told :]:
+            self.on_note(note)
+        self._told = len(self.follower.notes)
