@@ -2,7 +2,8 @@
 
 - `client-stuck`: a client's closed attempts make it stuck (once; again only after it recovered), at the
   end of the attempt that did it;
-- `client-recovered`: a client that was stuck or failing connects;
+- `client-recovered`: a client that was stuck or failing connects (a stuck one: any successful attempt, though its
+  failures may keep it `degraded`);
 - `finding-opened` / `finding-cleared`: a client gains or loses a failure mode, or the server a finding
   about its policy (no client then).
 
@@ -87,7 +88,8 @@ class Tracker:
             if outcome == "stuck" and cid not in self.stuck:
                 self.stuck.add(cid)
                 events.append(Event("client-stuck", row["stuck_at"], **who, count=row["failed"], failure_modes=modes, fix=fix))
-            elif outcome == "connected" and before in ("stuck", "failing"):
+            elif (outcome == "connected" and before in ("stuck", "failing")) or (cid in self.stuck and outcome == "degraded"):
+                # A stuck client that connects at last is no longer stuck, even if its failures keep it degraded.
                 self.stuck.discard(cid)
                 events.append(Event("client-recovered", row["last_ok"], **who, failure_modes=modes))
             self.outcomes[cid] = outcome

@@ -1,0 +1,329 @@
+"""`logscope watch`: following logs as tail -F does, and the same verdicts as `analyze`, batch by batch.
+
+Real files, real rotations, real processes and signals, a real HTTP server for the webhook and a real
+scrape of the metrics endpoint.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import jsonschema
+import polars as pl
+import pytest
+
+from logscope.analysis import analyze
+from logscope.flows import FlowOptions
+from logscope.formats import FormatChoice
+from logscope.live import LiveState, Tracker, Watch, WatchOptions
+from logscope.live.follow import Follower
+from logscope.live.sinks import JsonLines, Metrics, Webhook
+from logscope.sources import lines_block
+
+from .conftest import ROOT, SAMPLES
+
+EVENTS_SCHEMA = json.loads((ROOT / "logscope" / "data" / "events.schema.json").read_text())
+LONG = timedelta(days=3650)  # the tests' logs span days: nothing is forgotten
+
+
+# --- following -----------------------------------------------------------------------------------------
+
+
+def lines_of(polled: list) -> list[str]:
+    return [raw for _, block in polled for raw in block.frame["raw"].to_list()]
+
+
+def test_follows_appends_holds_a_cut_line_and_starts_at_the_end(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("old 1\nold 2\n")
+    f = Follower([str(log)])
+    f.start()
+    assert f.poll() == []  # starts at the end
+    with log.open("a") as out:
+        out.write("new 1\nnew 2 is cut")
+    assert lines_of(f.poll()) == ["new 1"]
+    with log.open("a") as out:
+        out.write(" here\n")
+    assert lines_of(f.poll()) == ["new 2 is cut here"]
+    assert Follower([str(log)], from_start=True).poll() and lines_of(Follower([str(log)], from_start=True).poll())[:2] == ["old 1", "old 2"]
+
+
+def test_follows_rotation_by_rename_copytruncate_and_a_file_that_comes_back(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("")
+    f = Follower([str(log)])
+    f.start()
+    log.write_text("a\n")
+    assert lines_of(f.poll()) == ["a"]
+    # logrotate's default: rename, then the server writes a new file (and a last line to the old one first).
+    with log.open("a") as out:
+        out.write("b\n")
+    log.rename(tmp_path / "access.log.1")
+    with (tmp_path / "access.log.1").open("a") as out:
+        out.write("c\n")
+    log.write_text("d\n")
+    assert lines_of(f.poll()) == ["b", "c", "d"]
+    # copytruncate: the same file, emptied under the reader, then written again (as tail -F, a shrink is what
+    # shows it: a file refilled to its old size between two polls cannot be told from one left alone).
+    with log.open("r+") as out:
+        out.truncate(0)
+    assert f.poll() == []
+    with log.open("a") as out:
+        out.write("e\n")
+    assert lines_of(f.poll()) == ["e"]
+    # Gone, then back.
+    log.unlink()
+    assert f.poll() == []
+    log.write_text("f\n")
+    assert lines_of(f.poll()) == ["f"]
+    assert any("rotated" in n for n in f.notes) and any("truncated" in n for n in f.notes) and any("gone" in n for n in f.notes)
+
+
+def test_a_glob_picks_up_new_files_from_their_start(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text("a1\n")
+    f = Follower([str(tmp_path / "*.log")])
+    f.start()
+    (tmp_path / "b.log").write_text("b1\nb2\n")
+    polled = f.poll()
+    assert [name for name, _ in polled] == [str(tmp_path / "b.log")] and lines_of(polled) == ["b1", "b2"]
+
+
+# --- the same verdicts as analyze ----------------------------------------------------------------------
+
+
+def replay(path: Path, options: FlowOptions, choice: FormatChoice | None = None, seed: int = 0) -> tuple[LiveState, list]:
+    """The file fed to the live state in random chunks (1 to 3,000 lines), as a follower hands them over."""
+    rng = random.Random(seed)
+    lines = path.read_bytes().splitlines(keepends=True)
+    state, tracker, events = LiveState(choice or FormatChoice(), options, forget_after=LONG), Tracker(), []
+    i = 0
+    while i < len(lines):
+        k = rng.randint(1, 3000)
+        state.feed(state.parse([(str(path), lines_block(b"".join(lines[i : i + k]), i + 1))]))
+        events += tracker.update(state.verdicts(), state)
+        i += k
+    events += tracker.update(state.verdicts(final=True), state)
+    return state, events
+
+
+def same_as_analyze(path: Path, options: FlowOptions, choice: FormatChoice | None = None, seed: int = 0) -> list:
+    state, events = replay(path, options, choice, seed)
+    live = state.analysis()
+    whole = analyze(path, choice, options)
+    columns = ["client_id", "outcome", "transport", "mcp_transport", "attempts", "failed_attempts", "requests"]
+    got = live.clients.select(*columns, pl.col("failure_modes").list.sort()).sort("client_id")
+    want = whole.clients.select(*columns, pl.col("failure_modes").list.sort()).sort("client_id")
+    assert got.equals(want), (got, want)
+    assert sorted((f.code, tuple(f.clients), f.count) for f in live.findings) == sorted(
+        (f.code, tuple(f.clients), f.count) for f in whole.findings
+    )
+    # One client-stuck event for each client analyze calls stuck, and no client-recovered after it. A client
+    # stuck for a while that then connected (analyze: degraded or connected) has its client-stuck followed by a
+    # client-recovered; any other client has neither.
+    stuck = set(whole.clients.filter(pl.col("outcome") == "stuck")["client_id"])
+    told = [e.client_id for e in events if e.event == "client-stuck"]
+    recovered = [e.client_id for e in events if e.event == "client-recovered"]
+    assert stuck <= set(told) and not stuck & set(recovered)
+    for cid in set(told) - stuck:
+        mine = [e.event for e in events if e.client_id == cid and e.event in ("client-stuck", "client-recovered")]
+        assert mine == ["client-stuck", "client-recovered"] * (len(mine) // 2) and mine, (cid, mine)
+    assert all(told.count(c) == 1 for c in stuck)
+    for e in events:
+        jsonschema.validate(e.to_json(), EVENTS_SCHEMA)
+    return events
+
+
+@pytest.mark.parametrize("name", ["mcp-seed.access.log", "mcp-seed.caddy.json"])
+def test_the_seed_replayed_in_chunks_gives_analyzes_answers(name: str) -> None:
+    events = same_as_analyze(SAMPLES / name, FlowOptions(), seed=len(name))
+    stuck = {e.ip: e for e in events if e.event == "client-stuck"}
+    assert set(stuck) == {"158.51.125.197", "54.67.34.241"}
+    # At the attempt that made it stuck: the tenth failed one, long before the log ends.
+    assert stuck["54.67.34.241"].ts < stuck["158.51.125.197"].ts
+
+
+def test_the_lab_corpus_replayed_in_chunks_gives_analyzes_answers(tmp_path: Path) -> None:
+    """Every layout of the recorded lab run, case by case, chunked at random."""
+    from lab.corpus import unpack_corpus
+    from lab.verdicts import LOGGED, layout_choice, logs
+
+    corpus = unpack_corpus(ROOT / "tests" / "lab_corpus", tmp_path)
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    options = FlowOptions(attempt_gap_s=manifest["settings"]["attempt_gap"], stuck_after=manifest["settings"]["stuck_after"])
+    cases = {"http-301", "replicas", "oauth", "slash-redirect", "stream-cut", "legacy-fallback", "cleartext-auth", "hsts-weak"}
+    checked = 0
+    for _server, case, layout, path in logs(corpus, manifest):
+        if case in cases and layout in LOGGED:
+            same_as_analyze(path, options, layout_choice(layout, manifest["formats"], corpus), seed=checked)
+            checked += 1
+    assert checked == len(cases) * 6
+
+
+def test_a_generated_log_of_many_clients_gives_analyzes_answers(tmp_path: Path) -> None:
+    from .test_large_log import scripted_log
+
+    lines, _ = scripted_log(clients=600, seed=5)
+    log = tmp_path / "scripted.log"
+    log.write_text("\n".join(lines) + "\n")
+    same_as_analyze(log, FlowOptions(), seed=3)
+
+
+def test_idle_clients_are_forgotten_and_the_client_cap_holds(tmp_path: Path) -> None:
+    log = SAMPLES / "mcp-seed.access.log"
+    state = LiveState(forget_after=timedelta(hours=6), max_clients=50)
+    data = log.read_bytes().splitlines(keepends=True)
+    for i in range(0, len(data), 500):
+        state.feed(state.parse([(str(log), lines_block(b"".join(data[i : i + 500]), i + 1))]))
+        assert state.clients is not None and state.clients.height <= 50
+        latest = state.clients["last_seen"].min()
+        assert latest >= state.watermark - timedelta(hours=6)  # type: ignore[operator]
+    assert state.forgotten > 0
+    assert set(state.history.select(pl.col("client_ip").cast(pl.String).unique())[:, 0]) <= set(state.clients["ip"])
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+
+def watch_cli(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "logscope", "watch", *args],
+        input=stdin.decode() if stdin else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_the_seed_replayed_prints_one_stuck_event_per_stuck_client() -> None:
+    done = watch_cli("--from-start", "--once", "--jsonl", "--forget-after", "30d", str(SAMPLES / "mcp-seed.access.log"))
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    for e in events:
+        jsonschema.validate(e, EVENTS_SCHEMA)
+    stuck = [e for e in events if e["event"] == "client-stuck"]
+    assert sorted(e["ip"] for e in stuck) == ["158.51.125.197", "54.67.34.241"]
+    assert {"redirect-method-downgrade"} <= set(stuck[0]["failure_modes"]) and "return 308" in stuck[0]["fix"]["nginx"]
+
+
+def test_standard_input_ends_the_watch_at_its_end() -> None:
+    done = watch_cli("-", "--jsonl", "--forget-after", "30d", stdin=(SAMPLES / "mcp-seed.access.log").read_bytes())
+    assert done.returncode == 0, done.stderr
+    assert sum(json.loads(line)["event"] == "client-stuck" for line in done.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/no/such.log", "--once"], "no such file"),
+        (["--webhook", "ftp://x", "-"], "--webhook takes"),
+        (["--metrics", "nope", "-"], "--metrics takes"),
+        (["--forget-after", "soon", "-"], "--forget-after takes"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    done = watch_cli(*args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_flushes_and_exits_0_and_sighup_reopens(tmp_path: Path) -> None:
+    """Following a file that is written meanwhile: the stuck client is told while the watch runs; SIGHUP
+    reopens the file (logrotate's postrotate), SIGTERM ends it with status 0 and no traceback."""
+    log = tmp_path / "access.log"
+    log.write_text("")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "logscope", "watch", str(log), "--jsonl", "--batch", "0.3", "--forget-after", "30d"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)
+        lines = (SAMPLES / "mcp-seed.access.log").read_text().splitlines(keepends=True)
+        with log.open("a") as out:
+            out.writelines(lines[:3000])
+        time.sleep(2)
+        process.send_signal(signal.SIGHUP)
+        with log.open("a") as out:
+            out.writelines(lines[3000:])
+        time.sleep(3)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0 and "Traceback" not in err, err
+    stuck = [json.loads(line) for line in out.splitlines() if '"client-stuck"' in line]
+    assert sorted(e["ip"] for e in stuck) == ["158.51.125.197", "54.67.34.241"]
+
+
+# --- sinks ---------------------------------------------------------------------------------------------
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_webhook_posts_each_event_and_counts_what_it_drops() -> None:
+    _Collector.received = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook = Webhook(f"http://127.0.0.1:{server.server_address[1]}/events", backoff_s=0.01)
+        options = WatchOptions(from_start=True, once=True, forget_after=LONG)
+        tracker = Watch([str(SAMPLES / "mcp-seed.access.log")], options, [hook]).run()
+        hook.close()
+        assert len(_Collector.received) == sum(tracker.counts.values()) > 2 and hook.dropped == 0
+        assert sorted(e["ip"] for e in _Collector.received if e["event"] == "client-stuck") == ["158.51.125.197", "54.67.34.241"]
+    finally:
+        server.shutdown()
+    # Nobody listening: every event is retried, then counted as dropped; the watch itself carries on.
+    down = Webhook(f"http://127.0.0.1:{_free_port()}/events", retries=2, backoff_s=0.01, timeout_s=0.5)
+    tracker = Watch([str(SAMPLES / "mcp-seed.access.log")], WatchOptions(from_start=True, once=True, forget_after=LONG), [down]).run()
+    down.close()
+    assert down.dropped == sum(tracker.counts.values()) and down.sent == 0
+
+
+def test_metrics_are_scraped_from_a_real_endpoint() -> None:
+    port = _free_port()
+    metrics = Metrics(f"127.0.0.1:{port}")
+    try:
+        out = open(os.devnull, "w")  # noqa: SIM115
+        Watch(
+            [str(SAMPLES / "mcp-seed.access.log")], WatchOptions(from_start=True, once=True, forget_after=LONG), [JsonLines(out), metrics]
+        ).run()
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    finally:
+        metrics.close()
+    assert 'logscope_clients{outcome="stuck"} 2.0' in text
+    assert 'logscope_findings_open{code="redirect-method-downgrade",severity="critical"} 2.0' in text
+    assert 'logscope_lines_total{result="parsed"} 6557.0' in text
+    assert 'logscope_events_total{event="client-stuck"} 2.0' in text
