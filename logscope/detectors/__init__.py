@@ -216,6 +216,16 @@ def request_text(r: dict[str, Any]) -> str:
     return text + f' "{r["user_agent"]}"' if r.get("user_agent") else text + " (no User-Agent)"
 
 
+def at_least(tally: pl.DataFrame, n: int) -> pl.DataFrame:
+    """The tally's rows of the clients it counts `n` times or more in all. A threshold per client is applied
+    here, in `describe`, so that tallies of any parts of a client's requests (shards, or the batches of
+    `logscope watch`) add up to the tally of the whole."""
+    if tally.height == 0:
+        return tally
+    totals = tally.group_by("client_id").agg(pl.col("n").sum().alias("_total"))
+    return tally.join(totals.filter(pl.col("_total") >= n), on="client_id", how="semi", maintain_order="left")
+
+
 Select = Callable[[Context], pl.DataFrame]  # one shard's requests -> a tally (Context.tally)
 Describe = Callable[[Context, pl.DataFrame], list[Finding]]  # all shards' tallies -> findings
 
@@ -277,6 +287,7 @@ __all__ = [
     "Detector",
     "Evidence",
     "Finding",
+    "at_least",
     "describe_all",
     "detector",
     "run_detectors",

@@ -6,7 +6,7 @@ import polars as pl
 
 from ..flows import PAIR_BASE, SSE_PATH, pair_key
 from ..schema import per_distinct
-from . import Context, Finding, detector
+from . import Context, Finding, at_least, detector
 
 # Proxy and client idle timeouts that cut long-lived SSE streams (seconds).
 STREAM_CUTS = [(55.0, 65.0), (95.0, 125.0), (295.0, 305.0)]
@@ -27,13 +27,13 @@ def _lost_sessions(ctx: Context) -> pl.DataFrame:
         & pl.col("prev_endpoint_status").is_between(200, 299)
         & ~pl.col("benign")
     )
-    repeated = hits.group_by("client_id").len().filter(pl.col("len") >= MIN_REPEATS)["client_id"]
-    return ctx.tally(hits.filter(pl.col("client_id").is_in(repeated.implode())), "status", partner="prev_endpoint_seq")
+    return ctx.tally(hits, "status", partner="prev_endpoint_seq")
 
 
 @detector(select=_lost_sessions)
 def session_lost(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     """A request fails with 404/400 right after a successful one in the same attempt, repeatedly."""
+    tally = at_least(tally, MIN_REPEATS)
     if tally.height == 0:
         return []
     clients = tally["client_id"].unique().to_list()
