@@ -275,6 +275,51 @@ def watch(
             sink.close()
 
 
+@app.command()
+def compare(
+    before: Annotated[str, typer.Argument(help="Before: a log, a glob of logs, a store, or a JSON report.", show_default=False)],
+    after: Annotated[str, typer.Argument(help="After: the same kinds.", show_default=False)],
+    format: Annotated[str, typer.Option("--format", "-f", help=f"Input format of logs: {', '.join(FAMILIES)}.")] = "auto",
+    log_format: Annotated[Optional[str], typer.Option("--log-format", help="nginx log_format text, Apache LogFormat or a preset.")] = None,  # noqa: UP045
+    attempt_gap: Annotated[float, typer.Option("--attempt-gap", help="Seconds of silence that end a connection attempt.")] = 30.0,
+    stuck_after: Annotated[int, typer.Option("--stuck-after", help="Failed attempts, none successful, that make a client stuck.")] = 10,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="Write the comparison as JSON (- for standard output).")] = None,  # noqa: UP045
+    html_out: Annotated[Optional[str], typer.Option("--html", help="Write the comparison as an HTML page.")] = None,  # noqa: UP045
+    fail_on: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--fail-on", help="Exit 1 if a finding at or above this severity is new or persists, or a client got worse."),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Clients listed per change in the summary.")] = 10,
+) -> None:
+    """Did the fix work? Which clients changed outcome, which findings were resolved, which are new."""
+    from .compare import compare as compare_reports
+    from .compare import failing_after, read_report, write_compare_html
+    from .terminal import print_comparison
+
+    console = Console(stderr=json_out == "-", highlight=False)
+    try:
+        if fail_on is not None and fail_on not in SEVERITIES:
+            raise LogscopeError(f"--fail-on takes one of {', '.join(SEVERITIES)}, not {fail_on!r}")
+        choice = FormatChoice(format, log_format)
+        options = FlowOptions(attempt_gap_s=attempt_gap, stuck_after=stuck_after)
+        sides = []
+        for spec in (before, after):
+            report = read_report(Path(spec)) if Path(spec).is_file() else None
+            sides.append(report if report is not None else build_report(run_analysis(spec, choice, options)))
+        comparison = compare_reports(*sides)
+        if json_out:
+            write_json(comparison, json_out)
+        if html_out:
+            print(f"HTML comparison: {write_compare_html(comparison, html_out)}", file=sys.stderr)
+    except LogscopeError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
+    print_comparison(comparison, console, top)
+    if fail_on is not None and failing_after(comparison, fail_on):
+        raise typer.Exit(1)
+
+
 def _duration(text: str, option: str) -> timedelta:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
     if m is None:

@@ -149,3 +149,27 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     _inventory(report, console)
     _findings(report, console)
     _rejections(report, console)
+
+
+def print_comparison(comparison: dict[str, Any], console: Console, top: int = 20) -> None:
+    """What changed between two analyses, in the operator's words."""
+    for name in ("before", "after"):
+        side = comparison[name]
+        totals = side["totals"]
+        window = f"{side['window']['start']} -> {side['window']['end']}"
+        console.print(f"{name + ':':8}{window}   {totals['requests']:,} requests, {totals['stuck_clients']} stuck")
+    words = {"recovered": "now connect", "regressed": "got worse", "improved": "improved", "new": "are new", "gone": "are gone"}
+    for change, what in words.items():
+        rows = [c for c in comparison["clients"] if c["change"] == change]
+        if not rows:
+            continue
+        console.print(f"[bold]Clients that {what} ({len(rows)})[/bold]")
+        for c in rows[:top]:
+            ua = plain(c["user_agent"]) if c["user_agent"] else "(no User-Agent)"
+            console.print(f"  {plain(c['ip'] or '')}  {ua}  {c['before'] or '-'} -> {c['after'] or '-'}")
+        if len(rows) > top:
+            console.print(f"  ... and {len(rows) - top} more")
+    f = comparison["findings"]
+    for status in ("resolved", "new", "persisting"):
+        if f[status]:
+            console.print(f"[bold]Findings {status}[/bold]: {', '.join(f[status])}")
