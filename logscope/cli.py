@@ -86,6 +86,7 @@ def analyze(
     no_html: Annotated[bool, typer.Option("--no-html", help="Do not write the HTML report.")] = False,
     json_out: Annotated[Optional[str], typer.Option("--json", help="Write the JSON report to this path (- for standard output).")] = None,  # noqa: UP045
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
+    top: Annotated[int, typer.Option("--top", help="Entries per list in the terminal summary.")] = 20,
     shards: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
@@ -141,7 +142,7 @@ def analyze(
     except OSError as exc:  # e.g. the --json destination cannot be written
         _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
     if not quiet:
-        print_summary(report, console)
+        print_summary(report, console, top)
     if html_path is not None:
         print(f"HTML report: {html_path}", file=sys.stderr)
     if fail_on is not None and analysis.findings_at_or_above(fail_on):

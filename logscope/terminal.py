@@ -9,13 +9,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
-MAX_STUCK_ROWS = 20
-MAX_FINDINGS = 20
 
 
 def plain(text: object) -> str:
@@ -56,60 +55,90 @@ def _overview(report: dict[str, Any], console: Console) -> None:
         console.print("server:   whether plain HTTP is redirected cannot be told from this log")
 
 
-def _stuck(report: dict[str, Any], console: Console) -> None:
+NARROW = 110  # below this width the lists are drawn two lines an entry instead of as tables
+
+
+def _stuck(report: dict[str, Any], console: Console, top: int) -> None:
     stuck = [c for c in report["clients"] if c["outcome"] == "stuck"]
     if not stuck:
         return
-    table = Table(title=f"Stuck clients ({len(stuck):,})", title_justify="left", show_edge=False, title_style="bold red")
-    for col in ("address", "user agent", "failed attempts", "stuck since", "failure modes"):
-        table.add_column(col, justify="right" if col == "failed attempts" else "left")
-    for c in stuck[:MAX_STUCK_ROWS]:
-        agent = Text(plain(c["user_agent"])) if c["user_agent"] is not None else Text("(none)", style="dim")
-        since = c["stuck_since"][:16].replace("T", " ") + "Z"
-        table.add_row(clean(c["ip"]), agent, f"{c['failed_attempts']:,}", since, ", ".join(c["failure_modes"]) or "-")
-    console.print(table)
-    if len(stuck) > MAX_STUCK_ROWS:
-        console.print(f"  ... and {len(stuck) - MAX_STUCK_ROWS:,} more (see --json)")
+    if console.width < NARROW:
+        console.print(Text(f"Stuck clients ({len(stuck):,})", style="bold red"))
+        for c in stuck[:top]:
+            agent = plain(c["user_agent"]) if c["user_agent"] is not None else "(no User-Agent)"
+            since = c["stuck_since"][:16].replace("T", " ") + "Z"
+            console.print(Text(f" {plain(c['ip'])}  {agent}"), no_wrap=True, overflow="ellipsis")
+            modes = ", ".join(c["failure_modes"]) or "no failure mode named"
+            _indented(console, Text(f"{c['failed_attempts']:,} failed since {since}: {modes}", style="dim"), 5)
+    else:
+        table = Table(title=f"Stuck clients ({len(stuck):,})", title_justify="left", show_edge=False, title_style="bold red")
+        for col in ("address", "user agent", "failed attempts", "stuck since", "failure modes"):
+            table.add_column(col, justify="right" if col == "failed attempts" else "left")
+        for c in stuck[:top]:
+            agent = Text(plain(c["user_agent"])) if c["user_agent"] is not None else Text("(none)", style="dim")
+            since = c["stuck_since"][:16].replace("T", " ") + "Z"
+            table.add_row(clean(c["ip"]), agent, f"{c['failed_attempts']:,}", since, ", ".join(c["failure_modes"]) or "-")
+        console.print(table)
+    if len(stuck) > top:
+        console.print(f"  ... and {len(stuck) - top:,} more (see --json, or --top)")
+
+
+def _indented(console: Console, text: Text, indent: int) -> None:
+    """A line that wraps under its own start, not at the margin."""
+    console.print(Padding(text, (0, 0, 0, indent)))
 
 
 OUTCOME_STYLE = {"stuck": "bold red", "failing": "red", "degraded": "yellow", "connected": "green"}
 
 
-def _inventory(report: dict[str, Any], console: Console) -> None:
+def _outcomes_text(a: dict[str, Any]) -> Text:
+    outcome = Text()
+    for name, n in a["outcomes"].items():
+        if name != "not-mcp":
+            outcome.append(f"{name} {n:,} ", style=OUTCOME_STYLE.get(name, ""))
+    return outcome
+
+
+def _inventory(report: dict[str, Any], console: Console, top: int) -> None:
     """The client-architecture inventory: MCP architectures, the failing ones first."""
     rows = [a for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}]
     if not rows:
         return
-    table = Table(title=f"Client architectures ({len(rows)})", title_justify="left", show_edge=False)
-    for col in ("architecture", "clients", "IPs", "requests", "outcome"):
-        table.add_column(col, justify="left" if col in ("architecture", "outcome") else "right")
-    for a in rows[:MAX_STUCK_ROWS]:
-        outcome = Text()
-        for name, n in a["outcomes"].items():
-            if name != "not-mcp":
-                outcome.append(f"{name} {n:,} ", style=OUTCOME_STYLE.get(name, ""))
-        table.add_row(clean(a["label"]), f"{a['clients']:,}", f"{a['ips']:,}", f"{a['requests']:,}", outcome)
-    console.print(table)
+    if console.width < NARROW:
+        console.print(Text(f"Client architectures ({len(rows)})", style="bold"))
+        for a in rows[:top]:
+            console.print(Text(f" {plain(a['label'])}"), no_wrap=True, overflow="ellipsis")
+            counts = Text(f"{a['clients']:,} client(s), {a['ips']:,} IP(s), {a['requests']:,} requests: ", style="dim")
+            _indented(console, counts + _outcomes_text(a), 5)
+    else:
+        table = Table(title=f"Client architectures ({len(rows)})", title_justify="left", show_edge=False)
+        for col in ("architecture", "clients", "IPs", "requests", "outcome"):
+            table.add_column(col, justify="left" if col in ("architecture", "outcome") else "right")
+        for a in rows[:top]:
+            table.add_row(clean(a["label"]), f"{a['clients']:,}", f"{a['ips']:,}", f"{a['requests']:,}", _outcomes_text(a))
+        console.print(table)
+    if len(rows) > top:
+        console.print(f"  ... and {len(rows) - top:,} more architectures (see --json, or --top)")
 
 
-def _findings(report: dict[str, Any], console: Console) -> None:
+def _findings(report: dict[str, Any], console: Console, top: int) -> None:
     findings = report["findings"]
     if not findings:
         console.print("findings: none")
         return
     console.print(Text(f"Findings ({len(findings)})", style="bold"))
-    for f in findings[:MAX_FINDINGS]:
+    for f in findings[:top]:
         line = Text()
         line.append(f" {f['severity'].upper():<8} ", style=SEVERITY_STYLE[f["severity"]])
         line.append(f" {f['title']}")
         if f["clients"]:
             n = len(f["clients"])
             line.append(f"  ({n:,} client{'s' if n != 1 else ''}, {f['count']:,}x)", style="dim")
-        console.print(line)
+        console.print(line, no_wrap=console.width < NARROW, overflow="ellipsis")
         if f.get("fix_summary"):
-            console.print(Text(f"           fix: {f['fix_summary']}", style="green"))
+            _indented(console, Text(f"fix: {f['fix_summary']}", style="green"), 11)
         elif f["code"] == "log-field-missing":
-            console.print(Text("           add them to the log format (see the finding's fix in --json)", style="dim"))
+            _indented(console, Text("add them to the log format (see the finding's fix in --json)", style="dim"), 11)
 
 
 def _rejections(report: dict[str, Any], console: Console) -> None:
@@ -142,12 +171,13 @@ def ingest_progress(enabled: bool) -> Iterator[Callable[[str, int], None] | None
         yield hook
 
 
-def print_summary(report: dict[str, Any], console: Console) -> None:
+def print_summary(report: dict[str, Any], console: Console, top: int = 20) -> None:
+    """The summary an operator reads; on a terminal narrower than 110 columns, lists two lines an entry."""
     _inputs(report, console)
     _overview(report, console)
-    _stuck(report, console)
-    _inventory(report, console)
-    _findings(report, console)
+    _stuck(report, console, top)
+    _inventory(report, console, top)
+    _findings(report, console, top)
     _rejections(report, console)
 
 
