@@ -24,9 +24,10 @@ from .detectors import SERVER_LEVEL, SEVERITIES
 from .flows import STATUS_CLASSES
 from .report import iso
 
-MAX_CLIENTS = 500  # rows of the client table
+MAX_CLIENTS = 100_000  # MCP clients in the page's table (paged, filtered and sorted in the browser)
 MAX_ARCHITECTURES = 300
-MAX_DRILLDOWNS = 60  # clients with a drill-down (failing ones first)
+MAX_DRILLDOWNS = 60  # clients with a drill-down and a timeline (failing ones first)
+TIMELINES_SHOWN = 12  # drawn at first; the rest one click away
 MAX_ATTEMPTS_SHOWN = 400  # per client timeline
 OUTCOME_COLOURS = {"connected": "#2e7d32", "degraded": "#f9a825", "failing": "#e65100", "stuck": "#c62828", "not-mcp": "#9e9e9e"}
 
@@ -149,6 +150,12 @@ def _charts(analysis: Analysis) -> dict[str, str]:
             fig.add_bar(y=part["label"].to_list(), x=part["len"].to_list(), name=f"{cls}xx", orientation="h", marker_color=colour)
         fig.update_yaxes(automargin=True)
         charts["statuses"] = fig.to_json()
+    by_arch = _attempts_by_architecture(analysis, attempts, layout)
+    if by_arch is not None:
+        charts["by_architecture"] = by_arch
+    redirects = _redirect_picture(analysis, layout)
+    if redirects is not None:
+        charts["redirects"] = redirects
     mix = analysis.clients.filter(pl.col("outcome") != "not-mcp").group_by("transport", "outcome").len()
     if mix.height:
         fig = go.Figure(layout={**layout, "barmode": "stack", "title": "MCP clients by transport"})
@@ -160,17 +167,148 @@ def _charts(analysis: Analysis) -> dict[str, str]:
     return charts
 
 
+TOP_ARCHITECTURES = 8  # drawn apart in "attempts by architecture"; the rest are "other"
+
+
+def _attempts_by_architecture(analysis: Analysis, attempts: pl.LazyFrame, layout: dict[str, Any]) -> str | None:
+    """Attempts per hour (or 5 minutes), stacked by the clients' architecture."""
+    labels = analysis.architectures.filter(pl.col("mcp")).head(TOP_ARCHITECTURES).select("architecture", "label")
+    if labels.height == 0:
+        return None
+    owner = analysis.clients.select(pl.col("client_id"), "architecture").join(labels, on="architecture", how="left")
+    owner = owner.select("client_id", pl.col("label").fill_null("other"))
+    span = attempts.select((pl.col("start").max() - pl.col("start").min()).alias("span")).collect().item()
+    if span is None:
+        return None
+    bucket = "1h" if span.total_seconds() > 6 * 3600 else "5m"
+    counts = (
+        attempts.with_columns(pl.col("client_id").cast(pl.String))
+        .join(owner.lazy(), on="client_id", how="left")
+        .group_by(pl.col("start").dt.truncate(bucket).alias("t"), "label")
+        .len()
+        .sort("t", "label")
+        .collect()
+    )
+    fig = go.Figure(
+        layout={**layout, "barmode": "stack", "title": f"Attempts per {'hour' if bucket == '1h' else '5 minutes'}, by architecture"}
+    )
+    for label in [*labels["label"].to_list(), "other"]:
+        part = counts.filter(pl.col("label") == label)
+        if part.height:
+            fig.add_bar(x=part["t"].to_list(), y=part["len"].to_list(), name=label)
+    return fig.to_json()
+
+
+REDIRECT_CODES = [301, 302, 303, 307, 308]
+FOLLOW_COLOURS = {"kept the method": "#2e7d32", "turned into GET": "#c62828", "not followed": "#757575"}
+
+
+def _redirect_picture(analysis: Analysis, layout: dict[str, Any]) -> str | None:
+    """Plain-HTTP requests answered with a redirect, by method and code, and what the client sent next: the
+    same method to the target, a GET instead, or nothing (within the attempt gap). Drawn for a log read
+    whole (a log read in shards numbers its neighbours per shard)."""
+    if analysis.sharded is not None:
+        return None
+    from .flows import location_path, neighbours
+
+    requests = analysis.flows.requests
+    redirected = requests.filter(pl.col("status").is_in(REDIRECT_CODES) & (pl.col("scheme_eff") == "http"))
+    if redirected.height == 0:
+        return None
+    rows = neighbours(redirected, requests, "next", ["method", "path", "ts"])
+    target = pl.coalesce(location_path(), pl.col("path")).cast(pl.String)
+    soon = (pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= analysis.flows.options.attempt_gap_s
+    followed = soon & (
+        (pl.col("next_path").cast(pl.String) == target) | (pl.col("next_path").cast(pl.String) == pl.col("path").cast(pl.String))
+    )
+    what = (
+        pl.when(followed & (pl.col("next_method") == pl.col("method")))
+        .then(pl.lit("kept the method"))
+        .when(followed & (pl.col("next_method") == "GET"))
+        .then(pl.lit("turned into GET"))
+        .otherwise(pl.lit("not followed"))
+    )
+    counts = (
+        rows.select(
+            pl.concat_str(pl.col("method").cast(pl.String).fill_null("-"), pl.lit(" "), pl.col("status").cast(pl.String)).alias("x"),
+            what.fill_null("not followed").alias("what"),
+        )
+        .group_by("x", "what")
+        .len()
+        .sort("x")
+    )
+    fig = go.Figure(layout={**layout, "barmode": "stack", "title": "Plain-HTTP requests redirected, and what the client sent next"})
+    for kind, colour in FOLLOW_COLOURS.items():
+        part = counts.filter(pl.col("what") == kind)
+        if part.height:
+            fig.add_bar(x=part["x"].to_list(), y=part["len"].to_list(), name=kind, marker_color=colour)
+    return fig.to_json()
+
+
+#: The client table's columns in the page (the JSON report has every field; the page only what it shows).
+CLIENT_COLUMNS = (
+    "id",
+    "ip",
+    "user_agent",
+    "network_text",
+    "transport",
+    "outcome",
+    "failed_attempts",
+    "attempts",
+    "stuck_since",
+    "modes_text",
+)
+
+
+def _client_columns(clients: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The clients as columns (one list per field): a page of 50,000 clients stays a few MB."""
+    out: dict[str, list[Any]] = {k: [] for k in CLIENT_COLUMNS}
+    for c in clients:
+        where = [f"AS{c['network_asn']}" if c.get("network_asn") is not None else None, c.get("network_country")]
+        extra = ", ".join(w for w in where if w)
+        c = {**c, "network_text": (c.get("network") or "") + (f" ({extra})" if extra else ""), "modes_text": ", ".join(c["failure_modes"])}
+        for k in CLIENT_COLUMNS:
+            out[k].append(c.get(k))
+    return out
+
+
+def _others(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Clients that never spoke MCP (browsers, crawlers, scanners), summarised by architecture."""
+    rows = [a for a in report["architectures"] if set(a["outcomes"]) == {"not-mcp"}]
+    return [
+        {"label": a["label"], "kind": a["kind"], "clients": a["clients"], "ips": a["ips"], "requests": a["requests"]}
+        for a in rows[:MAX_ARCHITECTURES]
+    ]
+
+
 def render_html(analysis: Analysis, report: dict[str, Any]) -> str:
     """The whole page as one string (Plotly's script included once)."""
-    clients = report["clients"][:MAX_CLIENTS]
+    mcp = [c for c in report["clients"] if c["outcome"] != "not-mcp"]
+    clients = mcp[:MAX_CLIENTS]
     focus = [c["id"] for c in clients if c["outcome"] in ("stuck", "failing", "degraded")][:MAX_DRILLDOWNS]
     focus += [c["id"] for c in clients if c["outcome"] == "connected"][: max(0, MAX_DRILLDOWNS - len(focus)) // 4]
+    drilldown = _typical_failed_attempts(analysis, focus)
+    labels = {c["id"]: f"{c['ip']}  {c['user_agent'] if c['user_agent'] is not None else '(no User-Agent)'}" for c in clients}
+    timeline = [
+        {
+            "id": cid,
+            "label": labels[cid],
+            "outcome": c["outcome"],
+            "typical": drilldown[cid]["typical"],
+            "attempts": drilldown[cid]["attempts"],
+        }
+        for cid, c in ((c["id"], c) for c in clients if c["outcome"] in ("stuck", "failing"))
+        if cid in drilldown
+    ]
     data = {
-        "architectures": report["architectures"][:MAX_ARCHITECTURES],
-        "architectures_total": len(report["architectures"]),
-        "clients": clients,
-        "clients_total": len(report["clients"]),
-        "drilldown": _typical_failed_attempts(analysis, focus),
+        "architectures": [a for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}][:MAX_ARCHITECTURES],
+        "architectures_total": sum(1 for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}),
+        "clients": _client_columns(clients),
+        "clients_total": len(mcp),
+        "others": _others(report),
+        "others_clients": len(report["clients"]) - len(mcp),
+        "timeline": timeline,
+        "drilldown": drilldown,
         "charts": {k: orjson.loads(v) for k, v in _charts(analysis).items()},
     }
     template = _environment().from_string(_template_text())
@@ -179,6 +317,7 @@ def render_html(analysis: Analysis, report: dict[str, Any]) -> str:
         headline=headline(report),
         findings=report["findings"],
         severities=SEVERITIES,
+        timelines_shown=TIMELINES_SHOWN,
         data=data,
         plotly_js=plotly.offline.get_plotlyjs(),
     )

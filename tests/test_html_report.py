@@ -150,3 +150,62 @@ def test_progress_and_colour_only_on_a_terminal(tmp_path: Path) -> None:
     assert "reading" not in piped.stderr and "\x1b[" not in piped.stdout + piped.stderr
     quiet = _run_on_a_terminal("analyze", log, "--no-html", "--quiet")
     assert "reading" not in quiet
+
+
+def test_the_pictures_come_first_and_tell_the_seed_story(tmp_path: Path) -> None:
+    """Headline, pictures, findings, architectures, clients: in that order. The timeline draws each stuck client's
+    every attempt labelled with its typical failing flow; the redirect picture shows the POSTs turned into GETs."""
+    html = tmp_path / "report.html"
+    assert run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--html", str(html), "-q").returncode == 0
+    manager, browser, page, errors, requests, dialogs = open_page(html, "sample-pictures.png")
+    try:
+        assert errors == [] and requests == [] and dialogs == []
+        order = page.evaluate("[...document.querySelectorAll('#headline, section > h2')].map(e => e.id || e.textContent)")
+        assert order[0] == "headline" and order[1] == "Pictures"
+        assert [o.split(" (")[0] for o in order[2:5]] == ["Findings", "Client architectures", "MCP clients"]
+        timeline = page.locator("#chart-timeline")
+        assert timeline.locator(".main-svg").count() > 0
+        labels = timeline.locator(".ytick text").all_text_contents()
+        assert len(labels) == 2 and any("54.67.34.241" in t and "POST /mcp/sse 301 → GET /mcp/sse 400" in t for t in labels)
+        from logscope.html_report import MAX_ATTEMPTS_SHOWN
+
+        points = page.evaluate("document.getElementById('chart-timeline').data[0].x.length")
+        assert points == min(957, MAX_ATTEMPTS_SHOWN) + 152  # every failed attempt, up to the cap per client
+        assert "turned into GET" in page.locator("#chart-redirects").text_content()
+        assert "by architecture" in page.locator("#chart-by_architecture").text_content()
+        assert "316" in page.locator("#others-note").inner_text()  # the non-MCP clients, summarised
+        page.screenshot(path=str(ARTIFACTS / "sample-report-top.png"))  # the README's picture (docs/report.png)
+    finally:
+        browser.close()
+        manager.stop()
+
+
+def test_fifty_thousand_clients_stay_usable(tmp_path: Path) -> None:
+    """A page of 50,000 MCP clients: under 20 MB; paged, filtered and sorted over every client in Chromium."""
+    log = tmp_path / "many.log"
+    with log.open("w") as out:
+        for i in range(50_000):
+            ip = f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"
+            out.write(f'{ip} - - [20/May/2026:10:{i % 60:02d}:{i % 57:02d} +0000] "POST /mcp HTTP/1.1" 200 42 "-" "node"\n')
+        for k in range(12):  # and one stuck client among them
+            out.write(f'203.0.113.9 - - [20/May/2026:11:{k * 3:02d}:00 +0000] "POST /mcp HTTP/1.1" 406 0 "-" "python-httpx/0.28.1"\n')
+    html = tmp_path / "many.html"
+    assert run_cli("analyze", str(log), "--html", str(html), "-q").returncode == 0
+    assert html.stat().st_size < 20 * 2**20
+    manager, browser, page, errors, requests, dialogs = open_page(html, "many-clients.png")
+    try:
+        assert errors == [] and requests == [] and dialogs == []
+        assert page.locator("#client-table tbody tr").count() == 100
+        assert "of 501 (50001 clients)" in page.inner_text("#client-page")
+        assert "203.0.113.9" in page.locator("#client-table tbody tr").first.inner_text()  # stuck first
+        page.click("#client-next")
+        assert "page 2 of 501" in page.inner_text("#client-page")
+        page.fill("#client-filter", "10.0.100.255")
+        assert page.locator("#client-table tbody tr").count() == 1
+        page.fill("#client-filter", "")
+        page.click("#client-table th[data-key='ip']")
+        first = page.locator("#client-table tbody tr").first.inner_text()
+        assert first.startswith("10.0.0.0")  # sorted over all 50,001, not over one page
+    finally:
+        browser.close()
+        manager.stop()
