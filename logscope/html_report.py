@@ -205,19 +205,33 @@ FOLLOW_COLOURS = {"kept the method": "#2e7d32", "turned into GET": "#c62828", "n
 
 def _redirect_picture(analysis: Analysis, layout: dict[str, Any]) -> str | None:
     """Plain-HTTP requests answered with a redirect, by method and code, and what the client sent next: the
-    same method to the target, a GET instead, or nothing (within the attempt gap). Drawn for a log read
-    whole (a log read in shards numbers its neighbours per shard)."""
-    if analysis.sharded is not None:
+    same method to the target, a GET instead, or nothing (within the attempt gap). A log read in shards is
+    counted shard by shard (a request's neighbours are numbered within its shard)."""
+    columns = ["seq", "ts", "method", "path", "status", "location", "scheme_eff", "next_seq"]
+    if analysis.sharded is None:
+        parts = [analysis.flows.requests.select(columns)]
+    else:
+        parts = [pl.scan_parquet(analysis.sharded.path("annotated", i)).select(columns).collect() for i in analysis.sharded.written]
+    counts = pl.concat([_redirects_followed(part, analysis.flows.options.attempt_gap_s) for part in parts])
+    if counts.height == 0:
         return None
+    counts = counts.group_by("x", "what").agg(pl.col("len").sum()).sort("x")
+    fig = go.Figure(layout={**layout, "barmode": "stack", "title": "Plain-HTTP requests redirected, and what the client sent next"})
+    for kind, colour in FOLLOW_COLOURS.items():
+        part = counts.filter(pl.col("what") == kind)
+        if part.height:
+            fig.add_bar(x=part["x"].to_list(), y=part["len"].to_list(), name=kind, marker_color=colour)
+    return fig.to_json()
+
+
+def _redirects_followed(requests: pl.DataFrame, gap_s: float) -> pl.DataFrame:
+    """(method and code, what followed, count) of one frame of annotated requests (`next_seq` indexes it)."""
     from .flows import location_path, neighbours
 
-    requests = analysis.flows.requests
     redirected = requests.filter(pl.col("status").is_in(REDIRECT_CODES) & (pl.col("scheme_eff") == "http"))
-    if redirected.height == 0:
-        return None
     rows = neighbours(redirected, requests, "next", ["method", "path", "ts"])
     target = pl.coalesce(location_path(), pl.col("path")).cast(pl.String)
-    soon = (pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= analysis.flows.options.attempt_gap_s
+    soon = (pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= gap_s
     followed = soon & (
         (pl.col("next_path").cast(pl.String) == target) | (pl.col("next_path").cast(pl.String) == pl.col("path").cast(pl.String))
     )
@@ -228,21 +242,8 @@ def _redirect_picture(analysis: Analysis, layout: dict[str, Any]) -> str | None:
         .then(pl.lit("turned into GET"))
         .otherwise(pl.lit("not followed"))
     )
-    counts = (
-        rows.select(
-            pl.concat_str(pl.col("method").cast(pl.String).fill_null("-"), pl.lit(" "), pl.col("status").cast(pl.String)).alias("x"),
-            what.fill_null("not followed").alias("what"),
-        )
-        .group_by("x", "what")
-        .len()
-        .sort("x")
-    )
-    fig = go.Figure(layout={**layout, "barmode": "stack", "title": "Plain-HTTP requests redirected, and what the client sent next"})
-    for kind, colour in FOLLOW_COLOURS.items():
-        part = counts.filter(pl.col("what") == kind)
-        if part.height:
-            fig.add_bar(x=part["x"].to_list(), y=part["len"].to_list(), name=kind, marker_color=colour)
-    return fig.to_json()
+    label = pl.concat_str(pl.col("method").cast(pl.String).fill_null("-"), pl.lit(" "), pl.col("status").cast(pl.String))
+    return rows.select(label.alias("x"), what.fill_null("not followed").alias("what")).group_by("x", "what").len()
 
 
 #: The client table's columns in the page (the JSON report has every field; the page only what it shows).

@@ -72,3 +72,26 @@ def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProce
         text=True,
         timeout=300,
     )
+
+
+def run_on_a_terminal(*args: str, columns: int | None = None, with_stderr: bool = True) -> str:
+    """Run the CLI with a pseudo-terminal as its stdout (and stderr); return what it showed."""
+    import pty
+
+    main, secondary = pty.openpty()
+    env = {**os.environ, **({"COLUMNS": str(columns), "LINES": "50"} if columns else {})}
+    stderr = secondary if with_stderr else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "logscope", *args], stdout=secondary, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(main)
+    return b"".join(chunks).decode("utf-8", "replace")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES, run_cli
+from .conftest import SAMPLES, run_cli, run_on_a_terminal
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -117,38 +117,14 @@ def test_hostile_log_text_is_shown_as_text_and_never_runs(tmp_path: Path) -> Non
     assert {c["user_agent"] for c in report["clients"]} >= {PAYLOADS[0]}
 
 
-def _run_on_a_terminal(*args: str) -> str:
-    """Run the CLI with a pseudo-terminal as its stdout and stderr; return what it showed."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    main, secondary = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "logscope", *args], stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL)
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            data = os.read(main, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=300)
-    os.close(main)
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_progress_and_colour_only_on_a_terminal(tmp_path: Path) -> None:
     log = str(SAMPLES / "mcp-seed.access.log")
-    shown = _run_on_a_terminal("analyze", log, "--no-html")
+    shown = run_on_a_terminal("analyze", log, "--no-html")
     assert "reading" in shown and "lines" in shown  # the progress line, on stderr
     assert "\x1b[" in shown  # colour
     piped = run_cli("analyze", log, "--no-html")
     assert "reading" not in piped.stderr and "\x1b[" not in piped.stdout + piped.stderr
-    quiet = _run_on_a_terminal("analyze", log, "--no-html", "--quiet")
+    quiet = run_on_a_terminal("analyze", log, "--no-html", "--quiet")
     assert "reading" not in quiet
 
 

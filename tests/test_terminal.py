@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, run_on_a_terminal
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def on_a_terminal(*args: str, columns: int = 80) -> list[str]:
-    main, secondary = pty.openpty()
-    env = {**os.environ, "COLUMNS": str(columns), "LINES": "50"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "logscope", *args], stdout=secondary, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env
-    )
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            data = os.read(main, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=300)
-    os.close(main)
-    text = ANSI.sub("", b"".join(chunks).decode("utf-8", "replace")).replace("\r", "")
-    return [line for line in text.split("\n")]
+    shown = run_on_a_terminal(*args, columns=columns, with_stderr=False)
+    return ANSI.sub("", shown).replace("\r", "").split("\n")
 
 
 def test_the_summary_fits_80_columns_with_whole_architecture_labels() -> None:

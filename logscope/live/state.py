@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from ..analysis import Analysis, inventory
-from ..detectors import DETECTORS, SERVER_LEVEL, Context, Finding, select_all, severity_rank
+from ..detectors import DETECTORS, Context, Finding, select_all, severity_rank
 from ..flows import (
     FlowOptions,
     Flows,
@@ -289,4 +289,4 @@ def _outcomes(attempts: pl.DataFrame, clients: pl.DataFrame, stuck_after: int) -
     return mcp.join(per.with_columns(outcome.alias("outcome")), on="client_id", how="inner")
 
 
-__all__ = ["SERVER_LEVEL", "LiveState", "Verdicts"]
+__all__ = ["LiveState", "Verdicts"]
