@@ -327,3 +327,12 @@ def test_metrics_are_scraped_from_a_real_endpoint() -> None:
     assert 'logscope_findings_open{code="redirect-method-downgrade",severity="critical"} 2.0' in text
     assert 'logscope_lines_total{result="parsed"} 6557.0' in text
     assert 'logscope_events_total{event="client-stuck"} 2.0' in text
+
+
+def test_the_live_view_on_a_terminal() -> None:
+    """On a terminal the watch draws rich's Live view: who is stuck or failing, and the recent events."""
+    from .conftest import run_on_a_terminal
+
+    shown = run_on_a_terminal("watch", str(SAMPLES / "mcp-seed.access.log"), "--from-start", "--once", "--forget-after", "30d", columns=120)
+    assert "Stuck and failing clients" in shown and "Recent events" in shown and "Traceback" not in shown
+    assert "158.51.125.197" in shown and "STUCK" in shown
