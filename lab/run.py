@@ -87,8 +87,8 @@ class Settings:
 FULL = Settings(attempts=11, stuck_after=10, attempt_gap=30.0, pause=40.0, stream_timeout=60.0)
 FAST = Settings(attempts=6, stuck_after=5, attempt_gap=5.0, pause=8.0, stream_timeout=1.5)
 #: The recorded corpus (tests/lab_corpus): logscope's own attempt gap, six attempts a client, and a proxy
-#: read timeout under the 15 s at which both SDK servers send SSE keep-alives (at nginx's default 60 s no
-#: stream is ever cut: measured).
+#: read timeout under the 15 s at which the TypeScript SDK server sends SSE keep-alives (with nginx's
+#: default 60 s no stream of the stream-cut case was cut: measured in a first run).
 CORPUS = Settings(attempts=6, stuck_after=5, attempt_gap=30.0, pause=35.0, stream_timeout=10.0)
 
 
