@@ -224,10 +224,16 @@ def redirect_candidates(base: pl.DataFrame, options: FlowOptions) -> pl.DataFram
 RedirectCounts = dict[tuple[str, int], int]  # (input, status) -> redirects followed to HTTPS, scheme unlogged
 
 
+def inferred_redirect_rows(candidates: pl.DataFrame, by: Sequence[str] = ()) -> pl.DataFrame:
+    """Per `by`, input and status code, how many redirects of requests with no logged scheme look like
+    HTTP -> HTTPS (`n`): the counts that add up across shards, or the addresses of `logscope watch`."""
+    unlogged = candidates.filter(pl.col("candidate") & pl.col("scheme").is_null())
+    return unlogged.group_by(*by, pl.col("source").cast(pl.String), "status").agg(pl.len().cast(pl.Int64).alias("n"))
+
+
 def inferred_redirects(candidates: pl.DataFrame) -> RedirectCounts:
     """Per input and status code, how many redirects of requests with no logged scheme look like HTTP -> HTTPS."""
-    unlogged = candidates.filter(pl.col("candidate") & pl.col("scheme").is_null())
-    return {(str(k), int(s)): int(v) for k, s, v in unlogged.group_by("source", "status").len().iter_rows()}
+    return {(str(k), int(s)): int(v) for k, s, v in inferred_redirect_rows(candidates).iter_rows()}
 
 
 def redirecting_inputs(counts: RedirectCounts) -> dict[str, list[int]]:

@@ -32,6 +32,7 @@ from ..flows import (
     build_flows,
     facts_from_rows,
     forwarded_client,
+    inferred_redirect_rows,
     redirect_candidates,
     redirecting_inputs,
     server_transport,
@@ -248,11 +249,10 @@ def _replace(old: pl.DataFrame | None, new: pl.DataFrame, key: str, keys: pl.Ser
 
 
 def _redirects_by_address(flows: Flows) -> pl.DataFrame:
-    """Per address, input and status, the redirects that look like HTTP -> HTTPS (what inferred_redirects counts)."""
+    """Per address, input and status, the redirects that look like HTTP -> HTTPS."""
     req = flows.requests
     candidates = redirect_candidates(req, flows.options).join(req.select("seq", pl.col("client_ip").cast(pl.String).alias("ip")), on="seq")
-    rows = candidates.filter(pl.col("candidate") & pl.col("scheme").is_null())
-    return rows.group_by("ip", pl.col("source").cast(pl.String), "status").agg(pl.len().cast(pl.Int64).alias("n"))
+    return inferred_redirect_rows(candidates, ["ip"])
 
 
 def _facts_by_address(flows: Flows) -> tuple[pl.DataFrame, pl.DataFrame]:
