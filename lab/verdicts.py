@@ -186,8 +186,13 @@ def fix_problems(run: Path) -> list[str]:
     fixes = {c["name"]: c["fix"] for c in manifest["cases"] if c.get("fix")}
     out = []
     for t in truths:
-        if t.case in fixes and t.outcome(settings["stuck_after"]) != "connected":
-            out.append(f"{t.server} {t.case}: with the {fixes[t.case]} fix, {t.client} still fails ({t.errors[-1] if t.errors else ''})")
+        if t.case not in fixes or t.outcome(settings["stuck_after"]) == "connected":
+            continue
+        if t.connected and t.attempts - t.connected == t.unseen:
+            # Every failure was a 2xx the proxy passed on whole: the backend ended its SSE reply before the
+            # message (the Python SDK's race under CPU load, modelcontextprotocol/python-sdk#3494), not the fix.
+            continue
+        out.append(f"{t.server} {t.case}: with the {fixes[t.case]} fix, {t.client} still fails ({t.errors[-1] if t.errors else ''})")
     for server, case, layout, path in logs(run, manifest):
         code = fixes.get(case)
         if code is None or not path.exists() or not NEEDS.get(code, set()) <= LOGGED[layout]:
