@@ -10,11 +10,35 @@ Public API (used by the CLI, the notebooks and the tests alike):
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import FormatError, InputError, LogscopeError
-from .formats import FormatChoice
-from .ingest import Ingest, InputReport, read_logs
-from .report import build_report
-from .schema import CANONICAL
+
+if TYPE_CHECKING:
+    from .formats import FormatChoice
+    from .ingest import Ingest, InputReport, read_logs
+    from .report import build_report
+    from .schema import CANONICAL
+
+# The engine (Polars) is imported when a name needs it, not when the package is: `logscope --version`
+# stays fast.
+_LAZY = {
+    "CANONICAL": "schema",
+    "FormatChoice": "formats",
+    "Ingest": "ingest",
+    "InputReport": "ingest",
+    "read_logs": "ingest",
+    "build_report": "report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'logscope' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+
 
 __all__ = [
     "CANONICAL",

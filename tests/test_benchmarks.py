@@ -66,3 +66,10 @@ def test_json_decoders_decode_every_line() -> None:
     assert "rows of" not in out
     for decoder in ("arrow", "polars"):
         assert re.search(rf"^{decoder}\s+run 1:\s+\d+\.\d\d s \(\d+\.\d\d s of CPU\) = [\d,]+ lines/s$", out, re.M), out
+
+
+def test_startup_times_every_command_it_names() -> None:
+    out = run_script("startup.py", "--runs", "1")
+    names = re.findall(r"^ (.+?) +median (\d\.\d{3}) s", out, re.M)
+    assert [n for n, _ in names] == ["python -c pass", "logscope --version", "logscope --help", "logscope analyze --help"]
+    assert all(float(s) > 0 for _, s in names)

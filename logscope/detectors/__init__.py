@@ -18,10 +18,10 @@ from typing import Any
 
 import polars as pl
 
+from ..choices import SEVERITIES
 from ..flows import Flows, neighbours
 from ..ingest import Ingest, log_order
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 SERVERS = ("nginx", "caddy", "traefik", "apache")
 MAX_EVIDENCE = 6
 FAILING = ("stuck", "failing")

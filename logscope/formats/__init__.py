@@ -13,13 +13,12 @@ from typing import Protocol
 
 import polars as pl
 
+from ..choices import FAMILIES
 from ..errors import FormatError
 from ..schema import OK, RAW, REASON
 from . import jsonlines, text
 from .nginx_conf import log_format_from_conf
 from .text import TextFormat
-
-FAMILIES = ("auto", "nginx", "apache", "caddy", "traefik", "json")
 
 #: Text some log shippers put before each line; the first that fits most of a sample is stripped.
 WRAPPERS = {
