@@ -140,7 +140,7 @@ def analyze(
                 shards=shards,
                 spill_dir=spill_dir,
             )
-        report = build_report(analysis)
+        report = build_report(analysis, clients="frame")
         if json_out:
             write_json(report, json_out)
         html_path = None if no_html else write_html(analysis, report, html_out or DEFAULT_HTML)

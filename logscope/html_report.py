@@ -22,7 +22,7 @@ from jinja2 import Environment, select_autoescape
 from .analysis import Analysis
 from .detectors import SERVER_LEVEL, SEVERITIES
 from .flows import STATUS_CLASSES
-from .report import iso
+from .report import client_frame, clients_where, iso
 
 MAX_CLIENTS = 100_000  # MCP clients in the page's table (paged, filtered and sorted in the browser)
 MAX_ARCHITECTURES = 300
@@ -58,7 +58,7 @@ def _template_text() -> str:
 
 def headline(report: dict[str, Any]) -> dict[str, Any]:
     """How many clients are stuck, since when, and the one change that fixes the most."""
-    stuck = [c for c in report["clients"] if c["outcome"] == "stuck"]
+    stuck = clients_where(report, "stuck")
     since = min((c["stuck_since"] for c in stuck if c["stuck_since"]), default=None)
     actionable = [f for f in report["findings"] if f["severity"] != "info" and f["code"] not in SERVER_LEVEL]
     best = max(actionable, key=lambda f: (len(f["clients"]), -SEVERITIES.index(f["severity"])), default=None)
@@ -156,7 +156,8 @@ def _charts(analysis: Analysis) -> dict[str, str]:
     redirects = _redirect_picture(analysis, layout)
     if redirects is not None:
         charts["redirects"] = redirects
-    mix = analysis.clients.filter(pl.col("outcome") != "not-mcp").group_by("transport", "outcome").len()
+    # Sorted: a group-by's order varies from run to run, and the page must not.
+    mix = analysis.clients.filter(pl.col("outcome") != "not-mcp").group_by("transport", "outcome").len().sort("transport", "outcome")
     if mix.height:
         fig = go.Figure(layout={**layout, "barmode": "stack", "title": "MCP clients by transport"})
         for outcome, colour in OUTCOME_COLOURS.items():
@@ -261,16 +262,17 @@ CLIENT_COLUMNS = (
 )
 
 
-def _client_columns(clients: list[dict[str, Any]]) -> dict[str, list[Any]]:
+def _client_columns(clients: pl.DataFrame) -> dict[str, list[Any]]:
     """The clients as columns (one list per field): a page of 50,000 clients stays a few MB."""
-    out: dict[str, list[Any]] = {k: [] for k in CLIENT_COLUMNS}
-    for c in clients:
-        where = [f"AS{c['network_asn']}" if c.get("network_asn") is not None else None, c.get("network_country")]
-        extra = ", ".join(w for w in where if w)
-        c = {**c, "network_text": (c.get("network") or "") + (f" ({extra})" if extra else ""), "modes_text": ", ".join(c["failure_modes"])}
-        for k in CLIENT_COLUMNS:
-            out[k].append(c.get(k))
-    return out
+    where = pl.concat_str(
+        pl.when(pl.col("network_asn").is_not_null()).then(pl.format("AS{}", pl.col("network_asn"))),
+        pl.col("network_country"),
+        separator=", ",
+        ignore_nulls=True,
+    )
+    network_text = pl.col("network").fill_null("") + pl.when(where != "").then(pl.format(" ({})", where)).otherwise(pl.lit(""))
+    table = clients.with_columns(network_text.alias("network_text"), pl.col("failure_modes").list.join(", ").alias("modes_text"))
+    return table.select(CLIENT_COLUMNS).to_dict(as_series=False)
 
 
 def _others(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -284,30 +286,32 @@ def _others(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render_html(analysis: Analysis, report: dict[str, Any]) -> str:
     """The whole page as one string (Plotly's script included once)."""
-    mcp = [c for c in report["clients"] if c["outcome"] != "not-mcp"]
-    clients = mcp[:MAX_CLIENTS]
-    focus = [c["id"] for c in clients if c["outcome"] in ("stuck", "failing", "degraded")][:MAX_DRILLDOWNS]
-    focus += [c["id"] for c in clients if c["outcome"] == "connected"][: max(0, MAX_DRILLDOWNS - len(focus)) // 4]
-    drilldown = _typical_failed_attempts(analysis, focus)
-    labels = {c["id"]: f"{c['ip']}  {c['user_agent'] if c['user_agent'] is not None else '(no User-Agent)'}" for c in clients}
+    every = client_frame(report)
+    mcp = every.filter(pl.col("outcome") != "not-mcp")
+    clients = mcp.head(MAX_CLIENTS)
+    # Only the clients drilled into become dicts; the table goes to the page as columns.
+    outcome = pl.col("outcome")
+    focused = clients.filter(outcome.is_in(["stuck", "failing", "degraded"])).head(MAX_DRILLDOWNS)
+    focused = pl.concat([focused, clients.filter(outcome == "connected").head(max(0, MAX_DRILLDOWNS - focused.height) // 4)])
+    drilldown = _typical_failed_attempts(analysis, focused["id"].to_list())
     timeline = [
         {
-            "id": cid,
-            "label": labels[cid],
+            "id": c["id"],
+            "label": f"{c['ip']}  {c['user_agent'] if c['user_agent'] is not None else '(no User-Agent)'}",
             "outcome": c["outcome"],
-            "typical": drilldown[cid]["typical"],
-            "attempts": drilldown[cid]["attempts"],
+            "typical": drilldown[c["id"]]["typical"],
+            "attempts": drilldown[c["id"]]["attempts"],
         }
-        for cid, c in ((c["id"], c) for c in clients if c["outcome"] in ("stuck", "failing"))
-        if cid in drilldown
+        for c in focused.filter(outcome.is_in(["stuck", "failing"])).select("id", "ip", "user_agent", "outcome").to_dicts()
+        if c["id"] in drilldown
     ]
     data = {
         "architectures": [a for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}][:MAX_ARCHITECTURES],
         "architectures_total": sum(1 for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}),
         "clients": _client_columns(clients),
-        "clients_total": len(mcp),
+        "clients_total": mcp.height,
         "others": _others(report),
-        "others_clients": len(report["clients"]) - len(mcp),
+        "others_clients": every.height - mcp.height,
         "timeline": timeline,
         "drilldown": drilldown,
         "charts": {k: orjson.loads(v) for k, v in _charts(analysis).items()},

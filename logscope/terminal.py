@@ -13,6 +13,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from .report import clients_where
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
@@ -59,7 +61,7 @@ NARROW = 110  # below this width the lists are drawn two lines an entry instead 
 
 
 def _stuck(report: dict[str, Any], console: Console, top: int) -> None:
-    stuck = [c for c in report["clients"] if c["outcome"] == "stuck"]
+    stuck = clients_where(report, "stuck")
     if not stuck:
         return
     if console.width < NARROW:
