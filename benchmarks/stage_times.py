@@ -56,15 +56,22 @@ def main() -> None:
         parser.error(f"{args.log}: no such file (benchmarks/analyze_speed.py writes the benchmark logs)")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     for i in range(args.repeat):
-        result = subprocess.run([sys.executable, "-c", CHILD, str(args.log)], capture_output=True, text=True)
-        if result.returncode != 0:
-            sys.exit(f"run {i + 1} failed: {result.stderr.strip().splitlines()[-1]}")
-        run = json.loads(result.stdout)
-        stages = "  ".join(f"{name} {seconds:.2f}" for name, seconds, _ in run["stages"])
-        peak = max(rss for _, _, rss in run["stages"])
-        print(
-            f"run {i + 1}: {run['lines']:,} lines, {run['clients']:,} clients: {stages}  = {run['total']:.2f} s, peak RSS {peak:,.0f} MiB"
-        )
+        print(f"run {i + 1}: {stage_line(args.log)}")
+
+
+def stages(log: Path) -> dict:
+    """One run in a fresh process: {"stages": [(name, seconds, peak MiB)], "total", "lines", "clients"}."""
+    result = subprocess.run([sys.executable, "-c", CHILD, str(log)], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"stage times of {log} failed: {result.stderr.strip().splitlines()[-1]}")
+    return json.loads(result.stdout)
+
+
+def stage_line(log: Path) -> str:
+    run = stages(log)
+    times = "  ".join(f"{name} {seconds:.2f}" for name, seconds, _ in run["stages"])
+    peak = max(rss for _, _, rss in run["stages"])
+    return f"{run['lines']:,} lines, {run['clients']:,} clients: {times}  = {run['total']:.2f} s, peak RSS {peak:,.0f} MiB"
 
 
 if __name__ == "__main__":
