@@ -8,11 +8,10 @@ Public API (used by the CLI, the notebooks and the tests alike):
     ingest.inputs        # per input: format, lines, parsed, rejected, samples
 """
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
 
 from .errors import FormatError, InputError, LogscopeError
+from .version import __version__
 
 if TYPE_CHECKING:
     from .formats import FormatChoice

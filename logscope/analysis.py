@@ -13,6 +13,7 @@ import polars as pl
 
 from .detectors import SEVERITIES, Context, Finding, run_detectors
 from .errors import InputError
+from .executors import InProcess, executor_for
 from .flows import FlowOptions, Flows, build_flows, forwarded_client
 from .formats import FormatChoice
 from .ingest import Ingest, InputReport, ProgressHook, read_logs
@@ -166,24 +167,34 @@ def analyze(
     asn_db: Path | None = None,
     shards: int | None = None,
     spill_dir: str | Path | None = None,
+    scheduler: str | None = None,
 ) -> Analysis:
     """Read the logs and diagnose them: `analyze("access.log").findings`.
 
     `shards` above 1 reads the logs in that many shards of clients, so memory holds one shard's
     requests at a time (logscope.shards); the answers are the same. By default logs up to 2 GiB are
     read whole and larger ones in shards of about 1 GiB, spilled under `spill_dir` (the system's
-    temporary directory by default).
+    temporary directory by default). `scheduler` (a Dask scheduler's address, or `local:N`;
+    logscope.executors) analyses the shards as tasks on that cluster, in at least two shards a worker.
     """
     specs = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(s) for s in inputs]
     count = automatic_shards(specs) if shards is None else shards
     if not 1 <= count <= MAX_SHARDS:
         raise InputError(f"--shards must be between 1 and {MAX_SHARDS}, not {count}")
-    if count == 1:
-        ingest = read_logs(specs, choice, naive_tz=naive_tz, progress=progress)
-        return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
-    options = options or FlowOptions()
-    ranges = network_ranges if network_ranges is not None else default_ranges()
-    prepare = _preparation(options, ranges, asn_db, anonymize)
-    run = sharded_flows(specs, choice, options, count, prepare, naive_tz=naive_tz, progress=progress, spill_dir=spill_dir)
+    executor = executor_for(scheduler)
+    try:
+        if isinstance(executor, InProcess) and count == 1:
+            ingest = read_logs(specs, choice, naive_tz=naive_tz, progress=progress)
+            return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
+        if shards is None:
+            count = min(MAX_SHARDS, max(count, 2 * executor.workers))
+        options = options or FlowOptions()
+        ranges = network_ranges if network_ranges is not None else default_ranges()
+        prepare = _preparation(options, ranges, asn_db, anonymize)
+        run = sharded_flows(
+            specs, choice, options, count, prepare, naive_tz=naive_tz, progress=progress, spill_dir=spill_dir, executor=executor
+        )
+    finally:
+        executor.close()
     ingest = replace(run.ingest, inputs=_masked(run.ingest.inputs)) if anonymize else run.ingest
     return inventory(ingest, run.flows, run.findings, run.owners, ranges, asn_db, run.run)

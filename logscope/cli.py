@@ -13,9 +13,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
 from .choices import FAMILIES, SEVERITIES
 from .errors import LogscopeError
+from .version import __version__
 
 DEFAULT_HTML = "logscope-report.html"
 app = typer.Typer(
@@ -95,6 +95,13 @@ def analyze(
         Optional[Path],  # noqa: UP045
         typer.Option("--spill-dir", help="Where shards are written while they are analysed (default: the system's temporary directory)."),
     ] = None,
+    scheduler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--scheduler",
+            help="Analyse the shards on this Dask scheduler (tcp://host:8786, default $DASK_SCHEDULER_ADDRESS) or local[:N] workers.",
+        ),
+    ] = None,
 ) -> None:
     """Parse the logs and summarise who reaches the server and what fails."""
     from rich.console import Console
@@ -139,6 +146,7 @@ def analyze(
                 asn_db=asn_db,
                 shards=shards,
                 spill_dir=spill_dir,
+                scheduler=scheduler,
             )
         report = build_report(analysis, clients="frame")
         if json_out:
@@ -165,8 +173,8 @@ def convert(
     timezone: Annotated[str, typer.Option("--timezone", help="Time zone of timestamps logged without an offset.")] = "UTC",
 ) -> None:
     """Parse logs once into a Parquet store that `logscope analyze DIR` reads without parsing."""
+    from .convert import convert_logs
     from .formats import FormatChoice
-    from .store import convert_logs
 
     try:
         requests, inputs = convert_logs(logs, out, FormatChoice(format, log_format), naive_tz=timezone)

@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .detectors import SEVERITIES
+from .version import __version__
 
 SCHEMA_VERSION = 1
 #: How good an outcome is, for "better" and "worse".

@@ -1,177 +1,101 @@
-"""Polars expressions shared by the parsers: times, request lines, URIs, numbers, empty markers.
+"""`logscope convert`: logs parsed once into a store, the canonical frame as Parquet partitioned by day,
+so repeated analyses skip parsing (logscope.ingest.stores reads it back).
 
-Each function maps whole columns; none looks at a single row from Python.
+    logscope convert access.log* --out store/      # store/day=2026-05-20/….parquet + store/logscope-inputs.json
+    logscope analyze store/                         # reads the Parquet (lazily), not the logs
+
+The manifest keeps what ingest reported per input (format, lines, parsed, rejected, samples), so the
+report of a converted store says the same about its inputs as the report of the logs.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import polars as pl
 
-from .schema import UTC_DATETIME
-
-# Timestamps outside this window are impossible for an access log we analyse (a millisecond epoch read
-# as seconds lands in the year 56355); such lines are rejected rather than sorted to the ends.
-EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-
-TIME_LOCAL_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
-
-# Caddy encodes the negotiated TLS version as Go's uint16 constant.
-TLS_VERSION_NAMES = {"769": "TLSv1", "770": "TLSv1.1", "771": "TLSv1.2", "772": "TLSv1.3", "768": "SSLv3"}
+from .errors import InputError
+from .formats import FormatChoice
+from .ingest import Ingest, InputReport, ProgressHook, parse_inputs
+from .ingest.stores import MANIFEST, NULL_DAY, STORE_VERSION, is_store
+from .sources import BLOCK_BYTES
 
 
-def blank_to_null(expr: pl.Expr) -> pl.Expr:
-    """`-` and the empty string are how access logs write 'no value': make them null."""
-    return pl.when((expr == "-") | (expr == "")).then(None).otherwise(expr)  # two compares beat is_in here
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: --out must be a directory")
+    if out.exists() and any(out.iterdir()) and not is_store(out):
+        raise InputError(f"{out}: directory exists and is not a logscope store; choose an empty or new one")
 
 
-def plausible(ts: pl.Expr) -> pl.Expr:
-    return pl.when(ts.is_between(pl.lit(EARLIEST, UTC_DATETIME), pl.lit(LATEST, UTC_DATETIME))).then(ts)
+def _write_manifest(out: Path, requests: int, inputs: list[InputReport]) -> None:
+    manifest = {"version": STORE_VERSION, "requests": requests, "inputs": [asdict(r) for r in inputs]}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def parse_time_local(expr: pl.Expr) -> pl.Expr:
-    """nginx `$time_local` / Apache `%t`: `20/May/2026:20:20:00 +0200`, converted to UTC."""
-    return expr.str.to_datetime(TIME_LOCAL_FORMAT, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+@dataclass
+class _StoreWriter:
+    """Requests written block by block into day folders of a staging directory inside the store; the
+    store's old files are replaced by them in `commit`, once everything was written."""
+
+    out: Path
+    staging: Path
+    requests: int = 0
+    files: int = 0
+
+    def keep(self, block: pl.DataFrame) -> None:
+        days = block.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by("_day", as_dict=True, include_key=False)
+        for (day,), part in days.items():
+            folder = self.staging / f"day={day if day is not None else NULL_DAY}"
+            folder.mkdir(exist_ok=True)
+            part.write_parquet(folder / f"part-{self.files:06d}.parquet")
+            self.files += 1
+        self.requests += block.height
+
+    def commit(self, inputs: list[InputReport]) -> None:
+        for old in self.out.glob("day=*/*.parquet"):
+            old.unlink()
+        for folder in self.staging.iterdir():
+            target = self.out / folder.name
+            target.mkdir(exist_ok=True)
+            for f in folder.iterdir():
+                f.rename(target / f.name)
+        _write_manifest(self.out, self.requests, inputs)
 
 
-def parse_iso8601(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
-    """ISO 8601 and its common relatives (`Z`, offsets with or without colon, nanoseconds, a space
-    instead of `T`, Caddy's `2025/04/19 23:57:09.241`). Times without an offset are read in `naive_tz`.
-    """
-    norm = (
-        expr.str.strip_chars()
-        .str.replace(r"^(\d{4})/(\d{2})/(\d{2})[ T]", "${1}-${2}-${3}T")
-        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-        .str.replace(r"[Zz]$", "+00:00")
-        # chrono reads at most nanoseconds; Traefik writes exactly nine digits, others may write more.
-        .str.replace(r"(\.\d{9})\d+", "${1}")
-    )
-    aware = norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us")
-    naive = norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone(
-        naive_tz, ambiguous="earliest", non_existent="null"
-    )
-    return pl.coalesce(aware.dt.convert_time_zone("UTC"), naive.dt.convert_time_zone("UTC"))
+@contextmanager
+def _writing(out: Path) -> Iterator[_StoreWriter]:
+    """A writer into the store `out`; a failure before `commit` leaves the store as it was."""
+    _check_out(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=out))
+    try:
+        yield _StoreWriter(out, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def parse_epoch(expr: pl.Expr, unit_seconds: float = 1.0) -> pl.Expr:
-    """Epoch numbers (`$msec`, Caddy `ts`, also in scientific notation) given in `unit_seconds`."""
-    micros = (expr.cast(pl.Float64, strict=False) * (unit_seconds * 1e6)).round(0).cast(pl.Int64, strict=False)
-    return micros.cast(UTC_DATETIME)
+def write_store(ingest: Ingest, out: Path) -> Path:
+    """Write requests already read (`read_logs`) partitioned by UTC day, and the inputs' reports beside them."""
+    with _writing(out) as store:
+        store.keep(ingest.requests)
+        store.commit(ingest.inputs)
+    return out
 
 
-def parse_any_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
-    """A time of unknown style (generic JSON): epoch seconds or milliseconds, ISO 8601 or `$time_local`."""
-    as_text = expr.cast(pl.String)
-    number = as_text.cast(pl.Float64, strict=False)
-    epoch = (
-        pl.when(number > 1e11)  # milliseconds since 1973; seconds would be past the year 5000
-        .then(parse_epoch(as_text, 1e-3))
-        .otherwise(parse_epoch(as_text))
-    )
-    # The text parsers see only the values that are not numbers: string work is skipped for nulls,
-    # and epochs (Caddy's default) are nearly all values.
-    text = pl.when(number.is_null()).then(as_text)
-    return pl.coalesce(
-        pl.when(number.is_not_null()).then(epoch),
-        parse_iso8601(text, naive_tz),
-        parse_time_local(text),
-    )
-
-
-def to_int(expr: pl.Expr, dtype: pl.DataType | None = None) -> pl.Expr:
-    """An integer column from text; `-`, empty and junk become null. `200.0` (from JSON) is accepted."""
-    dtype = dtype or pl.Int64()
-    text = blank_to_null(expr.cast(pl.String).str.strip_chars())
-    direct = text.cast(dtype, strict=False)
-    via_float = text.cast(pl.Float64, strict=False)
-    whole = pl.when(via_float == via_float.floor()).then(via_float).cast(dtype, strict=False)
-    return pl.coalesce(direct, whole)
-
-
-def to_float(expr: pl.Expr) -> pl.Expr:
-    return blank_to_null(expr.cast(pl.String).str.strip_chars()).cast(pl.Float64, strict=False)
-
-
-REQUEST_LINE = r"^(?P<method>[A-Za-z][A-Za-z0-9_-]*) (?P<target>\S+)(?: (?P<protocol>[A-Za-z]+/[0-9.]+))?$"
-
-
-def split_request_line(expr: pl.Expr) -> pl.Expr:
-    """`"POST /mcp?x=1 HTTP/1.1"` -> struct{method, target, protocol}; junk (TLS bytes, `-`) -> nulls.
-
-    A line that matches REQUEST_LINE has its three parts between single spaces, so splitting at the
-    first two spaces gives them; a match without captures is much cheaper than one with.
-    """
-    parts = expr.str.splitn(" ", 3)
-    valid = expr.str.contains(REQUEST_LINE)
-    return pl.struct(
-        *[pl.when(valid).then(parts.struct.field(f"field_{i}")).alias(name) for i, name in enumerate(("method", "target", "protocol"))]
-    )
-
-
-def split_target(target: pl.Expr) -> pl.Expr:
-    """A request target as struct{field_0: path, field_1: query (without `?`, null when none)}, in one pass.
-
-    Absolute-form targets keep the URL in the path.
-    """
-    return target.str.splitn("?", 2)
-
-
-def tls_version_name(expr: pl.Expr) -> pl.Expr:
-    """Caddy's numeric TLS version (772) as the usual name (TLSv1.3); names pass through."""
-    text = expr.cast(pl.String)
-    return text.replace(TLS_VERSION_NAMES)
-
-
-def strip_port(expr: pl.Expr) -> pl.Expr:
-    """`1.2.3.4:5678` -> `1.2.3.4`, `[::1]:443` -> `::1`; bare addresses (IPv6 included) pass through."""
-    bracketed = expr.str.extract(r"^\[([^\]]+)\](?::\d+)?$", 1)
-    v4_port = expr.str.extract(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d+$", 1)
-    return pl.coalesce(bracketed, v4_port, expr)
-
-
-# Query parameters that carry credentials: their values never leave ingest (the names stay, so the
-# cleartext-credentials check still sees them).
-SECRET_PARAMS = (
-    "token",
-    "access_token",
-    "id_token",
-    "refresh_token",
-    "api_key",
-    "apikey",
-    "key",
-    "code",
-    "client_secret",
-    "password",
-    "secret",
-    "sig",
-    "signature",
-)
-_SECRET_QUERY = r"(?i)((?:^|[?&;])(?:" + "|".join(SECRET_PARAMS) + r")=)[^&;#\s\"]*"
-_BEARER = r"(?i)\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+"
-REDACTED = "REDACTED"
-_SECRET_QUERY_RE = re.compile(_SECRET_QUERY)  # Python's re reads the same (?i) patterns
-_BEARER_RE = re.compile(_BEARER)
-
-
-def redact_frame(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
-    """Values of credential query parameters replaced by REDACTED in `columns`.
-
-    Finding the rows is a fast regex search; the slower replacement runs on those rows only.
-    """
-    for name in columns:
-        if name not in frame.columns:
-            continue
-        values = frame[name]
-        hits = values.str.contains(_SECRET_QUERY).fill_null(False).arg_true()
-        if hits.len():
-            redacted = values.gather(hits).str.replace_all(_SECRET_QUERY, "${1}" + REDACTED)
-            frame = frame.with_columns(values.scatter(hits, redacted))
-    return frame
-
-
-def redact_text(text: str) -> str:
-    """The same, for one string (a rejected-line sample); Bearer/Basic credentials too."""
-    return _BEARER_RE.sub(r"\1 " + REDACTED, _SECRET_QUERY_RE.sub(r"\1" + REDACTED, text))
+def convert_logs(
+    specs: Sequence[str], out: Path, choice: FormatChoice | None = None, *, naive_tz: str = "UTC", progress: ProgressHook | None = None
+) -> tuple[int, list[InputReport]]:
+    """Parse logs straight into a store, block by block (memory holds a few blocks, whatever the size of
+    the logs): the requests written and the inputs' reports. The store is replaced only when every
+    input was read; a failed conversion leaves the directory as it was."""
+    with _writing(out) as store:
+        inputs = parse_inputs(list(specs), choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=store.keep)
+        store.commit(inputs)
+    return store.requests, inputs

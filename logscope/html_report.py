@@ -22,7 +22,8 @@ from jinja2 import Environment, select_autoescape
 from .analysis import Analysis
 from .detectors import SERVER_LEVEL, SEVERITIES
 from .flows import STATUS_CLASSES
-from .report import client_frame, clients_where, iso
+from .report import client_frame, clients_where
+from .timestamps import iso
 
 MAX_CLIENTS = 100_000  # MCP clients in the page's table (paged, filtered and sorted in the browser)
 MAX_ARCHITECTURES = 300

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 import polars as pl
 
-from . import __version__
+from .timestamps import iso, iso_expr
+from .version import __version__
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -43,13 +43,6 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def iso(ts: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z`, as the report writes every time."""
-    if ts is None:
-        return None
-    return ts.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ts.microsecond:06d}" if ts.microsecond else "") + "Z"
-
-
 @cache
 def report_schema() -> dict[str, Any]:
     """The JSON Schema of the report, shipped in the package."""
@@ -72,17 +65,6 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "fix_summary": short_fix(f.code),
         "evidence": [e.to_json() for e in f.evidence],
     }
-
-
-def iso_expr(column: str) -> pl.Expr:
-    """`iso` as a column expression: whole seconds without a fraction, otherwise microseconds, then Z."""
-    ts = pl.col(column).dt.convert_time_zone("UTC")
-    return (
-        pl.when(ts.dt.microsecond() == 0)
-        .then(ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        .otherwise(ts.dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
-        .alias(column)
-    )
 
 
 CLIENT_FIELDS = (

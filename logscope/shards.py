@@ -20,12 +20,14 @@ import math
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 
 from .detectors import Context, Finding, describe_all, select_all
+from .executors import Executor, InProcess
 from .flows import (
     FlowOptions,
     Flows,
@@ -39,9 +41,19 @@ from .flows import (
     transport_facts,
 )
 from .formats import FormatChoice
-from .ingest import Ingest, InputReport, ProgressHook, input_position, log_order, merge_in_time_order, parse_inputs
+from .ingest import (
+    Ingest,
+    InputReport,
+    ProgressHook,
+    check_not_empty,
+    input_position,
+    log_order,
+    merge_in_time_order,
+    parse_inputs,
+    read_input,
+)
 from .schema import empty_frame
-from .sources import BLOCK_BYTES, STDIN, expand_inputs
+from .sources import BLOCK_BYTES, STDIN, Source, expand_inputs
 
 WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faster, and it fits
 SHARD_BYTES = 1 << 30  # log per shard when sharding is automatic: about 1.5 GB of memory for nginx lines
@@ -54,7 +66,7 @@ MAX_SHARDS = 4096  # a shard is a folder and a few files: more would only cost t
 
 def automatic_shards(specs: Sequence[str]) -> int:
     """How many shards an analysis of `specs` takes by default: 1 (read whole) unless the logs are large."""
-    from .store import is_store, stored_requests
+    from .ingest.stores import is_store, stored_requests
 
     total = 0
     for spec in specs:
@@ -83,8 +95,10 @@ class _ShardWriter:
     root: Path
     shards: int
     shard: pl.Expr
+    prefix: str = ""  # before each part file's number: one writer per input, on a cluster
     held: list[list[pl.DataFrame]] = field(init=False)  # per shard, the parts not yet written
     rows: int = 0
+    total: int = 0  # rows written in all
     parts: int = 0
     unlogged_scheme: bool = False
     inputs: list[InputReport] | None = None  # set when the rows come from a store, not in input order
@@ -92,7 +106,7 @@ class _ShardWriter:
     def __post_init__(self) -> None:
         self.held = [[] for _ in range(self.shards)]
         for i in range(self.shards):
-            self.directory(i).mkdir(parents=True)
+            self.directory(i).mkdir(parents=True, exist_ok=True)
 
     def directory(self, i: int) -> Path:
         return self.root / f"shard-{i:04d}"
@@ -102,6 +116,7 @@ class _ShardWriter:
         for (i,), part in block.with_columns(self.shard.alias("_shard")).partition_by("_shard", as_dict=True, include_key=False).items():
             self.held[i].append(part)  # type: ignore[index]
         self.rows += block.height
+        self.total += block.height
         if self.rows >= FLUSH_ROWS:
             self.flush()
 
@@ -110,7 +125,7 @@ class _ShardWriter:
             if parts:
                 # Part files are numbered in the order written, which is input order.
                 pl.concat(parts, how="diagonal_relaxed").write_parquet(
-                    self.directory(i) / f"part-{self.parts:06d}.parquet", compression="lz4"
+                    self.directory(i) / f"part-{self.prefix}{self.parts:06d}.parquet", compression="lz4"
                 )
         self.held = [[] for _ in range(self.shards)]
         self.rows = 0
@@ -121,14 +136,19 @@ class _ShardWriter:
         shutil.rmtree(self.directory(i), ignore_errors=True)
 
     def load(self, i: int) -> pl.DataFrame:
-        """Shard `i`'s requests in input order (inputs as named, lines in file order)."""
-        files = sorted(self.directory(i).glob("part-*.parquet"))
-        if not files:
-            return empty_frame()
-        frame = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
-        if self.inputs is None:
-            return frame  # parsed here: blocks were written in input order
-        return frame.sort(input_position(self.inputs), "line")  # read from a store, in its days' order
+        return load_shard(self.directory(i), self.inputs)
+
+
+def load_shard(directory: Path, inputs: list[InputReport] | None) -> pl.DataFrame:
+    """A shard's requests in input order (inputs as named, lines in file order); `inputs` given when the
+    rows came from a store, in its days' order."""
+    files = sorted(directory.glob("part-*.parquet"))
+    if not files:
+        return empty_frame()
+    frame = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    if inputs is None:
+        return frame  # parsed here: blocks were written in input order
+    return frame.sort(input_position(inputs), "line")
 
 
 @dataclass
@@ -138,14 +158,17 @@ class ShardedRun:
     directory: tempfile.TemporaryDirectory[str]
     inputs: list[InputReport]
     written: list[int] = field(default_factory=list)  # shards with requests (a shard can get no client)
+    offsets: dict[int, int] = field(default_factory=dict)  # per shard, what its attempt numbers are numbered on from
 
     def path(self, kind: str, i: int) -> Path:
-        return Path(self.directory.name) / f"{kind}-{i:04d}.parquet"
+        return shard_path(Path(self.directory.name), kind, i)
 
     def scan(self, kind: str = "annotated") -> pl.LazyFrame:
         """All shards' `annotated` requests (`seq`, `next_seq`, `prev_seq` number rows within their
-        shard) or `attempts`, as one lazy frame."""
-        return pl.scan_parquet([str(self.path(kind, i)) for i in self.written])
+        shard) or `attempts`, as one lazy frame. Each shard numbers its attempts from 1; numbered on from
+        the shards before, they are unique here."""
+        parts = [pl.scan_parquet(self.path(kind, i)).with_columns(pl.col("attempt") + self.offsets.get(i, 0)) for i in self.written]
+        return pl.concat(parts, how="diagonal_relaxed") if parts else pl.LazyFrame()
 
     def fetch(self, refs: pl.DataFrame) -> pl.DataFrame:
         """The annotated requests `refs` names by (shard, seq)."""
@@ -154,6 +177,10 @@ class ShardedRun:
             seqs = wanted["seq"].cast(pl.UInt32).implode()
             found.append(pl.scan_parquet(self.path("annotated", int(shard))).filter(pl.col("seq").is_in(seqs)).collect())  # type: ignore[arg-type]
         return pl.concat(found, how="diagonal_relaxed")
+
+
+def shard_path(root: Path, kind: str, i: int) -> Path:
+    return root / f"{kind}-{i:04d}.parquet"
 
 
 class SpilledFlows(Flows):
@@ -195,8 +222,9 @@ def _shards_of(
     root: Path,
     naive_tz: str,
     progress: ProgressHook | None,
+    executor: Executor,
 ) -> tuple[_ShardWriter, list[InputReport]]:
-    from .store import is_store, read_manifest, store_batches
+    from .ingest.stores import is_store, read_manifest, store_batches
 
     writer = _ShardWriter(root / "parsed", shards, shard_of(options, shards))
     if len(specs) == 1 and is_store(Path(specs[0])):
@@ -207,15 +235,89 @@ def _shards_of(
             writer.keep(batch)
         writer.flush()
         return writer, writer.inputs
-    inputs = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=writer.keep)
-    writer.flush()
+    sources = expand_inputs(specs)
+    if isinstance(executor, InProcess) or any(src.is_stdin for src in sources):
+        inputs = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=writer.keep)
+        writer.flush()
+        return writer, inputs
+    # On a cluster each input is parsed by a worker, into part files named after the input's place, so a
+    # shard's parts still read in input order.
+    step = PartitionStep(root / "parsed", shards, options, choice or FormatChoice(), naive_tz, sources)
+    parsed = executor.map(partial(partition_input, step), range(len(sources)))
+    inputs = [report for report, _, _ in parsed]
+    check_not_empty(inputs)
+    writer.unlogged_scheme = any(unlogged for _, unlogged, _ in parsed)
+    writer.total = sum(rows for _, _, rows in parsed)
     return writer, inputs
 
 
-def _redirect_counts(ingest: Ingest, options: FlowOptions, label: str, progress: ProgressHook | None) -> RedirectCounts:
-    if progress is not None:
-        progress(label, ingest.requests.height)
-    return redirect_counts(ingest, options)
+@dataclass(frozen=True)
+class PartitionStep:
+    """What parsing one input into the shards needs, sent to the worker that parses it."""
+
+    parsed: Path
+    shards: int
+    options: FlowOptions
+    choice: FormatChoice
+    naive_tz: str
+    sources: list[Source]
+
+
+def partition_input(step: PartitionStep, k: int) -> tuple[InputReport, bool, int]:
+    """Parse input `k` and deal its requests to the shards' part files: its report, whether some scheme
+    is unlogged, and how many requests it wrote."""
+    writer = _ShardWriter(step.parsed, step.shards, shard_of(step.options, step.shards), prefix=f"{k:05d}-")
+    report = read_input(step.sources[k], step.choice, step.naive_tz, writer.keep)
+    writer.flush()
+    return report, writer.unlogged_scheme, writer.total
+
+
+@dataclass(frozen=True)
+class ShardStep:
+    """What analysing one shard needs, in values a worker process can be sent: where the shards' parsed
+    requests are, where its annotated requests and attempts go, and the settings."""
+
+    parsed: Path
+    out: Path
+    inputs: list[InputReport]
+    from_store: bool
+    options: FlowOptions
+    prepare: Prepare
+    redirecting: dict[str, list[int]] = field(default_factory=dict)
+
+    def ingest(self, i: int) -> Ingest:
+        rows = load_shard(self.parsed / f"shard-{i:04d}", self.inputs if self.from_store else None)
+        return Ingest(requests=merge_in_time_order([rows]), inputs=self.inputs)
+
+
+@dataclass
+class ShardOutcome:
+    """One shard analysed: what stays in memory for the merge (its requests and attempts are on disk)."""
+
+    shard: int
+    requests: int
+    attempts: int
+    clients: pl.DataFrame
+    tallies: list[pl.DataFrame | None]
+    facts: dict
+    owners: pl.DataFrame | None
+    options: FlowOptions
+
+
+def count_redirects(step: ShardStep, i: int) -> RedirectCounts:
+    """The first pass over shard `i`: its redirects that show which inputs' servers redirect plain HTTP."""
+    return redirect_counts(step.ingest(i), step.options)
+
+
+def analyse_shard(step: ShardStep, i: int) -> ShardOutcome:
+    """Shard `i`'s flows and detector tallies; its annotated requests and attempts written to `step.out`."""
+    ingest, flow_options, owners = step.prepare(step.ingest(i))
+    flows = build_flows(ingest, flow_options, step.redirecting)
+    tallies = select_all(Context(flows, ingest, shard=i))
+    flows.requests.write_parquet(shard_path(step.out, "annotated", i), compression="lz4")
+    flows.attempts.write_parquet(shard_path(step.out, "attempts", i), compression="lz4")
+    facts = transport_facts(flows.requests)
+    return ShardOutcome(i, ingest.requests.height, flows.attempts.height, flows.clients, tallies, facts, owners, flow_options)
 
 
 def sharded_flows(
@@ -228,52 +330,47 @@ def sharded_flows(
     naive_tz: str = "UTC",
     progress: ProgressHook | None = None,
     spill_dir: str | Path | None = None,
+    executor: Executor | None = None,
 ) -> ShardedResult:
-    """Parse into `shards` shards of clients, then flows and detector tallies shard by shard."""
+    """Parse into `shards` shards of clients, then flows and detector tallies shard by shard (one after
+    another here, or as tasks of `executor`), then the merge: clients, server transport and findings."""
+    executor = executor or InProcess()
     directory = tempfile.TemporaryDirectory(prefix="logscope-shards-", dir=spill_dir)
-    source, inputs = _shards_of(specs, choice, options, shards, Path(directory.name), naive_tz, progress)
+    root = Path(directory.name)
+    source, inputs = _shards_of(specs, choice, options, shards, root, naive_tz, progress, executor)
     run = ShardedRun(directory, inputs)
-
-    def shard_ingest(i: int) -> Ingest:
-        return Ingest(requests=merge_in_time_order([source.load(i)]), inputs=inputs)
+    step = ShardStep(root / "parsed", root, inputs, source.inputs is not None, options, prepare)
 
     # First pass, only when some scheme is unlogged: which inputs' servers redirect plain HTTP.
-    redirecting: dict[str, list[int]] = {}
     if source.unlogged_scheme:
-        counts: RedirectCounts = {}
-        for i in range(shards):
-            for name, n in _redirect_counts(shard_ingest(i), options, f"shard {i + 1} of {shards}, first pass", progress).items():
-                counts[name] = counts.get(name, 0) + n
-        redirecting = redirecting_inputs(counts)
-
-    tallies, facts, clients, owners = [], [], [], []
-    offset = 0
-    flow_options = options
-    for i in range(shards):
-        ingest, flow_options, shard_owners = prepare(shard_ingest(i))
         if progress is not None:
-            progress(f"shard {i + 1} of {shards}", ingest.requests.height)
-        if ingest.requests.height == 0 and (run.written or i < shards - 1):
-            continue  # no client hashed here (the last shard runs even so when no shard had any)
-        flows = build_flows(ingest, flow_options, redirecting)
-        # Attempts are numbered 1.. in each shard; numbered on from the shards before, they stay unique.
-        flows.requests = flows.requests.with_columns(pl.col("attempt") + offset)
-        flows.attempts = flows.attempts.with_columns(pl.col("attempt") + offset)
-        offset += flows.attempts.height
-        tallies.append(select_all(Context(flows, ingest, shard=i)))
-        facts.append(transport_facts(flows.requests))
-        # Only the clients stay in memory; requests and attempts (one row per few requests) go to disk.
-        flows.requests.write_parquet(run.path("annotated", i), compression="lz4")
-        flows.attempts.write_parquet(run.path("attempts", i), compression="lz4")
-        run.written.append(i)
+            progress(f"{shards} shards, first pass", source.total)
+        counts: RedirectCounts = {}
+        for found in executor.map(partial(count_redirects, step), range(shards)):
+            for name, n in found.items():
+                counts[name] = counts.get(name, 0) + n
+        step = replace(step, redirecting=redirecting_inputs(counts))
+
+    if progress is not None:
+        progress(f"{shards} shards" + (f" on {executor.workers} workers" if executor.workers > 1 else ""), source.total)
+    outcomes = executor.map(partial(analyse_shard, step), range(shards))
+    for i in range(shards):
         source.discard(i)
-        clients.append(flows.clients)
-        if shard_owners is not None:
-            owners.append(shard_owners)
-        del flows, ingest
+    # A shard no client hashed to is left out (the last one is kept when none had any).
+    kept = [o for o in outcomes if o.requests] or outcomes[-1:]
+    offset = 0
+    for o in kept:
+        run.offsets[o.shard] = offset
+        offset += o.attempts
+        run.written.append(o.shard)
+    flow_options = kept[-1].options if kept else options
     whole = SpilledFlows(
-        run, pl.concat(clients, how="diagonal_relaxed").sort("first_seen", "client_id"), server_transport(facts), flow_options
+        run,
+        pl.concat([o.clients for o in kept], how="diagonal_relaxed").sort("first_seen", "client_id"),
+        server_transport([o.facts for o in kept]),
+        flow_options,
     )
     ingest = Ingest(requests=empty_frame(), inputs=inputs)
-    findings = describe_all(Context(whole, ingest, fetch=run.fetch), tallies)
+    findings = describe_all(Context(whole, ingest, fetch=run.fetch), [o.tallies for o in kept])
+    owners = [o.owners for o in kept if o.owners is not None]
     return ShardedResult(whole, ingest, findings, pl.concat(owners, how="diagonal_relaxed") if owners else None, run)

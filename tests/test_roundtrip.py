@@ -401,7 +401,7 @@ def test_request_line_split_matches_the_request_line_pattern() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from logscope.convert import REQUEST_LINE, split_request_line
+    from logscope.formats.fields import REQUEST_LINE, split_request_line
 
     matched = []
     word = st.text(alphabet="GETPOSgetpos/x?=*HTP1.2é-_\x16\u00a0", min_size=1, max_size=8)

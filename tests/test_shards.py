@@ -155,9 +155,9 @@ def test_html_report_in_shards_is_the_same_page(tmp_path: Path) -> None:
 
 def test_no_request_at_all_in_shards(tmp_path: Path) -> None:
     """Every line rejected: no shard gets a client, and the report says so as reading whole does."""
+    from logscope.convert import write_store
     from logscope.ingest import Ingest, InputReport
     from logscope.schema import empty_frame
-    from logscope.store import write_store
 
     store = write_store(Ingest(empty_frame(), [InputReport(path="x.log", format="nginx", lines=3, rejected=3)]), tmp_path / "store")
     whole = build_report(analyze(store))
@@ -168,7 +168,7 @@ def test_no_request_at_all_in_shards(tmp_path: Path) -> None:
 def test_converted_store_in_shards(tmp_path: Path) -> None:
     """A store converted block by block (nginx and Caddy files, each with its own extra columns) is dealt
     to the shards in batches and put back in input order: the report of the logs themselves."""
-    from logscope.store import convert_logs
+    from logscope.convert import convert_logs
 
     rows, _ = convert_logs([str(p) for p in SEED_LOGS], tmp_path / "store")
     whole = build_report(analyze(SEED_LOGS))

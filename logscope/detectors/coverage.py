@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from . import Context, Finding, detector
+from .registry import Context, Finding, detector
 
 # canonical column -> (nginx variable, why logscope wants it)
 WANTED = {

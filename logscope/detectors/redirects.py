@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..flows import location_path
-from . import Context, Finding, detector
+from .registry import Context, Finding, detector
 
 METHOD_CHANGING = [301, 302, 303]
 REDIRECTS = [301, 302, 303, 307, 308]

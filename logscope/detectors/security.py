@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..schema import per_distinct
-from . import Context, Finding, detector
+from .registry import Context, Finding, detector
 
 ONE_YEAR = 31_536_000
 ONE_DAY = 86_400

@@ -6,7 +6,7 @@ import polars as pl
 
 from ..flows import PAIR_BASE, SSE_PATH, pair_key
 from ..schema import per_distinct
-from . import Context, Finding, at_least, detector
+from .registry import Context, Finding, at_least, detector
 
 # Proxy and client idle timeouts that cut long-lived SSE streams (seconds).
 STREAM_CUTS = [(55.0, 65.0), (95.0, 125.0), (295.0, 305.0)]

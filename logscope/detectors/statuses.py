@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from . import Context, Finding, detector
+from .registry import Context, Finding, detector
 
 # code -> (statuses, title, what it usually means)
 REFUSALS: dict[str, tuple[tuple[int, ...], str, str]] = {

@@ -19,9 +19,9 @@ from typing import Any
 
 import polars as pl
 
-from .. import convert as cv
 from ..errors import FormatError
 from ..schema import CANONICAL, OK, RAW, REASON
+from . import fields as cv
 from .variables import CANONICAL_TO_VARIABLE, canonical_from_variables, logged_columns
 
 S = pl.String()

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from .. import convert as cv
 from ..schema import CANONICAL, OK, RAW, REASON
+from . import fields as cv
 
 # Canonical column -> the variables that can fill it, best first. A variable not listed anywhere is
 # kept as a string column of its own name ("unknown variables become string columns").

@@ -20,7 +20,7 @@ import polars as pl
 
 from ..detectors import Finding, severity_rank
 from ..inventory.agents import classify_user_agents
-from ..report import iso
+from ..timestamps import iso
 from .state import LiveState, Verdicts
 
 EVENTS = ("client-stuck", "client-recovered", "finding-opened", "finding-cleared")

@@ -23,8 +23,8 @@ from ..errors import InputError
 from ..flows import FlowOptions
 from ..formats import FormatChoice
 from ..privacy import anonymize_key, anonymize_requests
-from ..report import iso
 from ..sources import STDIN
+from ..timestamps import iso
 from .events import Event, Tracker
 from .follow import Follower
 from .sinks import Figures, Sink

@@ -1,0 +1,210 @@
+"""The plan on a Dask cluster gives the report of one process (issue 19).
+
+A real `dask scheduler` and two `dask worker` processes are started here on loopback, and stopped by
+process id; `--scheduler local:2` starts a LocalCluster of two worker processes. The inputs are the seed,
+logs of the lab corpus (every server, several inputs at once) and a generated log in three rotated files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+import pytest
+
+from logscope.analysis import analyze
+from logscope.errors import LogscopeError
+from logscope.report import build_report
+
+from .conftest import ROOT, SAMPLES, run_cli, same_report, validate_report
+
+distributed = pytest.importorskip("distributed")
+
+DASK = Path(sys.executable).parent / "dask"
+WORKER_FLAGS = ("--no-dashboard", "--name")
+SEED = [SAMPLES / "mcp-seed.caddy.json", SAMPLES / "mcp-seed.access.log"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+class Cluster:
+    """A scheduler and its workers, each a process of its own (workers without a nanny, so that killing
+    one kills the worker itself)."""
+
+    def __init__(self, workers: int) -> None:
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        port = self.address.rsplit(":", 1)[1]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        self.scheduler = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"], **quiet)
+        self.workers = [
+            subprocess.Popen(
+                [str(DASK), "worker", self.address, "--no-nanny", "--nthreads", "1", "--host", "127.0.0.1", *WORKER_FLAGS, f"w{k}"],
+                **quiet,
+            )
+            for k in range(workers)
+        ]
+        self.wait_for(workers)
+
+    def client(self) -> distributed.Client:
+        return distributed.Client(self.address, timeout="30s")
+
+    def wait_for(self, n: int, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        with self.client() as client:
+            while len(client.scheduler_info()["workers"]) < n:
+                assert time.monotonic() < deadline, f"{n} workers did not join the scheduler"
+                time.sleep(0.2)
+
+    def task_prefixes(self) -> dict[str, dict[str, int]]:
+        """What the scheduler ran, by task name: {prefix: {state: count}}."""
+
+        def prefixes(dask_scheduler: object) -> dict[str, dict[str, int]]:
+            return {k: dict(p.state_counts) for k, p in dask_scheduler.task_prefixes.items()}  # type: ignore[attr-defined]
+
+        with self.client() as client:
+            return client.run_on_scheduler(prefixes)
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.scheduler]:
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    c = Cluster(2)
+    try:
+        yield c
+    finally:
+        c.stop()
+    assert all(p.poll() is not None for p in [*c.workers, c.scheduler])
+
+
+def _rotated_log(directory: Path, lines: int) -> list[Path]:
+    """A generated log (benchmarks/analyze_speed.py's traffic) in three rotated files, the oldest gzipped."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from analyze_speed import nginx_line, traffic
+    finally:
+        sys.path.pop(0)
+    text = [nginx_line(*record) for record in islice(traffic(lines, seed=3), lines)]
+    third = lines // 3
+    paths = [directory / "access.log.2.gz", directory / "access.log.1", directory / "access.log"]
+    with gzip.open(paths[0], "wt") as f:
+        f.writelines(text[:third])
+    paths[1].write_text("".join(text[third : 2 * third]))
+    paths[2].write_text("".join(text[2 * third :]))
+    return paths
+
+
+def _corpus_logs(tmp: Path, pattern: str) -> list[Path]:
+    from lab.corpus import unpack_corpus
+
+    corpus = unpack_corpus(ROOT / "tests" / "lab_corpus", tmp)
+    found = sorted((corpus / "logs").glob(pattern))
+    assert len(found) >= 10, pattern
+    return found
+
+
+def test_the_seed_on_a_cluster_is_the_seed_in_one_process(cluster: Cluster) -> None:
+    whole = build_report(analyze(SEED))
+    on_cluster = build_report(analyze(SEED, scheduler=cluster.address))
+    validate_report(on_cluster)
+    assert on_cluster["totals"]["stuck_clients"] == 2
+    assert same_report(whole, on_cluster)
+    ran = cluster.task_prefixes()
+    # Parsed per input and analysed per shard by the workers, not here.
+    assert sum(ran["partition_input"].values()) >= 2 and sum(ran["analyse_shard"].values()) >= 4
+
+
+@pytest.mark.parametrize("pattern", ["*/*/nginx-combined.log", "caddy/*/caddy-json.log", "apache/*/apache-combined.log"])
+def test_lab_corpus_logs_on_a_cluster(cluster: Cluster, tmp_path: Path, pattern: str) -> None:
+    logs = _corpus_logs(tmp_path, pattern)
+    whole = build_report(analyze(logs))
+    assert whole["totals"]["mcp_clients"] > 50
+    assert same_report(whole, build_report(analyze(logs, scheduler=cluster.address, shards=5)))
+
+
+def test_a_rotated_generated_log_on_a_cluster_and_on_local_workers(cluster: Cluster, tmp_path: Path) -> None:
+    logs = _rotated_log(tmp_path, 60_000)
+    whole = build_report(analyze(logs))
+    assert whole["totals"]["stuck_clients"] > 0
+    assert same_report(whole, build_report(analyze(logs, scheduler=cluster.address)))
+    assert same_report(whole, build_report(analyze(logs, scheduler="local:2")))
+
+
+def test_the_cli_takes_the_scheduler_from_the_option_and_the_environment(cluster: Cluster, tmp_path: Path) -> None:
+    import json
+
+    out = run_cli("analyze", *map(str, SEED), "--scheduler", cluster.address, "--json", "-", "--no-html", "-q")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    os.environ["DASK_SCHEDULER_ADDRESS"] = cluster.address
+    try:
+        from_env = run_cli("analyze", *map(str, SEED), "--json", "-", "--no-html", "-q")
+    finally:
+        del os.environ["DASK_SCHEDULER_ADDRESS"]
+    assert from_env.returncode == 0, from_env.stderr
+    assert same_report(report, json.loads(from_env.stdout))
+    assert report["totals"]["stuck_clients"] == 2
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2() -> None:
+    out = run_cli("analyze", str(SEED[1]), "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--no-html", "-q")
+    assert out.returncode == 2
+    assert out.stderr.startswith("logscope: error: cannot reach the Dask scheduler at tcp://127.0.0.1:")
+    assert "Traceback" not in out.stderr
+    with pytest.raises(LogscopeError, match="at least one worker"):
+        analyze(SEED, scheduler="local:0")
+
+
+def test_a_worker_killed_mid_run_is_survived(tmp_path: Path) -> None:
+    """Dask runs a dead worker's task again on the other one: the report is the one of one process."""
+    logs = _rotated_log(tmp_path, 150_000)
+    whole = build_report(analyze(logs))
+    c = Cluster(2)
+    try:
+        victim, killed = c.workers[0], threading.Event()
+        with c.client() as client:
+            victim_address = next(a for a, w in client.scheduler_info()["workers"].items() if w["name"] == "w0")
+
+            def kill_when_busy() -> None:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and not killed.is_set():
+                    if client.processing().get(victim_address):
+                        victim.kill()
+                        killed.set()
+                        return
+                    time.sleep(0.01)
+
+            watcher = threading.Thread(target=kill_when_busy, daemon=True)
+            watcher.start()
+            on_cluster = build_report(analyze(logs, scheduler=c.address, shards=12))
+            watcher.join(5)
+        assert killed.is_set(), "the worker was never seen busy"
+        assert victim.wait(10) == -signal.SIGKILL
+        assert same_report(whole, on_cluster)
+    finally:
+        c.stop()
