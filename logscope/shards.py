@@ -76,8 +76,8 @@ def automatic_shards(specs: Sequence[str]) -> int:
             total += BYTES_PER_STORED_REQUEST * stored_requests(Path(spec))
             continue
         for src in expand_inputs([spec]):  # the files reading will read (a missing one: the same one-line error)
-            if src.path is not None:
-                size = src.path.stat().st_size
+            size = src.size()
+            if size is not None:
                 total += size * GZIP_RATIO if src.name.endswith(".gz") else size
     return 1 if total <= WHOLE_BYTES else math.ceil(total / SHARD_BYTES)
 

@@ -29,16 +29,65 @@ GZIP_MAGIC = b"\x1f\x8b"
 STDIN = "-"
 
 
+#: An input named by URL (s3://, gs://, http://, ...) is read through fsspec; file:// is a local path.
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 @dataclass(frozen=True)
 class Source:
     """One input as the operator named it (after glob expansion)."""
 
     name: str  # shown in reports and evidence (`source` column); "-" means stdin
-    path: Path | None  # None for stdin
+    path: Path | None  # None for stdin and for URLs
+    url: str | None = None  # read through fsspec
 
     @property
     def is_stdin(self) -> bool:
-        return self.path is None
+        return self.path is None and self.url is None
+
+    def size(self) -> int | None:
+        """The input's size in bytes as stored (None for standard input)."""
+        if self.path is not None:
+            return self.path.stat().st_size
+        if self.url is not None:
+            fs, where = _filesystem(self.url)
+            return int(fs.size(where) or 0)
+        return None
+
+
+def _filesystem(url: str) -> tuple[object, str]:
+    try:
+        import fsspec
+    except ImportError:
+        raise InputError(f"{url}: reading URLs needs fsspec: pip install 'logscope[cluster]'") from None
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:  # an unknown protocol, or its package missing (s3fs, gcsfs)
+        raise InputError(f"{url}: cannot read this URL ({exc})") from None
+
+
+def _url_sources(spec: str) -> list[Source]:
+    """The inputs a URL names: itself, or what its glob matches; file:// URLs become local paths."""
+    fs, where = _filesystem(spec)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]  # type: ignore[attr-defined]
+    try:
+        if glob.has_magic(where):
+            matches = sorted(fs.glob(where), key=_natural_key)  # type: ignore[attr-defined]
+            if not matches:
+                raise InputError(f"{spec}: no file matches this pattern")
+            names = [m for m in matches if not fs.isdir(m)]  # type: ignore[attr-defined]
+        else:
+            if not fs.exists(where):  # type: ignore[attr-defined]
+                raise InputError(f"{spec}: no such file")
+            if fs.isdir(where):  # type: ignore[attr-defined]
+                raise InputError(f"{spec}: is a directory, not a log file")
+            names = [where]
+    except OSError as exc:
+        raise InputError(f"{spec}: cannot read ({exc})") from None
+    if protocol in ("file", "local"):
+        return [Source(n, Path(n)) for n in names]
+    urls = [spec] if names == [where] else [fs.unstrip_protocol(n) for n in names]  # type: ignore[attr-defined]
+    return [Source(u, None, u) for u in urls]
 
 
 @dataclass
@@ -76,6 +125,9 @@ def expand_inputs(specs: Sequence[str]) -> list[Source]:
         if spec == STDIN:
             sources.append(Source(STDIN, None))
             continue
+        if URL.match(spec):
+            sources.extend(_url_sources(spec))
+            continue
         if glob.has_magic(spec) and not os.path.exists(spec):
             matches = sorted(glob.glob(spec), key=_natural_key)
             if not matches:
@@ -111,6 +163,17 @@ def _check_readable(src: Source) -> None:
 def _open(src: Source) -> tuple[BinaryIO, bool]:
     """Open a source for binary reading; gzip is recognised by its magic bytes, not its name."""
     raw: BinaryIO
+    if src.url is not None:
+        fs, where = _filesystem(src.url)
+        try:
+            raw = fs.open(where, "rb")  # type: ignore[attr-defined]
+            head = raw.read(2)
+            raw.seek(0)
+        except OSError as exc:
+            raise InputError(f"{src.name}: cannot open ({exc})") from None
+        if head == GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=raw, mode="rb"), True  # type: ignore[return-value]
+        return raw, False
     if src.path is None:
         raw = sys.stdin.buffer
     else:
@@ -205,7 +268,7 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | 
             yield block
             next_line += block.frame.height
     finally:
-        if src.path is not None:
+        if not src.is_stdin:
             stream.close()
 
 

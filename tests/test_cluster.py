@@ -7,7 +7,9 @@ logs of the lab corpus (every server, several inputs at once) and a generated lo
 
 from __future__ import annotations
 
+import functools
 import gzip
+import http.server
 import os
 import signal
 import socket
@@ -208,3 +210,43 @@ def test_a_worker_killed_mid_run_is_survived(tmp_path: Path) -> None:
         assert same_report(whole, on_cluster)
     finally:
         c.stop()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The seed sample, plain and gzipped, served over HTTP on loopback by a server this test starts."""
+    root = tmp_path / "www"
+    root.mkdir()
+    data = (SAMPLES / "mcp-seed.access.log").read_bytes()
+    (root / "access.log").write_bytes(data)
+    (root / "access.log.1.gz").write_bytes(gzip.compress(data))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _same_diagnosis(a: dict, b: dict) -> None:
+    """The same clients and findings, whatever the inputs are called (their names differ by URL)."""
+    assert a["clients"] == b["clients"] and a["totals"] == b["totals"]
+    assert [(f["code"], f["count"], f["clients"]) for f in a["findings"]] == [(f["code"], f["count"], f["clients"]) for f in b["findings"]]
+
+
+def test_urls_are_read_through_fsspec_here_and_on_the_workers(served: tuple[str, Path], cluster: Cluster) -> None:
+    base, root = served
+    local = build_report(analyze(SAMPLES / "mcp-seed.access.log"))
+    for url in (f"{base}/access.log", f"{base}/access.log.1.gz"):
+        report = build_report(analyze(url))
+        assert report["inputs"][0]["path"] == url and report["inputs"][0]["lines"] == local["inputs"][0]["lines"]
+        _same_diagnosis(local, report)
+        _same_diagnosis(local, build_report(analyze(url, scheduler=cluster.address)))
+    # file:// URLs are local paths, globs included.
+    globbed = build_report(analyze(f"file://{root}/access.log*"))
+    assert [i["path"] for i in globbed["inputs"]] == [str(root / "access.log"), str(root / "access.log.1.gz")]
+    missing = run_cli("analyze", f"{base}/nothing.log", "--no-html", "-q")
+    assert missing.returncode == 2 and missing.stderr.strip() == f"logscope: error: {base}/nothing.log: no such file"
