@@ -172,10 +172,13 @@ def website_traffic(lines: int, seed: int = 11):
 
 
 def write_lines(path: Path, lines: Iterator[str]) -> None:
-    """Write lines in large batches (the files run to gigabytes)."""
-    with path.open("w", encoding="utf-8") as out:
+    """Write lines in large batches (the files run to gigabytes); the file appears only when whole, so
+    an interrupted run never leaves a short log behind to be measured as if whole."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", encoding="utf-8") as out:
         while batch := list(islice(lines, 100_000)):
             out.writelines(batch)
+    partial.rename(path)
 
 
 def nginx_line(ts: datetime, ip: str, method: str, target: str, status: int, size: int, _d: float, ua: str | None, _https: bool) -> str:

@@ -40,20 +40,25 @@ from .flows import (
     server_transport,
     transport_facts,
 )
-from .formats import FormatChoice
+from .formats import FormatChoice, LogFormat
 from .ingest import (
+    MAX_REJECTED_SAMPLES,
     Ingest,
+    InputParser,
     InputReport,
     ProgressHook,
     check_not_empty,
+    detect_input,
     input_position,
     log_order,
     merge_in_time_order,
+    merge_reports,
     parse_inputs,
     read_input,
+    read_range,
 )
 from .schema import empty_frame
-from .sources import BLOCK_BYTES, STDIN, Source, expand_inputs
+from .sources import BLOCK_BYTES, GZIP_MAGIC, STDIN, Source, count_lines, expand_inputs, line_ranges
 
 WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faster, and it fits
 SHARD_BYTES = 1 << 30  # log per shard when sharding is automatic: about 1.5 GB of memory for nginx lines
@@ -240,20 +245,71 @@ def _shards_of(
         inputs = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=writer.keep)
         writer.flush()
         return writer, inputs
-    # On a cluster each input is parsed by a worker, into part files named after the input's place, so a
-    # shard's parts still read in input order.
-    step = PartitionStep(root / "parsed", shards, options, choice or FormatChoice(), naive_tz, sources)
-    parsed = executor.map(partial(partition_input, step), range(len(sources)))
-    inputs = [report for report, _, _ in parsed]
+    # On a cluster each input is parsed by a worker, and a large plain file in byte ranges of whole lines,
+    # each by a worker: part files are named after the input's place and the range's, so a shard's parts
+    # still read in input order, lines in file order.
+    choice = choice or FormatChoice()
+    step = PartitionStep(root / "parsed", shards, options, choice, naive_tz, sources)
+    jobs = _parse_jobs(sources, choice, naive_tz, executor)
+    parsed = executor.map(partial(partition_input, step), jobs)
+    inputs = [
+        merge_reports([report for job, (report, _, _) in zip(jobs, parsed, strict=True) if job.input == k], MAX_REJECTED_SAMPLES)
+        for k in range(len(sources))
+    ]
     check_not_empty(inputs)
     writer.unlogged_scheme = any(unlogged for _, unlogged, _ in parsed)
     writer.total = sum(rows for _, _, rows in parsed)
     return writer, inputs
 
 
+RANGE_BYTES = 128 << 20  # a plain file larger than this is parsed on a cluster in ranges of about this size
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """One input to parse whole, or one byte range of it (start, end, its first line's number) in the
+    format detected for the whole file."""
+
+    input: int
+    part: int = 0
+    span: tuple[int, int, int] | None = None
+    fmt: LogFormat | None = None
+    report: InputReport | None = None
+
+
+def _parse_jobs(sources: list[Source], choice: FormatChoice, naive_tz: str, executor: Executor) -> list[ParseJob]:
+    jobs: list[ParseJob] = []
+    ranged: list[tuple[int, InputParser, list[tuple[int, int]]]] = []
+    for k, src in enumerate(sources):
+        size = src.size() if src.path is not None else None
+        parser = detect_input(src, choice, naive_tz) if size is not None and size > RANGE_BYTES and not _gzipped(src) else None
+        if parser is None:
+            jobs.append(ParseJob(k))
+            continue
+        ranged.append((k, parser, line_ranges(src.path, -(-size // RANGE_BYTES))))  # type: ignore[arg-type, operator]
+    # Each range's first line number: the lines of the ranges before it, counted by the workers.
+    spans = [(sources[k].path, a, b) for k, _, cuts in ranged for a, b in cuts]
+    counts = iter(executor.map(_count_lines, spans))
+    for k, parser, cuts in ranged:
+        line = 1
+        for r, (a, b) in enumerate(cuts):
+            jobs.append(ParseJob(k, r, (a, b, line), parser.fmt, parser.report))
+            line += next(counts)
+    return sorted(jobs, key=lambda j: (j.input, j.part))
+
+
+def _count_lines(span: tuple[Path, int, int]) -> int:
+    return count_lines(*span)
+
+
+def _gzipped(src: Source) -> bool:
+    with open(src.path, "rb") as f:  # type: ignore[arg-type]
+        return f.read(2) == GZIP_MAGIC
+
+
 @dataclass(frozen=True)
 class PartitionStep:
-    """What parsing one input into the shards needs, sent to the worker that parses it."""
+    """What parsing an input into the shards needs, sent to the worker that parses it."""
 
     parsed: Path
     shards: int
@@ -263,11 +319,15 @@ class PartitionStep:
     sources: list[Source]
 
 
-def partition_input(step: PartitionStep, k: int) -> tuple[InputReport, bool, int]:
-    """Parse input `k` and deal its requests to the shards' part files: its report, whether some scheme
-    is unlogged, and how many requests it wrote."""
-    writer = _ShardWriter(step.parsed, step.shards, shard_of(step.options, step.shards), prefix=f"{k:05d}-")
-    report = read_input(step.sources[k], step.choice, step.naive_tz, writer.keep)
+def partition_input(step: PartitionStep, job: ParseJob) -> tuple[InputReport, bool, int]:
+    """Parse an input (or one range of it) and deal its requests to the shards' part files: its report,
+    whether some scheme is unlogged, and how many requests it wrote."""
+    writer = _ShardWriter(step.parsed, step.shards, shard_of(step.options, step.shards), prefix=f"{job.input:05d}-{job.part:05d}-")
+    src = step.sources[job.input]
+    if job.span is None:
+        report = read_input(src, step.choice, step.naive_tz, writer.keep)
+    else:
+        report = read_range(src, job.fmt, job.report, step.naive_tz, job.span, writer.keep)  # type: ignore[arg-type]
     writer.flush()
     return report, writer.unlogged_scheme, writer.total
 

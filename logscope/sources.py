@@ -15,6 +15,7 @@ import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import BinaryIO
 
@@ -227,6 +228,55 @@ def lines_block(data: bytes, first_line: int, tail: bytes = b"") -> Block:
     frame, lossy = _lines_frame(data, tail)
     frame = frame.with_columns(pl.int_range(first_line, first_line + frame.height, dtype=pl.UInt64).alias("line"))
     return Block(frame=frame, lossy=lossy, data=None if lossy else data, tail=tail)
+
+
+def line_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
+    """`path` cut into about `parts` byte ranges of whole lines: each starts a line and ends just after a
+    newline (the last one at the file's end)."""
+    size = path.stat().st_size
+    cuts = [0]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            f.seek(max(cuts[-1], k * size // parts))
+            f.readline()  # on to just after the next newline
+            if f.tell() >= size:
+                break
+            if f.tell() > cuts[-1]:
+                cuts.append(f.tell())
+    return list(pairwise([*cuts, size]))
+
+
+def count_lines(path: Path, start: int, end: int) -> int:
+    """Lines in a byte range of `path` as `line_ranges` cuts it (a last line without a newline counts)."""
+    lines, pos, last = 0, start, b""
+    with open(path, "rb") as f:
+        f.seek(start)
+        while pos < end and (data := f.read(min(BLOCK_BYTES, end - pos))):
+            lines += data.count(b"\n")
+            pos += len(data)
+            last = data[-1:]
+    return lines + (1 if last and last != b"\n" else 0)
+
+
+def iter_range(src: Source, start: int, end: int, first_line: int, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
+    """The lines of one byte range of a plain file (`line_ranges`), in blocks numbered from `first_line`:
+    what a cluster's worker parses of a file too large for one task."""
+    if src.path is None:
+        raise InputError(f"{src.name}: only a file can be read in ranges")
+    try:
+        f = open(src.path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InputError(f"{src.name}: cannot open ({exc.strerror or exc})") from None
+    with f:
+        f.seek(start)
+        pos, line = start, first_line
+        while pos < end and (data := f.read(min(block_bytes, end - pos))):
+            pos += len(data)
+            tail = f.readline() if pos < end and not data.endswith(b"\n") else b""  # the range ends after a newline
+            pos += len(tail)
+            block = lines_block(data, line, tail)
+            yield block
+            line += block.frame.height
 
 
 def _size(stream: BinaryIO) -> int | None:

@@ -157,6 +157,26 @@ def test_a_rotated_generated_log_on_a_cluster_and_on_local_workers(cluster: Clus
     assert same_report(whole, build_report(analyze(logs, scheduler="local:2")))
 
 
+def test_a_large_plain_file_is_parsed_in_ranges_by_the_workers(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranges of whole lines, each parsed by a worker: the same lines, numbers, rejected samples and report."""
+    import logscope.shards as shards
+
+    logs = _rotated_log(tmp_path, 60_000)
+    plain = logs[2]
+    lines = plain.read_text().splitlines(keepends=True)
+    for at in (5, 7_000, 13_000, 19_999):  # unparseable lines across the ranges, and no newline at the end
+        lines.insert(at, f"garbage line {at} \x00 not a request\n")
+    plain.write_text("".join(lines).rstrip("\n"))
+    whole = build_report(analyze(logs))
+    assert whole["inputs"][2]["rejected"] == 4
+    monkeypatch.setattr(shards, "RANGE_BYTES", plain.stat().st_size // 5)
+    before = cluster.task_prefixes().get("count_lines", {})
+    on_cluster = build_report(analyze(logs, scheduler=cluster.address))
+    assert sum(cluster.task_prefixes()["count_lines"].values()) - sum(before.values()) >= 5  # ranged, not whole
+    assert on_cluster["inputs"] == whole["inputs"]  # line counts, rejected lines' numbers and samples
+    assert same_report(whole, on_cluster)
+
+
 def test_the_cli_takes_the_scheduler_from_the_option_and_the_environment(cluster: Cluster, tmp_path: Path) -> None:
     import json
 

@@ -12,12 +12,14 @@ from .logs import (
     MAX_REJECTED_SAMPLES,
     InputParser,
     check_not_empty,
+    detect_input,
     in_order_on_threads,
     parse_inputs,
     read_input,
     read_logs,
+    read_range,
 )
-from .result import Ingest, InputReport, ProgressHook, RejectedLine, input_position, log_order, merge_in_time_order
+from .result import Ingest, InputReport, ProgressHook, RejectedLine, input_position, log_order, merge_in_time_order, merge_reports
 
 __all__ = [
     "MAX_REJECTED_SAMPLES",
@@ -27,11 +29,14 @@ __all__ = [
     "ProgressHook",
     "RejectedLine",
     "check_not_empty",
+    "detect_input",
     "in_order_on_threads",
     "input_position",
     "log_order",
     "merge_in_time_order",
+    "merge_reports",
     "parse_inputs",
     "read_input",
     "read_logs",
+    "read_range",
 ]

@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..formats import FormatChoice, LogFormat, resolve
 from ..formats.fields import redact_frame, redact_text
 from ..schema import CANONICAL, OK, RAW, REASON, REDACTED_COLUMNS, conform
-from ..sources import BLOCK_BYTES, Block, Source, expand_inputs, iter_blocks, read_ahead
+from ..sources import BLOCK_BYTES, Block, Source, expand_inputs, iter_blocks, iter_range, read_ahead
 from .result import Ingest, InputReport, ProgressHook, RejectedLine, merge_in_time_order
 from .stores import is_store, read_store
 
@@ -188,6 +188,27 @@ def read_input(src: Source, choice: FormatChoice, naive_tz: str, keep: Callable[
     """Parse one input (a file; not standard input) block by block into `keep`: the step a cluster's
     worker runs per input. `check_not_empty` then looks at all inputs' reports."""
     return _read_input(src, choice, naive_tz, BLOCK_BYTES, None, keep)
+
+
+def detect_input(src: Source, choice: FormatChoice, naive_tz: str) -> InputParser | None:
+    """The parser of an input, from the first lines of its first block as `read_logs` detects it; None
+    for an empty input."""
+    first = next(iter_blocks(src), None)
+    sample = _sample(first.frame) if first is not None else []
+    return InputParser.detect(src.name, choice, sample, naive_tz) if sample else None
+
+
+def read_range(
+    src: Source, fmt: LogFormat, report: InputReport, naive_tz: str, span: tuple[int, int, int], keep: Callable[[pl.DataFrame], None]
+) -> InputReport:
+    """Parse one byte range (start, end, its first line's number) of a plain file in the format detected
+    for the whole file, into `keep`: that range's report, merged with the others' by `merge_reports`."""
+    parser = InputParser(InputReport(path=report.path, format=report.format, format_detail=report.format_detail), fmt, naive_tz)
+    for block in iter_range(src, *span):
+        lines, rejected, canonical = parser.parse(block)
+        parser.account(block, lines, rejected)
+        keep(canonical)
+    return parser.report
 
 
 def check_not_empty(reports: Sequence[InputReport]) -> None:

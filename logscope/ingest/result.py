@@ -57,6 +57,22 @@ class InputReport:
         }
 
 
+def merge_reports(parts: Sequence[InputReport], max_samples: int) -> InputReport:
+    """One input's report from the reports of its byte ranges, in file order (each parsed by a worker)."""
+    first = parts[0]
+    merged = InputReport(path=first.path, format=first.format, format_detail=first.format_detail)
+    for part in parts:
+        merged.lines += part.lines
+        merged.parsed += part.parsed
+        merged.rejected += part.rejected
+        for reason, n in part.rejected_reasons.items():
+            merged.rejected_reasons[reason] = merged.rejected_reasons.get(reason, 0) + n
+        merged.rejected_samples.extend(part.rejected_samples[: max(0, max_samples - len(merged.rejected_samples))])
+        merged.invalid_utf8 |= part.invalid_utf8
+        merged.notes.extend(n for n in part.notes if n not in merged.notes)
+    return merged
+
+
 @dataclass
 class Ingest:
     """The canonical request frame of all inputs, in time order, and one report per input."""
