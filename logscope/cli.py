@@ -93,7 +93,9 @@ def analyze(
     ] = None,
     spill_dir: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--spill-dir", help="Where shards are written while they are analysed (default: the system's temporary directory)."),
+        typer.Option(
+            "--spill-dir", help="Where shards go while analysed (default: the temporary directory; on a cluster, one all workers share)."
+        ),
     ] = None,
     scheduler: Annotated[
         Optional[str],  # noqa: UP045

@@ -210,11 +210,15 @@ def _redirect_picture(analysis: Analysis, layout: dict[str, Any]) -> str | None:
     same method to the target, a GET instead, or nothing (within the attempt gap). A log read in shards is
     counted shard by shard (a request's neighbours are numbered within its shard)."""
     columns = ["seq", "ts", "method", "path", "status", "location", "scheme_eff", "next_seq"]
+    gap = analysis.flows.options.attempt_gap_s
     if analysis.sharded is None:
-        parts = [analysis.flows.requests.select(columns)]
+        counts = _redirects_followed(analysis.flows.requests.select(columns), gap)
     else:
-        parts = [pl.scan_parquet(analysis.sharded.path("annotated", i)).select(columns).collect() for i in analysis.sharded.written]
-    counts = pl.concat([_redirects_followed(part, analysis.flows.options.attempt_gap_s) for part in parts])
+        # One shard's columns in memory at a time: the page of a log read in shards must not hold them all.
+        sharded = analysis.sharded
+        counts = pl.concat(
+            [_redirects_followed(pl.scan_parquet(sharded.path("annotated", i)).select(columns).collect(), gap) for i in sharded.written]
+        )
     if counts.height == 0:
         return None
     counts = counts.group_by("x", "what").agg(pl.col("len").sum()).sort("x")
