@@ -22,7 +22,7 @@ from .inventory.architectures import architectures_table, assign_architectures
 from .inventory.asn import asn_lookup, merge_owners
 from .inventory.networks import default_ranges, lookup
 from .privacy import anonymize_key, anonymize_requests, mask_addresses
-from .shards import MAX_SHARDS, Prepare, ShardedRun, automatic_shards, sharded_flows
+from .shards import MAX_SHARDS, Prepare, ShardedRun, automatic_shards, sharded_flows, store_partitions
 
 
 @dataclass
@@ -187,7 +187,9 @@ def analyze(
             ingest = read_logs(specs, choice, naive_tz=naive_tz, progress=progress)
             return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
         if shards is None:
-            count = min(MAX_SHARDS, max(count, 2 * executor.workers))
+            # A store written in client partitions is read in as many shards, each partition where it is.
+            stored = store_partitions(Path(specs[0]), options or FlowOptions()) if len(specs) == 1 else None
+            count = stored or min(MAX_SHARDS, max(count, 2 * executor.workers))
         options = options or FlowOptions()
         ranges = network_ranges if network_ranges is not None else default_ranges()
         prepare = _preparation(options, ranges, asn_db, anonymize)

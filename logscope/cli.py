@@ -173,19 +173,30 @@ def convert(
     format: Annotated[str, typer.Option("--format", "-f", help=f"Input format: {', '.join(FAMILIES)}.")] = "auto",
     log_format: Annotated[Optional[str], typer.Option("--log-format", help="nginx log_format text, Apache LogFormat or a preset.")] = None,  # noqa: UP045
     timezone: Annotated[str, typer.Option("--timezone", help="Time zone of timestamps logged without an offset.")] = "UTC",
+    scheduler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--scheduler", help="Parse on this Dask scheduler (or local[:N]), into partitions by day and client."),
+    ] = None,
+    shards: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--shards", help="Client partitions in each day (default with --scheduler: two per worker)."),
+    ] = None,
 ) -> None:
     """Parse logs once into a Parquet store that `logscope analyze DIR` reads without parsing."""
     from .convert import convert_logs
     from .formats import FormatChoice
 
     try:
-        requests, inputs = convert_logs(logs, out, FormatChoice(format, log_format), naive_tz=timezone)
+        choice = FormatChoice(format, log_format)
+        requests, inputs = convert_logs(logs, out, choice, naive_tz=timezone, scheduler=scheduler, partitions=shards)
     except LogscopeError as exc:
         _fail(str(exc))
     except OSError as exc:  # e.g. the disk is full
         _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
     days = len(list(out.glob("day=*")))
-    print(f"{requests:,} requests from {len(inputs)} input(s) written to {out} ({days} day partitions)")
+    clients = len({p.name for p in out.glob("day=*/client=*")})
+    parts = f"{days} day partitions" + (f", {clients} client partitions in each" if clients else "")
+    print(f"{requests:,} requests from {len(inputs)} input(s) written to {out} ({parts})")
 
 
 networks_app = typer.Typer(no_args_is_help=True, help="Published provider IP ranges that name client networks.")

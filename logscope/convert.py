@@ -11,20 +11,35 @@ report of a converted store says the same about its inputs as the report of the 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 
 from .errors import InputError
+from .executors import ENVIRONMENT, executor_for
+from .flows import FlowOptions
 from .formats import FormatChoice
-from .ingest import Ingest, InputReport, ProgressHook, parse_inputs
+from .ingest import (
+    MAX_REJECTED_SAMPLES,
+    Ingest,
+    InputReport,
+    ProgressHook,
+    check_not_empty,
+    merge_reports,
+    parse_inputs,
+    read_input,
+    read_range,
+)
 from .ingest.stores import MANIFEST, NULL_DAY, STORE_VERSION, is_store
-from .sources import BLOCK_BYTES
+from .shards import MAX_SHARDS, ParseJob, client_partition, parse_jobs, shard_of
+from .sources import BLOCK_BYTES, Source, expand_inputs
 
 
 def _check_out(out: Path) -> None:
@@ -34,8 +49,8 @@ def _check_out(out: Path) -> None:
         raise InputError(f"{out}: directory exists and is not a logscope store; choose an empty or new one")
 
 
-def _write_manifest(out: Path, requests: int, inputs: list[InputReport]) -> None:
-    manifest = {"version": STORE_VERSION, "requests": requests, "inputs": [asdict(r) for r in inputs]}
+def _write_manifest(out: Path, requests: int, inputs: list[InputReport], **fields: object) -> None:
+    manifest = {"version": STORE_VERSION, "requests": requests, **fields, "inputs": [asdict(r) for r in inputs]}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
 
 
@@ -48,25 +63,37 @@ class _StoreWriter:
     staging: Path
     requests: int = 0
     files: int = 0
+    partitions: int = 0  # client partitions inside each day (0: none), by the shards' hash of the address
+    prefix: str = ""  # before each file's number: one writer per input (or range of one), on a cluster
+    unlogged_scheme: bool = False
 
     def keep(self, block: pl.DataFrame) -> None:
-        days = block.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by("_day", as_dict=True, include_key=False)
-        for (day,), part in days.items():
-            folder = self.staging / f"day={day if day is not None else NULL_DAY}"
-            folder.mkdir(exist_ok=True)
-            part.write_parquet(folder / f"part-{self.files:06d}.parquet")
+        self.unlogged_scheme |= block["scheme"].null_count() > 0
+        keys = [pl.col("ts").dt.date().alias("_day")]
+        if self.partitions:
+            keys.append(shard_of(FlowOptions(), self.partitions).alias("_client"))
+        for key, part in (
+            block.with_columns(keys).partition_by([k.meta.output_name() for k in keys], as_dict=True, include_key=False).items()
+        ):
+            day = key[0] if key[0] is not None else NULL_DAY
+            folder = self.staging / f"day={day}" / (client_partition(int(key[1])) if self.partitions else "")  # type: ignore[arg-type]
+            folder.mkdir(parents=True, exist_ok=True)
+            part.write_parquet(folder / f"part-{self.prefix}{self.files:06d}.parquet")
             self.files += 1
         self.requests += block.height
 
-    def commit(self, inputs: list[InputReport]) -> None:
-        for old in self.out.glob("day=*/*.parquet"):
+    def commit(self, inputs: list[InputReport], requests: int | None = None, unlogged_scheme: bool | None = None) -> None:
+        for old in [*self.out.glob("day=*/*.parquet"), *self.out.glob("day=*/client=*/*.parquet")]:
             old.unlink()
-        for folder in self.staging.iterdir():
-            target = self.out / folder.name
-            target.mkdir(exist_ok=True)
-            for f in folder.iterdir():
-                f.rename(target / f.name)
-        _write_manifest(self.out, self.requests, inputs)
+        for f in sorted(self.staging.rglob("*.parquet")):
+            target = self.out / f.relative_to(self.staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            f.rename(target)
+        fields = {
+            "client_partitions": self.partitions,
+            "unlogged_scheme": self.unlogged_scheme if unlogged_scheme is None else unlogged_scheme,
+        }
+        _write_manifest(self.out, self.requests if requests is None else requests, inputs, **(fields if self.partitions else {}))
 
 
 @contextmanager
@@ -90,12 +117,72 @@ def write_store(ingest: Ingest, out: Path) -> Path:
 
 
 def convert_logs(
-    specs: Sequence[str], out: Path, choice: FormatChoice | None = None, *, naive_tz: str = "UTC", progress: ProgressHook | None = None
+    specs: Sequence[str],
+    out: Path,
+    choice: FormatChoice | None = None,
+    *,
+    naive_tz: str = "UTC",
+    progress: ProgressHook | None = None,
+    scheduler: str | None = None,
+    partitions: int | None = None,
 ) -> tuple[int, list[InputReport]]:
     """Parse logs straight into a store, block by block (memory holds a few blocks, whatever the size of
     the logs): the requests written and the inputs' reports. The store is replaced only when every
-    input was read; a failed conversion leaves the directory as it was."""
-    with _writing(out) as store:
-        inputs = parse_inputs(list(specs), choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=store.keep)
-        store.commit(inputs)
-    return store.requests, inputs
+    input was read; a failed conversion leaves the directory as it was.
+
+    With `scheduler` (logscope.executors) or `partitions`, the store is partitioned by day and by client:
+    each day's folder holds `partitions` (default: two per worker) client partitions by the hash the shards
+    use, parsed input by input (a large plain file range by range) by the cluster's workers; `analyze STORE`
+    in as many shards reads each partition where it is."""
+    if scheduler is None and partitions is None and os.environ.get(ENVIRONMENT) is None:
+        with _writing(out) as store:
+            inputs = parse_inputs(list(specs), choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=store.keep)
+            store.commit(inputs)
+        return store.requests, inputs
+    executor = executor_for(scheduler)
+    try:
+        count = partitions or 2 * executor.workers
+        if not 1 <= count <= MAX_SHARDS:
+            raise InputError(f"--shards must be between 1 and {MAX_SHARDS}, not {count}")
+        with _writing(out) as store:
+            sources = expand_inputs(list(specs))
+            if any(src.is_stdin for src in sources):
+                raise InputError("standard input cannot be converted in partitions: name the files")
+            choice = choice or FormatChoice()
+            jobs = parse_jobs(sources, choice, naive_tz, executor)
+            step = ConvertStep(store.staging, count, choice, naive_tz, sources)
+            written = executor.map(partial(convert_job, step), jobs)
+            inputs = [
+                merge_reports([r for job, (r, _, _) in zip(jobs, written, strict=True) if job.input == k], MAX_REJECTED_SAMPLES)
+                for k in range(len(sources))
+            ]
+            check_not_empty(inputs)
+            store.partitions = count
+            requests = sum(n for _, _, n in written)
+            store.commit(inputs, requests, any(u for _, u, _ in written))
+    finally:
+        executor.close()
+    return requests, inputs
+
+
+@dataclass(frozen=True)
+class ConvertStep:
+    """What converting one input (or range of one) needs, sent to the worker that parses it."""
+
+    staging: Path
+    partitions: int
+    choice: FormatChoice
+    naive_tz: str
+    sources: list[Source]
+
+
+def convert_job(step: ConvertStep, job: ParseJob) -> tuple[InputReport, bool, int]:
+    """Parse an input (or one range of it) into the staging store's day and client partitions: its report,
+    whether some scheme is unlogged, and how many requests it wrote."""
+    writer = _StoreWriter(step.staging.parent, step.staging, partitions=step.partitions, prefix=f"{job.input:05d}-{job.part:05d}-")
+    src = step.sources[job.input]
+    if job.span is None:
+        report = read_input(src, step.choice, step.naive_tz, writer.keep)
+    else:
+        report = read_range(src, job.fmt, job.report, step.naive_tz, job.span, writer.keep)  # type: ignore[arg-type]
+    return report, writer.unlogged_scheme, writer.requests

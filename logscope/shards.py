@@ -141,13 +141,12 @@ class _ShardWriter:
         shutil.rmtree(self.directory(i), ignore_errors=True)
 
     def load(self, i: int) -> pl.DataFrame:
-        return load_shard(self.directory(i), self.inputs)
+        return load_shard(sorted(self.directory(i).glob("part-*.parquet")), self.inputs)
 
 
-def load_shard(directory: Path, inputs: list[InputReport] | None) -> pl.DataFrame:
+def load_shard(files: list[Path], inputs: list[InputReport] | None) -> pl.DataFrame:
     """A shard's requests in input order (inputs as named, lines in file order); `inputs` given when the
     rows came from a store, in its days' order."""
-    files = sorted(directory.glob("part-*.parquet"))
     if not files:
         return empty_frame()
     frame = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
@@ -229,13 +228,18 @@ def _shards_of(
     progress: ProgressHook | None,
     executor: Executor,
 ) -> tuple[_ShardWriter, list[InputReport]]:
-    from .ingest.stores import is_store, read_manifest, store_batches
+    from .ingest.stores import is_store, read_manifest, read_manifest_fields, store_batches
 
     writer = _ShardWriter(root / "parsed", shards, shard_of(options, shards))
     if len(specs) == 1 and is_store(Path(specs[0])):
-        # A store is already parsed: its files are read in batches and dealt to the shards the same way.
         store = Path(specs[0])
         writer.inputs = read_manifest(store)
+        if store_partitions(store, options) == shards:
+            # Written in client partitions by the same hash: they are the shards, read where they are.
+            manifest = read_manifest_fields(store)
+            writer.unlogged_scheme, writer.total = bool(manifest.get("unlogged_scheme", True)), int(manifest["requests"])
+            return writer, writer.inputs
+        # A store is already parsed: its files are read in batches and dealt to the shards the same way.
         for batch in store_batches(store, FLUSH_ROWS):
             writer.keep(batch)
         writer.flush()
@@ -250,7 +254,7 @@ def _shards_of(
     # still read in input order, lines in file order.
     choice = choice or FormatChoice()
     step = PartitionStep(root / "parsed", shards, options, choice, naive_tz, sources)
-    jobs = _parse_jobs(sources, choice, naive_tz, executor)
+    jobs = parse_jobs(sources, choice, naive_tz, executor)
     parsed = executor.map(partial(partition_input, step), jobs)
     inputs = [
         merge_reports([report for job, (report, _, _) in zip(jobs, parsed, strict=True) if job.input == k], MAX_REJECTED_SAMPLES)
@@ -260,6 +264,17 @@ def _shards_of(
     writer.unlogged_scheme = any(unlogged for _, unlogged, _ in parsed)
     writer.total = sum(rows for _, _, rows in parsed)
     return writer, inputs
+
+
+def store_partitions(path: Path, options: FlowOptions) -> int | None:
+    """How many client partitions a store was written in, when they are shards for these options (the
+    same hash of the same address: not with --trust-forwarded, whose address differs); else None."""
+    from .ingest.stores import is_store, read_manifest_fields
+
+    if options.trust_forwarded or not is_store(path):
+        return None
+    partitions = read_manifest_fields(path).get("client_partitions")
+    return int(partitions) if partitions else None
 
 
 RANGE_BYTES = 128 << 20  # a plain file larger than this is parsed on a cluster in ranges of about this size
@@ -277,7 +292,7 @@ class ParseJob:
     report: InputReport | None = None
 
 
-def _parse_jobs(sources: list[Source], choice: FormatChoice, naive_tz: str, executor: Executor) -> list[ParseJob]:
+def parse_jobs(sources: list[Source], choice: FormatChoice, naive_tz: str, executor: Executor) -> list[ParseJob]:
     jobs: list[ParseJob] = []
     ranged: list[tuple[int, InputParser, list[tuple[int, int]]]] = []
     for k, src in enumerate(sources):
@@ -344,10 +359,20 @@ class ShardStep:
     options: FlowOptions
     prepare: Prepare
     redirecting: dict[str, list[int]] = field(default_factory=dict)
+    store_partitions: bool = False  # `parsed` is a store whose client partitions are the shards
 
     def ingest(self, i: int) -> Ingest:
-        rows = load_shard(self.parsed / f"shard-{i:04d}", self.inputs if self.from_store else None)
+        if self.store_partitions:  # a store `logscope convert --shards` wrote: its client partition i, every day of it
+            files = sorted(self.parsed.glob(f"day=*/{client_partition(i)}/*.parquet"))
+        else:
+            files = sorted((self.parsed / f"shard-{i:04d}").glob("part-*.parquet"))
+        rows = load_shard(files, self.inputs if self.from_store else None)
         return Ingest(requests=merge_in_time_order([rows]), inputs=self.inputs)
+
+
+def client_partition(i: int) -> str:
+    """The folder of client partition `i` in a store written in partitions (inside each day's folder)."""
+    return f"client={i:04d}"
 
 
 @dataclass
@@ -399,7 +424,9 @@ def sharded_flows(
     root = Path(directory.name)
     source, inputs = _shards_of(specs, choice, options, shards, root, naive_tz, progress, executor)
     run = ShardedRun(directory, inputs)
-    step = ShardStep(root / "parsed", root, inputs, source.inputs is not None, options, prepare)
+    partitioned = len(specs) == 1 and source.inputs is not None and store_partitions(Path(specs[0]), options) == shards
+    parsed = Path(specs[0]) if partitioned else root / "parsed"
+    step = ShardStep(parsed, root, inputs, source.inputs is not None, options, prepare, store_partitions=partitioned)
 
     # First pass, only when some scheme is unlogged: which inputs' servers redirect plain HTTP.
     if source.unlogged_scheme:

@@ -34,6 +34,11 @@ def stored_requests(path: Path) -> int:
         return 0
 
 
+def read_manifest_fields(path: Path) -> dict:
+    """The manifest's own fields (requests, client_partitions, unlogged_scheme), checked like `read_manifest`."""
+    return {k: v for k, v in _manifest(path).items() if k != "inputs"}
+
+
 def read_manifest(path: Path) -> list[InputReport]:
     """The inputs' reports a store's manifest keeps (checked to be a store this logscope reads)."""
     return _inputs(_manifest(path))
@@ -61,7 +66,7 @@ def _inputs(manifest: dict) -> list[InputReport]:
 def scan_store(path: Path) -> pl.LazyFrame | None:
     """The requests of a store, lazily (None when it holds none). Files written block by block carry the
     columns their inputs log (nginx's remote_user, say): they are lined up by name."""
-    files = sorted(path.glob("day=*/*.parquet"))
+    files = _files(path)
     if not files:
         return None
     return pl.concat([pl.scan_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed").drop("day", strict=False)
@@ -71,7 +76,7 @@ def store_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
     """A store's requests, canonical, in batches of at most `rows` (for reading it in shards)."""
     import pyarrow.parquet as pq
 
-    for f in sorted(path.glob("day=*/*.parquet")):
+    for f in _files(path):
         for batch in pq.ParquetFile(f).iter_batches(batch_size=rows):
             yield conform(pl.from_arrow(batch).drop("day", strict=False)).collect()  # type: ignore[union-attr]
 
@@ -88,3 +93,8 @@ def read_store(path: Path) -> Ingest:
     # stable sort by time (equal times keep that order).
     requests = requests.sort(input_position(inputs), "line")
     return Ingest(requests=merge_in_time_order([requests]), inputs=inputs)
+
+
+def _files(path: Path) -> list[Path]:
+    """A store's Parquet files: in day folders, and in client partitions inside them when written so."""
+    return sorted([*path.glob("day=*/*.parquet"), *path.glob("day=*/client=*/*.parquet")])
