@@ -71,7 +71,12 @@ def stage_line(log: Path) -> str:
     run = stages(log)
     times = "  ".join(f"{name} {seconds:.2f}" for name, seconds, _ in run["stages"])
     peak = max(rss for _, _, rss in run["stages"])
-    return f"{run['lines']:,} lines, {run['clients']:,} clients: {times}  = {run['total']:.2f} s, peak RSS {peak:,.0f} MiB"
+    largest = sorted(run["stages"], key=lambda s: -s[1])[:2]
+    held = " and ".join(f"{name} ({seconds / run['total']:.0%})" for name, seconds, _ in largest)
+    return (
+        f"{run['lines']:,} lines, {run['clients']:,} clients: {times}  = {run['total']:.2f} s, peak RSS {peak:,.0f} MiB;"
+        f" held back most by {held}"
+    )
 
 
 if __name__ == "__main__":
