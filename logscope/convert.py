@@ -27,18 +27,14 @@ from .executors import ENVIRONMENT, executor_for
 from .flows import FlowOptions
 from .formats import FormatChoice
 from .ingest import (
-    MAX_REJECTED_SAMPLES,
     Ingest,
     InputReport,
     ProgressHook,
     check_not_empty,
-    merge_reports,
     parse_inputs,
-    read_input,
-    read_range,
 )
 from .ingest.stores import MANIFEST, NULL_DAY, STORE_VERSION, is_store
-from .shards import MAX_SHARDS, ParseJob, client_partition, parse_jobs, shard_of
+from .shards import MAX_SHARDS, ParseJob, client_partition, parse_jobs, reports_by_input, shard_of
 from .sources import BLOCK_BYTES, Source, expand_inputs
 
 
@@ -152,10 +148,7 @@ def convert_logs(
             jobs = parse_jobs(sources, choice, naive_tz, executor)
             step = ConvertStep(store.staging, count, choice, naive_tz, sources)
             written = executor.map(partial(convert_job, step), jobs)
-            inputs = [
-                merge_reports([r for job, (r, _, _) in zip(jobs, written, strict=True) if job.input == k], MAX_REJECTED_SAMPLES)
-                for k in range(len(sources))
-            ]
+            inputs = reports_by_input(jobs, [r for r, _, _ in written], len(sources))
             check_not_empty(inputs)
             store.partitions = count
             requests = sum(n for _, _, n in written)
@@ -179,10 +172,6 @@ class ConvertStep:
 def convert_job(step: ConvertStep, job: ParseJob) -> tuple[InputReport, bool, int]:
     """Parse an input (or one range of it) into the staging store's day and client partitions: its report,
     whether some scheme is unlogged, and how many requests it wrote."""
-    writer = _StoreWriter(step.staging.parent, step.staging, partitions=step.partitions, prefix=f"{job.input:05d}-{job.part:05d}-")
-    src = step.sources[job.input]
-    if job.span is None:
-        report = read_input(src, step.choice, step.naive_tz, writer.keep)
-    else:
-        report = read_range(src, job.fmt, job.report, step.naive_tz, job.span, writer.keep)  # type: ignore[arg-type]
+    writer = _StoreWriter(step.staging.parent, step.staging, partitions=step.partitions, prefix=job.prefix)
+    report = job.parse(step.sources, step.choice, step.naive_tz, writer.keep)
     return report, writer.unlogged_scheme, writer.requests

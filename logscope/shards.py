@@ -256,10 +256,7 @@ def _shards_of(
     step = PartitionStep(root / "parsed", shards, options, choice, naive_tz, sources)
     jobs = parse_jobs(sources, choice, naive_tz, executor)
     parsed = executor.map(partial(partition_input, step), jobs)
-    inputs = [
-        merge_reports([report for job, (report, _, _) in zip(jobs, parsed, strict=True) if job.input == k], MAX_REJECTED_SAMPLES)
-        for k in range(len(sources))
-    ]
+    inputs = reports_by_input(jobs, [report for report, _, _ in parsed], len(sources))
     check_not_empty(inputs)
     writer.unlogged_scheme = any(unlogged for _, unlogged, _ in parsed)
     writer.total = sum(rows for _, _, rows in parsed)
@@ -290,6 +287,23 @@ class ParseJob:
     span: tuple[int, int, int] | None = None
     fmt: LogFormat | None = None
     report: InputReport | None = None
+
+    @property
+    def prefix(self) -> str:
+        """Before the number of each file it writes: the input's place, then the range's (input order)."""
+        return f"{self.input:05d}-{self.part:05d}-"
+
+    def parse(self, sources: list[Source], choice: FormatChoice, naive_tz: str, keep: Callable[[pl.DataFrame], None]) -> InputReport:
+        """Parse this input (or range of it) into `keep`: its report."""
+        src = sources[self.input]
+        if self.span is None:
+            return read_input(src, choice, naive_tz, keep)
+        return read_range(src, self.fmt, self.report, naive_tz, self.span, keep)  # type: ignore[arg-type]
+
+
+def reports_by_input(jobs: list[ParseJob], reports: list[InputReport], inputs: int) -> list[InputReport]:
+    """One report per input from its jobs' reports (its ranges', in file order)."""
+    return [merge_reports([r for job, r in zip(jobs, reports, strict=True) if job.input == k], MAX_REJECTED_SAMPLES) for k in range(inputs)]
 
 
 def parse_jobs(sources: list[Source], choice: FormatChoice, naive_tz: str, executor: Executor) -> list[ParseJob]:
@@ -337,12 +351,8 @@ class PartitionStep:
 def partition_input(step: PartitionStep, job: ParseJob) -> tuple[InputReport, bool, int]:
     """Parse an input (or one range of it) and deal its requests to the shards' part files: its report,
     whether some scheme is unlogged, and how many requests it wrote."""
-    writer = _ShardWriter(step.parsed, step.shards, shard_of(step.options, step.shards), prefix=f"{job.input:05d}-{job.part:05d}-")
-    src = step.sources[job.input]
-    if job.span is None:
-        report = read_input(src, step.choice, step.naive_tz, writer.keep)
-    else:
-        report = read_range(src, job.fmt, job.report, step.naive_tz, job.span, writer.keep)  # type: ignore[arg-type]
+    writer = _ShardWriter(step.parsed, step.shards, shard_of(step.options, step.shards), prefix=job.prefix)
+    report = job.parse(step.sources, step.choice, step.naive_tz, writer.keep)
     writer.flush()
     return report, writer.unlogged_scheme, writer.total
 
