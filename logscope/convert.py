@@ -11,7 +11,6 @@ report of a converted store says the same about its inputs as the report of the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -23,19 +22,18 @@ from pathlib import Path
 import polars as pl
 
 from .errors import InputError
-from .executors import ENVIRONMENT, executor_for
+from .executors import InProcess, executor_for
 from .flows import FlowOptions
 from .formats import FormatChoice
 from .ingest import (
     Ingest,
     InputReport,
     ProgressHook,
-    check_not_empty,
     parse_inputs,
 )
 from .ingest.stores import MANIFEST, NULL_DAY, STORE_VERSION, is_store
-from .shards import MAX_SHARDS, ParseJob, client_partition, parse_jobs, reports_by_input, shard_of
-from .sources import BLOCK_BYTES, Source, expand_inputs
+from .shards import MAX_SHARDS, Inputs, ParseJob, Written, client_partition, parse_on, shard_of
+from .sources import BLOCK_BYTES, expand_inputs
 
 
 def _check_out(out: Path) -> None:
@@ -130,13 +128,13 @@ def convert_logs(
     each day's folder holds `partitions` (default: two per worker) client partitions by the hash the shards
     use, parsed input by input (a large plain file range by range) by the cluster's workers; `analyze STORE`
     in as many shards reads each partition where it is."""
-    if scheduler is None and partitions is None and os.environ.get(ENVIRONMENT) is None:
-        with _writing(out) as store:
-            inputs = parse_inputs(list(specs), choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=store.keep)
-            store.commit(inputs)
-        return store.requests, inputs
     executor = executor_for(scheduler)
     try:
+        if isinstance(executor, InProcess) and partitions is None:
+            with _writing(out) as store:
+                inputs = parse_inputs(list(specs), choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=store.keep)
+                store.commit(inputs)
+            return store.requests, inputs
         count = partitions or 2 * executor.workers
         if not 1 <= count <= MAX_SHARDS:
             raise InputError(f"--shards must be between 1 and {MAX_SHARDS}, not {count}")
@@ -144,15 +142,10 @@ def convert_logs(
             sources = expand_inputs(list(specs))
             if any(src.is_stdin for src in sources):
                 raise InputError("standard input cannot be converted in partitions: name the files")
-            choice = choice or FormatChoice()
-            jobs = parse_jobs(sources, choice, naive_tz, executor)
-            step = ConvertStep(store.staging, count, choice, naive_tz, sources)
-            written = executor.map(partial(convert_job, step), jobs)
-            inputs = reports_by_input(jobs, [r for r, _, _ in written], len(sources))
-            check_not_empty(inputs)
+            step = ConvertStep(store.staging, count, Inputs(sources, choice or FormatChoice(), naive_tz))
+            inputs, unlogged, requests = parse_on(executor, step.inputs, partial(convert_job, step))
             store.partitions = count
-            requests = sum(n for _, _, n in written)
-            store.commit(inputs, requests, any(u for _, u, _ in written))
+            store.commit(inputs, requests, unlogged)
     finally:
         executor.close()
     return requests, inputs
@@ -164,14 +157,11 @@ class ConvertStep:
 
     staging: Path
     partitions: int
-    choice: FormatChoice
-    naive_tz: str
-    sources: list[Source]
+    inputs: Inputs
 
 
-def convert_job(step: ConvertStep, job: ParseJob) -> tuple[InputReport, bool, int]:
-    """Parse an input (or one range of it) into the staging store's day and client partitions: its report,
-    whether some scheme is unlogged, and how many requests it wrote."""
+def convert_job(step: ConvertStep, job: ParseJob) -> Written:
+    """Parse an input (or one range of it) into the staging store's day and client partitions."""
     writer = _StoreWriter(step.staging.parent, step.staging, partitions=step.partitions, prefix=job.prefix)
-    report = job.parse(step.sources, step.choice, step.naive_tz, writer.keep)
+    report = job.parse(step.inputs, writer.keep)
     return report, writer.unlogged_scheme, writer.requests

@@ -252,14 +252,8 @@ def _shards_of(
     # On a cluster each input is parsed by a worker, and a large plain file in byte ranges of whole lines,
     # each by a worker: part files are named after the input's place and the range's, so a shard's parts
     # still read in input order, lines in file order.
-    choice = choice or FormatChoice()
-    step = PartitionStep(root / "parsed", shards, options, choice, naive_tz, sources)
-    jobs = parse_jobs(sources, choice, naive_tz, executor)
-    parsed = executor.map(partial(partition_input, step), jobs)
-    inputs = reports_by_input(jobs, [report for report, _, _ in parsed], len(sources))
-    check_not_empty(inputs)
-    writer.unlogged_scheme = any(unlogged for _, unlogged, _ in parsed)
-    writer.total = sum(rows for _, _, rows in parsed)
+    step = PartitionStep(root / "parsed", shards, options, Inputs(sources, choice or FormatChoice(), naive_tz))
+    inputs, writer.unlogged_scheme, writer.total = parse_on(executor, step.inputs, partial(partition_input, step))
     return writer, inputs
 
 
@@ -293,20 +287,41 @@ class ParseJob:
         """Before the number of each file it writes: the input's place, then the range's (input order)."""
         return f"{self.input:05d}-{self.part:05d}-"
 
-    def parse(self, sources: list[Source], choice: FormatChoice, naive_tz: str, keep: Callable[[pl.DataFrame], None]) -> InputReport:
+    def parse(self, inputs: Inputs, keep: Callable[[pl.DataFrame], None]) -> InputReport:
         """Parse this input (or range of it) into `keep`: its report."""
-        src = sources[self.input]
+        src = inputs.sources[self.input]
         if self.span is None:
-            return read_input(src, choice, naive_tz, keep)
-        return read_range(src, self.fmt, self.report, naive_tz, self.span, keep)  # type: ignore[arg-type]
+            return read_input(src, inputs.choice, inputs.naive_tz, keep)
+        return read_range(src, self.fmt, self.report, inputs.naive_tz, self.span, keep)  # type: ignore[arg-type]
 
 
-def reports_by_input(jobs: list[ParseJob], reports: list[InputReport], inputs: int) -> list[InputReport]:
-    """One report per input from its jobs' reports (its ranges', in file order)."""
-    return [merge_reports([r for job, r in zip(jobs, reports, strict=True) if job.input == k], MAX_REJECTED_SAMPLES) for k in range(inputs)]
+@dataclass(frozen=True)
+class Inputs:
+    """The inputs a plan parses, and how: what every parse task is sent."""
+
+    sources: list[Source]
+    choice: FormatChoice
+    naive_tz: str
 
 
-def parse_jobs(sources: list[Source], choice: FormatChoice, naive_tz: str, executor: Executor) -> list[ParseJob]:
+Written = tuple[InputReport, bool, int]  # a job's report, whether some scheme is unlogged, the requests it wrote
+
+
+def parse_on(executor: Executor, inputs: Inputs, write: Callable[[ParseJob], Written]) -> tuple[list[InputReport], bool, int]:
+    """Every input parsed by `write` (into shards, or into a store's partitions) on `executor`, one job per
+    input or per range of a large plain file: the inputs' reports, whether some scheme is unlogged, and the
+    requests written."""
+    jobs = _parse_jobs(inputs.sources, inputs.choice, inputs.naive_tz, executor)
+    written = executor.map(write, jobs)
+    reports = [
+        merge_reports([r for job, (r, _, _) in zip(jobs, written, strict=True) if job.input == k], MAX_REJECTED_SAMPLES)
+        for k in range(len(inputs.sources))
+    ]
+    check_not_empty(reports)
+    return reports, any(unlogged for _, unlogged, _ in written), sum(n for _, _, n in written)
+
+
+def _parse_jobs(sources: list[Source], choice: FormatChoice, naive_tz: str, executor: Executor) -> list[ParseJob]:
     jobs: list[ParseJob] = []
     ranged: list[tuple[int, InputParser, list[tuple[int, int]]]] = []
     for k, src in enumerate(sources):
@@ -343,16 +358,13 @@ class PartitionStep:
     parsed: Path
     shards: int
     options: FlowOptions
-    choice: FormatChoice
-    naive_tz: str
-    sources: list[Source]
+    inputs: Inputs
 
 
-def partition_input(step: PartitionStep, job: ParseJob) -> tuple[InputReport, bool, int]:
-    """Parse an input (or one range of it) and deal its requests to the shards' part files: its report,
-    whether some scheme is unlogged, and how many requests it wrote."""
+def partition_input(step: PartitionStep, job: ParseJob) -> Written:
+    """Parse an input (or one range of it) and deal its requests to the shards' part files."""
     writer = _ShardWriter(step.parsed, step.shards, shard_of(step.options, step.shards), prefix=job.prefix)
-    report = job.parse(step.sources, step.choice, step.naive_tz, writer.keep)
+    report = job.parse(step.inputs, writer.keep)
     writer.flush()
     return report, writer.unlogged_scheme, writer.total
 

@@ -13,6 +13,7 @@ by an executor, which gives their results back in order:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -64,7 +65,7 @@ class DaskCluster:
                     raise LogscopeError(f"--scheduler local:N needs at least one worker, not {n}")
                 # Worker processes with one thread each: Polars uses the cores inside each task.
                 self.cluster = LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+                    n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR
                 )
                 self.client = Client(self.cluster)
             else:
