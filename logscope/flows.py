@@ -75,6 +75,7 @@ class Flows:
     clients: pl.DataFrame
     server: ServerTransport
     options: FlowOptions
+    partials: pl.DataFrame | None = None  # client_partials of the requests (logscope watch adds to them)
 
 
 def glob_regex(globs: Sequence[str]) -> str:
@@ -451,7 +452,16 @@ MAX_PATHS = 20  # per client in reports: one abusive client must not blow up a r
 STATUS_CLASSES = (2, 3, 4, 5)  # endpoint answers counted per client: 2xx .. 5xx
 
 
-def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
+#: The per-client aggregates that add up over any parts of a client's requests (`client_partials`): sums,
+#: earliest, latest, any. `logscope watch` keeps them for requests it no longer holds.
+SUMMED = ("requests", "endpoint_requests", *[f"endpoint_{k}xx" for k in STATUS_CLASSES])
+TRANSPORT_FLAGS = ("_legacy_stream", "_messages", "_stream", "_post", "teardown")
+SCHEME_FLAGS = tuple(f"_{scope}_{name}" for scope in ("flow", "all") for name in ("http", "https", "logged", "inferred"))
+
+
+def client_partials(df: pl.DataFrame) -> pl.DataFrame:
+    """One row per client of the annotated requests: what `finish_clients` reads, all of it adding up over
+    parts of a client's requests (SUMMED, first/last seen, the flags, the first MAX_PATHS paths)."""
     flow_rows = pl.col("_flow")
     http, https = pl.col("scheme_eff") == "http", pl.col("scheme_eff") == "https"
     logged, inferred = pl.col("scheme_evidence") == "logged", pl.col("scheme_evidence") == "inferred"
@@ -482,11 +492,6 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
             ],
             *transport_aggregations,
         )
-        # Transport is read from the client's MCP requests where it has any, else from all it sent.
-        .with_columns(
-            pl.when(pl.col("_has_flow")).then(pl.col(f"_flow{name}")).otherwise(pl.col(f"_all{name}")).alias(name)
-            for name in ("_http", "_https", "_logged", "_inferred")
-        )
     )
     # The client's MCP and auth paths in the order first requested (distinct pairs first: few).
     pair = pair_key(pl.col("ckey"), pl.col("path").to_physical())
@@ -497,39 +502,62 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
         .group_by("ckey", maintain_order=True)
         .agg(pl.col("path").head(MAX_PATHS).alias("paths"))
     )
-    base = base.join(paths, on="ckey", how="left").with_columns(
+    return base.join(paths, on="ckey", how="left").with_columns(
         pl.col("paths").cast(pl.List(pl.String)).fill_null(pl.lit([], pl.List(pl.String)))
     )
+
+
+def attempt_counts(attempts: pl.DataFrame) -> pl.DataFrame:
+    """Per client, its counted attempts, successful and failed, and the start of its failures since its
+    last success (`_failing_since`). A `weight` column, where there is one, is how many attempts a row stands
+    for (`logscope watch` keeps a client's folded successful attempts as one row)."""
     counted = attempts.filter(pl.col("counted"))
+    if "weight" not in counted.columns:
+        counted = counted.with_columns(pl.lit(1, pl.UInt32).alias("weight"))
+    weight = pl.col("weight")
     per_attempts = counted.group_by("client_id").agg(
-        pl.len().alias("attempts"),
-        pl.col("success").sum().alias("successful_attempts"),
-        (~pl.col("success")).sum().alias("failed_attempts"),
+        weight.sum().alias("attempts"),
+        weight.filter(pl.col("success")).sum().alias("successful_attempts"),
+        weight.filter(~pl.col("success")).sum().alias("failed_attempts"),
         pl.col("attempt").filter(pl.col("success")).max().alias("_last_success"),
     )
     trailing = (
         counted.join(per_attempts.select("client_id", "_last_success"), on="client_id")
-        .filter(pl.col("attempt") > pl.col("_last_success").fill_null(0))
+        .filter(pl.col("attempt").cast(pl.Int64) > pl.col("_last_success").cast(pl.Int64).fill_null(-1))
         .group_by("client_id")
         .agg(pl.col("start").min().alias("_failing_since"))
     )
+    return per_attempts.drop("_last_success").join(trailing, on="client_id", how="left")
+
+
+def outcome_rule(successful: pl.Expr, failed: pl.Expr, total: pl.Expr, stuck_after: int) -> pl.Expr:
+    """The spec's outcome of a client with MCP requests, from its counted attempts."""
+    return (
+        pl.when((successful > 0) & (failed * 4 < total))
+        .then(pl.lit("connected"))
+        .when(successful > 0)
+        .then(pl.lit("degraded"))
+        .when(failed >= stuck_after)
+        .then(pl.lit("stuck"))
+        .otherwise(pl.lit("failing"))
+    )
+
+
+def finish_clients(partials: pl.DataFrame, counts: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
+    """The clients table from `client_partials` and `attempt_counts`: outcome, transport, evidence."""
+    # Transport is read from the client's MCP requests where it has any, else from all it sent.
+    base = partials.with_columns(
+        pl.when(pl.col("_has_flow")).then(pl.col(f"_flow{name}")).otherwise(pl.col(f"_all{name}")).alias(name)
+        for name in ("_http", "_https", "_logged", "_inferred")
+    )
     clients = (
-        base.join(per_attempts, on="client_id", how="left")
-        .join(trailing, on="client_id", how="left")
+        base.join(counts, on="client_id", how="left")
         .with_columns(_mcp_transport().alias("mcp_transport"))
         .with_columns(pl.col("attempts", "successful_attempts", "failed_attempts").fill_null(0).cast(pl.UInt32))
     )
     succ, failed, total = pl.col("successful_attempts"), pl.col("failed_attempts"), pl.col("attempts")
     outcome = (
-        pl.when(pl.col("endpoint_requests") == 0)
-        .then(pl.lit("not-mcp"))
-        .when((succ > 0) & (failed * 4 < total))
-        .then(pl.lit("connected"))
-        .when(succ > 0)
-        .then(pl.lit("degraded"))
-        .when(failed >= options.stuck_after)
-        .then(pl.lit("stuck"))
-        .otherwise(pl.lit("failing"))
+        pl.when(pl.col("endpoint_requests") == 0).then(pl.lit("not-mcp")).otherwise(outcome_rule(succ, failed, total, options.stuck_after))
     )
     transport = (
         pl.when(pl.col("_http") & pl.col("_https"))
@@ -551,8 +579,6 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
             pl.col("teardown").fill_null(False),
         )
         .drop(
-            "ckey",
-            "_last_success",
             "_failing_since",
             "_has_flow",
             cs.starts_with("_flow_", "_all_", "_http", "_https", "_logged", "_inferred"),
@@ -561,6 +587,7 @@ def _clients(df: pl.DataFrame, attempts: pl.DataFrame, options: FlowOptions) -> 
             "_stream",
             "_post",
         )
+        .drop("ckey", strict=False)
         # One row per client: plain strings, so the table joins and compares like any other.
         .with_columns(pl.col("client_id", "ip", "user_agent").cast(pl.String))
         .sort("first_seen", "client_id")
@@ -625,5 +652,7 @@ def build_flows(ingest: Ingest, options: FlowOptions | None = None, redirecting:
     df = annotate(ingest, options, redirecting)
     per_request, attempts = _attempts(df, options)
     df = df.with_columns(per_request)
-    clients = _clients(df, attempts, options)
-    return Flows(requests=df, attempts=attempts, clients=clients, server=server_transport([transport_facts(df)]), options=options)
+    partials = client_partials(df)
+    clients = finish_clients(partials, attempt_counts(attempts), options)
+    server = server_transport([transport_facts(df)])
+    return Flows(requests=df, attempts=attempts, clients=clients, server=server, options=options, partials=partials)

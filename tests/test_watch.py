@@ -104,11 +104,16 @@ def test_a_glob_picks_up_new_files_from_their_start(tmp_path: Path) -> None:
 # --- the same verdicts as analyze ----------------------------------------------------------------------
 
 
-def replay(path: Path, options: FlowOptions, choice: FormatChoice | None = None, seed: int = 0) -> tuple[LiveState, list]:
-    """The file fed to the live state in random chunks (1 to 3,000 lines), as a follower hands them over."""
+def replay(
+    path: Path, options: FlowOptions, choice: FormatChoice | None = None, seed: int = 0, fold_lag: timedelta | None = None
+) -> tuple[LiveState, list]:
+    """The file fed to the live state in random chunks (1 to 3,000 lines), as a follower hands them over.
+    With `fold_lag`, requests are folded into the carry that much behind the log's time (0: at once)."""
     rng = random.Random(seed)
     lines = path.read_bytes().splitlines(keepends=True)
     state, tracker, events = LiveState(choice or FormatChoice(), options, forget_after=LONG), Tracker(), []
+    if fold_lag is not None:
+        state.fold_lag = fold_lag
     i = 0
     while i < len(lines):
         k = rng.randint(1, 3000)
@@ -119,8 +124,10 @@ def replay(path: Path, options: FlowOptions, choice: FormatChoice | None = None,
     return state, events
 
 
-def same_as_analyze(path: Path, options: FlowOptions, choice: FormatChoice | None = None, seed: int = 0) -> list:
-    state, events = replay(path, options, choice, seed)
+def same_as_analyze(
+    path: Path, options: FlowOptions, choice: FormatChoice | None = None, seed: int = 0, fold_lag: timedelta | None = None
+) -> list:
+    state, events = replay(path, options, choice, seed, fold_lag)
     live = state.analysis()
     whole = analyze(path, choice, options)
     columns = ["client_id", "outcome", "transport", "mcp_transport", "attempts", "failed_attempts", "requests"]

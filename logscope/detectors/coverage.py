@@ -119,4 +119,6 @@ def proxy_in_front(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
         "traefik": 'entryPoints:\n  websecure:\n    forwardedHeaders:\n      trustedIPs: ["10.0.0.0/8"]',
         "apache": "RemoteIPHeader X-Forwarded-For\nRemoteIPTrustedProxy 10.0.0.0/8",
     }
-    return [ctx.finding("proxy-in-front", "info", "A proxy hides the clients' addresses", detail, rows, fix=fix)]
+    # Counted from the clients table, like the share: the same as the tally's rows of a log held whole.
+    title = "A proxy hides the clients' addresses"
+    return [ctx.finding("proxy-in-front", "info", title, detail, rows, count=int(top["len"]), fix=fix)]

@@ -86,6 +86,9 @@ class Context:
     ingest: Ingest
     shard: int = 0
     fetch: EvidenceFetch | None = None  # how `evidence` finds requests outside `requests`
+    #: Per client, the sums `logscope watch` keeps of requests it folded away (logscope.live.carry), for
+    #: the rules that look at all of a client's requests; None when every request is in `requests`.
+    carried: pl.DataFrame | None = None
 
     @property
     def requests(self) -> pl.DataFrame:

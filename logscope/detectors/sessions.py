@@ -129,15 +129,63 @@ def _storms(ctx: Context) -> pl.DataFrame:
     code = pl.col("client_id").to_physical().alias("code")
     hour = (pl.col("start").dt.epoch("us") // 3_600_000_000).fill_null(PAIR_BASE - 1)
     minute = (pl.col("ts").dt.epoch("us") // 60_000_000).fill_null(PAIR_BASE - 1)
+    if ctx.carried is not None:
+        return _storms_with_carried(ctx, attempts, ep, hour, minute)
     clients = ctx.requests["client_id"].gather(ctx.requests["ckey"].arg_unique()).to_frame().select(code, "client_id")
     hourly = _peaks(attempts.select(pair_key(code, hour)).to_series(), "peak").join(clients, on="code").drop("code")
     minutely = _peaks(ep.select(pair_key(code, minute)).to_series(), "peak_rpm").join(clients, on="code").drop("code")
-    storming = hourly.join(minutely, on="client_id", how="full", coalesce=True).filter(
-        (pl.col("peak") >= STORM_ATTEMPTS_PER_HOUR) | (pl.col("peak_rpm") >= STORM_REQUESTS_PER_MINUTE)
-    )
+    storming = hourly.join(minutely, on="client_id", how="full", coalesce=True).filter(_storming())
     rows = ep.filter(pl.col("client_id").is_in(storming["client_id"].implode()))
     # Every storming client has endpoint requests (its peak counts them), so each keeps its row.
     return ctx.tally(rows).join(storming.with_columns(pl.col("client_id").cast(rows.schema["client_id"])), on="client_id", how="left")
+
+
+def _storming() -> pl.Expr:
+    return (pl.col("peak") >= STORM_ATTEMPTS_PER_HOUR) | (pl.col("peak_rpm") >= STORM_REQUESTS_PER_MINUTE)
+
+
+def _storms_with_carried(ctx: Context, attempts: pl.DataFrame, ep: pl.DataFrame, hour: pl.Expr, minute: pl.Expr) -> pl.DataFrame:
+    """`_storms` where `logscope watch` folded some of a client's requests away: the same buckets, counted
+    from the retained requests and added to the folded ones' (the busiest bucket so far and the open one's
+    count). An attempt whose start was counted when folded is not counted again."""
+    carried = ctx.carried
+    assert carried is not None
+
+    def peaks(rows: pl.DataFrame, bucket: pl.Expr, name: str) -> pl.DataFrame:
+        counts = rows.group_by(pl.col("client_id").cast(pl.String), bucket.alias("bucket")).agg(pl.len().alias("n"))
+        open_bucket = carried.select("client_id", pl.col(f"{name}_at").alias("bucket"), pl.col(f"{name}_n").alias("n")).drop_nulls("bucket")
+        summed = pl.concat([counts, open_bucket], how="vertical_relaxed").group_by("client_id", "bucket").agg(pl.col("n").sum())
+        busiest = pl.concat(
+            [summed.group_by("client_id").agg(pl.col("n").max().alias(name)), carried.select("client_id", pl.col(name).fill_null(0))],
+            how="vertical_relaxed",
+        )
+        return busiest.group_by("client_id").agg(pl.col(name).max())
+
+    if "carried" in attempts.columns:
+        attempts = attempts.filter(~pl.col("carried"))
+    storming = (
+        peaks(attempts, hour, "peak").join(peaks(ep, minute, "peak_rpm"), on="client_id", how="full", coalesce=True).filter(_storming())
+    )
+    rows = ep.filter(pl.col("client_id").cast(pl.String).is_in(storming["client_id"].implode()))
+    retained = ctx.tally(rows).with_columns(pl.col("client_id").cast(pl.String))
+    folded = carried.filter(pl.col("client_id").is_in(storming["client_id"].implode()) & (pl.col("endpoint_requests") > 0)).select(
+        "client_id",
+        pl.col("endpoint_requests").cast(pl.UInt32).alias("n"),
+        pl.col("ep_first_seen").alias("first_seen"),
+        pl.col("ep_last_seen").alias("last_seen"),
+    )
+    both = (
+        pl.concat([folded, retained], how="diagonal_relaxed")
+        .group_by("client_id", maintain_order=True)
+        .agg(
+            pl.col("n").sum(),
+            pl.col("first_seen").min(),
+            pl.col("last_seen").max(),
+            pl.col("first").drop_nulls().first(),
+            pl.lit(ctx.shard, pl.UInt32).alias("shard"),
+        )
+    )
+    return both.join(storming, on="client_id", how="left")
 
 
 @detector(select=_storms)
@@ -168,6 +216,9 @@ def _auth_loops(ctx: Context) -> pl.DataFrame:
         ((pl.col("role") == "endpoint") & (pl.col("status") == 401)).sum().alias("unauthorized"),
         ((pl.col("role") == "endpoint") & pl.col("status").is_between(200, 299)).sum().alias("ok"),
     )
+    if ctx.carried is not None:  # successes folded away by `logscope watch` count too
+        folded = ctx.carried.select(pl.col("client_id").cast(per_client.schema["client_id"]), pl.col("endpoint_2xx").alias("_folded"))
+        per_client = per_client.join(folded, on="client_id", how="left").with_columns(pl.col("ok") + pl.col("_folded").fill_null(0))
     oauth = ctx.requests.filter(pl.col("role") == "auth")
     looping = per_client.filter(
         (pl.col("unauthorized") > 0) & (pl.col("ok") == 0) & pl.col("client_ip").is_in(oauth["client_ip"].implode())

@@ -33,6 +33,7 @@ from ..flows import (
     facts_from_rows,
     forwarded_client,
     inferred_redirect_rows,
+    outcome_rule,
     redirect_candidates,
     redirecting_inputs,
     server_transport,
@@ -42,6 +43,7 @@ from ..formats import FormatChoice
 from ..ingest import Ingest, InputParser, InputReport, log_order
 from ..schema import RAW, empty_frame
 from ..sources import Block
+from .carry import FOLD_LAG, carry_into, empty_carry, fold
 
 SAMPLE_LINES = 50  # lines a new input's format is detected from (its first non-blank ones)
 
@@ -65,7 +67,9 @@ class LiveState:
     order: list[str] = field(default_factory=list)  # inputs as named: ties in time keep this order
     parsers: dict[str, InputParser] = field(default_factory=dict)
     pending: dict[str, list[Block]] = field(default_factory=dict)  # lines of inputs whose format is not known yet
-    history: pl.DataFrame = field(default_factory=empty_frame)
+    history: pl.DataFrame = field(default_factory=empty_frame)  # the retained requests (`_rid`: their number)
+    carry: pl.DataFrame = field(default_factory=empty_carry)  # per client, the sums of its folded requests
+    fold_lag: timedelta = FOLD_LAG
     clients: pl.DataFrame | None = None
     attempts: pl.DataFrame | None = None
     tallies: list[pl.DataFrame | None] = field(default_factory=lambda: [None] * len(DETECTORS))
@@ -77,6 +81,8 @@ class LiveState:
     watermark: datetime | None = None
     last_verdicts: Verdicts | None = None  # the verdicts the last events were told from (for views and metrics)
     forgotten: int = 0
+    folded: int = 0  # requests folded into the carry
+    read: int = 0  # requests fed (numbers them)
     lines: int = 0
     rejected: int = 0
 
@@ -126,6 +132,8 @@ class LiveState:
         if latest is not None and (self.watermark is None or latest > self.watermark):  # type: ignore[operator]
             self.watermark = latest  # type: ignore[assignment]
         touched = rows.select(self._address().cast(pl.String).unique())[:, 0]
+        rows = rows.with_columns(pl.int_range(self.read, self.read + rows.height, dtype=pl.UInt64).alias("_rid"))
+        self.read += rows.height
         self.history = pl.concat([self.history, rows], how="diagonal_relaxed")
         self._analyse(touched)
         self._forget()
@@ -150,8 +158,10 @@ class LiveState:
                 self._analyse(None)
                 return
             flows = build_flows(ingest, self.options, self.redirecting)
+        carried = self.carry if addresses is None else self.carry.filter(pl.col("ip").is_in(addresses.cast(pl.String).implode()))
+        flows = carry_into(flows, carried, self.redirecting, self.options)
         ids = flows.clients["client_id"]
-        tallies = select_all(Context(flows, ingest))
+        tallies = select_all(Context(flows, ingest, carried=carried))
         self.tallies = [
             _replace(old, new, "client_id", None if addresses is None else ids) for old, new in zip(self.tallies, tallies, strict=True)
         ]
@@ -162,6 +172,17 @@ class LiveState:
         facts, hops = _facts_by_address(flows)
         self.facts, self.hops = _replace(self.facts, facts, "ip", addresses), _replace(self.hops, hops, "ip", addresses)
         self.annotated_schema = flows.requests.schema
+        self._fold(flows)
+
+    def _fold(self, flows: Flows) -> None:
+        """Fold what is `fold_lag` behind the log's time into the carry (logscope.live.carry)."""
+        if self.watermark is None:
+            return
+        hsts = [r.path for r in self.inputs if "hsts" in r.format_detail.get("logged", ())]
+        self.carry, rids = fold(flows, self.carry, self.watermark - self.fold_lag, hsts)
+        if rids.len():
+            self.folded += rids.len()
+            self.history = self.history.filter(~pl.col("_rid").is_in(rids.implode()))
 
     def _forget(self) -> None:
         """Clients idle for `forget_after` of log time, and the least recently seen beyond `max_clients`."""
@@ -178,6 +199,7 @@ class LiveState:
         self.forgotten += stale.height
         self.clients = self.clients.filter(~pl.col("client_id").is_in(gone_ids))
         self.attempts = self.attempts.filter(~pl.col("client_id").is_in(gone_ids)) if self.attempts is not None else None
+        self.carry = self.carry.filter(~pl.col("client_id").is_in(gone_ids))
         self.tallies = [t.filter(~pl.col("client_id").cast(pl.String).is_in(gone_ids)) if t is not None else None for t in self.tallies]
         # Requests go with their clients; an address stays while another of its clients is kept.
         ua = pl.col("user_agent").cast(pl.String)
@@ -199,8 +221,17 @@ class LiveState:
         empty = pl.DataFrame(schema=self.annotated_schema) if self.annotated_schema is not None else empty_frame()
         clients = self.clients if self.clients is not None else pl.DataFrame()
         attempts = self.attempts if self.attempts is not None else pl.DataFrame()
-        known = self.facts is not None and self.hops is not None and self.facts.height > 0
-        server = server_transport([facts_from_rows(self.facts, self.hops)] if known else [])  # type: ignore[arg-type]
+        # Folded requests were no redirects and never plain HTTP as logged: of the facts they only show a logged scheme.
+        folded = self.carry.group_by("ip").agg(
+            pl.lit(0).alias("redirected"), pl.lit(0).alias("redirected_unlogged"), pl.col("scheme_logged").any(), pl.lit(0).alias("plain")
+        )
+        facts = (
+            pl.concat([f for f in (self.facts, folded) if f is not None and f.height], how="diagonal_relaxed")
+            if self.carry.height
+            else self.facts
+        )
+        known = facts is not None and self.hops is not None and facts.height > 0
+        server = server_transport([facts_from_rows(facts, self.hops)] if known else [])  # type: ignore[arg-type]
         return Flows(requests=empty, attempts=attempts, clients=clients, server=server, options=self.options)
 
     def findings(self, settled_before: datetime | None = None) -> list[Finding]:
@@ -224,8 +255,8 @@ class LiveState:
         if attempts is None or self.clients is None:
             return Verdicts(pl.DataFrame(schema={"client_id": pl.String, "outcome": pl.String}))
         closed = attempts.filter(pl.col("counted"))
-        if closed_before is not None:
-            closed = closed.filter(pl.col("end") < closed_before)
+        if closed_before is not None:  # folded attempts that are over are closed whatever their end
+            closed = closed.filter((pl.col("end") < closed_before) | pl.col("over"))
         outcomes = _outcomes(closed, self.clients, self.options.stuck_after)
         modes = {}
         for f in self.findings(settled_before=closed_before):
@@ -263,28 +294,20 @@ def _outcomes(attempts: pl.DataFrame, clients: pl.DataFrame, stuck_after: int) -
     """Each client's outcome from these attempts, by the spec's rules (flows._clients), and the end of the
     attempt that made it stuck."""
     ordered = attempts.sort("client_id", "attempt")
-    failed_so_far = (~pl.col("success")).cast(pl.UInt32).cum_sum().over("client_id")
+    weight, failed_row = pl.col("weight"), (~pl.col("success")).cast(pl.UInt32) * pl.col("weight")
+    failed_so_far = failed_row.cum_sum().over("client_id")
     per = (
         ordered.with_columns(failed_so_far.alias("_failed"))
         .group_by("client_id")
         .agg(
-            pl.len().alias("attempts"),
-            pl.col("success").sum().alias("ok"),
-            (~pl.col("success")).sum().alias("failed"),
+            weight.sum().alias("attempts"),
+            weight.filter(pl.col("success")).sum().alias("ok"),
+            weight.filter(~pl.col("success")).sum().alias("failed"),
             pl.col("end").filter(pl.col("_failed") == stuck_after).min().alias("stuck_at"),
             pl.col("end").filter(pl.col("success")).max().alias("last_ok"),
         )
     )
-    ok, failed, total = pl.col("ok"), pl.col("failed"), pl.col("attempts")
-    outcome = (
-        pl.when((ok > 0) & (failed * 4 < total))
-        .then(pl.lit("connected"))
-        .when(ok > 0)
-        .then(pl.lit("degraded"))
-        .when(failed >= stuck_after)
-        .then(pl.lit("stuck"))
-        .otherwise(pl.lit("failing"))
-    )
+    outcome = outcome_rule(pl.col("ok"), pl.col("failed"), pl.col("attempts"), stuck_after)
     mcp = clients.filter(pl.col("outcome") != "not-mcp").select("client_id", "ip", "user_agent")
     return mcp.join(per.with_columns(outcome.alias("outcome")), on="client_id", how="inner")
 

@@ -1,0 +1,360 @@
+"""What `logscope watch` keeps of the requests it no longer holds: one row of sums per client.
+
+Why: a client that never goes quiet (an agent posting every second) would otherwise be analysed again, batch
+after batch, over everything it sent within `--forget-after`. So once the log's time is FOLD_LAG past them, a
+client's requests are *folded*: taken out of the retained rows and added to its row of the carry, if every
+one of them is a request no detector reads beyond counting it (`foldable`). A client that sent anything
+else keeps its requests from then on, as before (bounded by `--forget-after` and `--max-clients`).
+
+The rules stay where they are (flows.py, the detectors); this module only keeps their sums:
+- the clients table's partial aggregates (flows.client_partials: counts, first and last seen, the transport
+  flags, the first paths). The schemes are kept as logged (and the inputs of the requests whose scheme is not
+  logged), because whether such a request was HTTPS depends on what the whole log says of its server;
+- the attempts: how many folded attempts are over (all successful: a folded endpoint request is a 2xx), and
+  the last one, which the next request may still continue (the gap rule): its start, end, counts and the
+  statuses that decide it;
+- what the per-client detectors count over all of a client's requests: reconnect-storm's busiest hour of
+  attempts and minute of endpoint requests (the last bucket of each still open), auth-loop's successes;
+- what the server's transport facts count (a logged scheme).
+
+`carry_into` adds a carry to a batch's analysis (flows.build_flows of the retained rows); `fold` moves the
+settled requests of an analysis into the carry. Both are whole-frame Polars work, no loop per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from ..flows import (
+    MAX_PATHS,
+    REDIRECTS,
+    SUMMED,
+    TRANSPORT_FLAGS,
+    FlowOptions,
+    Flows,
+    _mcp_transport_flags,
+    attempt_counts,
+    finish_clients,
+)
+from ..schema import CANONICAL, UTC_DATETIME
+
+FOLD_LAG = timedelta(seconds=2)  # lines of several inputs arrive a little out of order: fold what is this far behind
+
+_TIME, _STATUS, _SOURCES = UTC_DATETIME, CANONICAL["status"], pl.List(pl.String)
+#: One row per client whose requests were folded.
+CARRY_SCHEMA: dict[str, pl.DataType] = {
+    "client_id": pl.String(), "ip": pl.String(), "user_agent": pl.String(),
+    **{c: pl.Int64() for c in SUMMED},
+    "first_seen": _TIME, "last_seen": _TIME, "ep_first_seen": _TIME, "ep_last_seen": _TIME,
+    "has_flow": pl.Boolean(),
+    **{f"{scope}_{k}": pl.Boolean() for scope in ("flow", "all") for k in ("http", "https", "logged")},
+    "flow_unlogged": _SOURCES, "all_unlogged": _SOURCES,
+    **{c: pl.Boolean() for c in TRANSPORT_FLAGS},
+    "paths": pl.List(pl.String), "scheme_logged": pl.Boolean(),
+    # the folded attempt the next request may continue
+    "o_start": _TIME, "o_last_start": _TIME, "o_end": _TIME, "o_requests": pl.Int64(), "o_endpoint_requests": pl.Int64(),
+    "o_last_post": _STATUS, "o_last_ep": _STATUS, "o_first_scheme": pl.String(), "o_first_source": pl.String(),
+    "o_https": pl.Boolean(), "o_unlogged": _SOURCES,
+    # the folded attempts that are over (all successful) and when the last ended
+    "closed": pl.Int64(), "closed_end": _TIME,
+    # reconnect-storm: attempts per hour, endpoint requests per minute (the busiest bucket before the open one)
+    "peak": pl.Int64(), "peak_at": pl.Int64(), "peak_n": pl.Int64(),
+    "peak_rpm": pl.Int64(), "peak_rpm_at": pl.Int64(), "peak_rpm_n": pl.Int64(),
+}  # fmt: skip
+
+
+def empty_carry() -> pl.DataFrame:
+    return pl.DataFrame(schema=CARRY_SCHEMA)
+
+
+def foldable(hsts_sources: Sequence[str]) -> pl.Expr:
+    """A request no detector reads beyond counting it: not a redirect, not plain HTTP as logged (credentials,
+    MCP served over HTTP), no token endpoint, no response headers logged (HSTS); an endpoint request only if
+    it succeeded and is not a stream with a duration (stream-cut); nothing of OAuth discovery."""
+    role, status = pl.col("role"), pl.col("status")
+    plain = pl.col("scheme") == "http"
+    common = ~status.is_in(REDIRECTS) & ~plain.fill_null(False) & ~pl.col("source").cast(pl.String).is_in(list(hsts_sources))
+    token = pl.col("path").cast(pl.String).str.ends_with("/token")
+    endpoint = (role == "endpoint") & status.is_between(200, 299) & ~((pl.col("method") == "GET") & pl.col("duration_s").is_not_null())
+    return (common & (((role == "other") & ~token) | endpoint)).fill_null(False)
+
+
+def _any_in(column: str, sources: Sequence[str]) -> pl.Expr:
+    return pl.col(column).list.eval(pl.element().is_in(list(sources))).list.any().fill_null(False)
+
+
+# -- the carry as the partials and attempts flows.py reads --------------------------------------------------
+
+
+def _as_partials(carry: pl.DataFrame, redirecting: Mapping[str, Sequence[int]]) -> pl.DataFrame:
+    """The carry's rows as flows.client_partials rows: a request whose scheme is not logged was HTTPS where the
+    log shows its server redirects plain HTTP (flows.annotate; a folded request is never a redirect)."""
+    sources = list(redirecting)
+    flags = []
+    for scope in ("flow", "all"):
+        inferred = _any_in(f"{scope}_unlogged", sources)
+        flags += [
+            pl.col(f"{scope}_http").alias(f"_{scope}_http"),
+            (pl.col(f"{scope}_https") | inferred).alias(f"_{scope}_https"),
+            pl.col(f"{scope}_logged").alias(f"_{scope}_logged"),
+            inferred.alias(f"_{scope}_inferred"),
+        ]
+    return carry.select(
+        "client_id", "ip", "user_agent", *SUMMED, "first_seen", "last_seen", pl.col("has_flow").alias("_has_flow"), *flags,
+        *TRANSPORT_FLAGS, "paths",
+    )  # fmt: skip
+
+
+def combine_partials(earlier: pl.DataFrame, later: pl.DataFrame) -> pl.DataFrame:
+    """Two parts' client_partials (each client's requests in `earlier` before those in `later`) as one."""
+    flags = [c for c in later.columns if c.startswith(("_flow_", "_all_")) or c in ("_has_flow", *TRANSPORT_FLAGS)]
+    both = pl.concat([earlier.select(later.columns), later], how="vertical_relaxed")
+    combined = both.group_by("client_id", maintain_order=True).agg(
+        pl.col("ip", "user_agent").first(),
+        *[pl.col(c).sum() for c in SUMMED],
+        pl.col("first_seen").min(),
+        pl.col("last_seen").max(),
+        *[pl.col(c).any() for c in flags],
+        pl.col("paths").explode().drop_nulls().unique(maintain_order=True).head(MAX_PATHS),
+    )
+    return combined.cast({c: t for c, t in later.schema.items() if c in combined.columns})
+
+
+def _effective_scheme(scheme: str, source: str, redirecting: Mapping[str, Sequence[int]]) -> pl.Expr:
+    return pl.coalesce(pl.col(scheme), pl.when(pl.col(source).is_in(list(redirecting))).then(pl.lit("https")))
+
+
+def carry_into(flows: Flows, carry: pl.DataFrame, redirecting: Mapping[str, Sequence[int]], options: FlowOptions) -> Flows:
+    """`flows` (of the retained requests of some addresses) with what `carry` holds of those addresses' clients:
+    the open attempt continued by a client's first retained one (or kept as an attempt of its own), the
+    successful attempts that are over (as one row of weight `closed`), the endpoint status before the first
+    request of a continued attempt (session-lost reads it), and the clients table from both.
+
+    The attempts gain `weight` (attempts a row stands for), `carried` (its start was counted when it was
+    folded: reconnect-storm's busiest hour) and `continued` (a retained attempt that continues the carried one)."""
+    gap_us = int(options.attempt_gap_s * 1e6)
+    sources = list(redirecting)
+    attempts = flows.attempts.with_columns(pl.col("client_id").cast(pl.String))
+    first = attempts.group_by("client_id").agg(pl.col("attempt").min(), pl.col("start").min().alias("_first_start"))
+    joined = carry.filter(pl.col("o_start").is_not_null()).join(first, on="client_id", how="left")
+    continues = ((pl.col("_first_start") - pl.col("o_last_start")).dt.total_microseconds() <= gap_us).fill_null(False)
+    cont, alone = joined.filter(continues), joined.filter(~continues)
+    # What decides a continued attempt: its last endpoint POST, else its last endpoint request (flows._attempts).
+    req = flows.requests
+    ep = req.filter((pl.col("role") == "endpoint") & pl.col("attempt").is_in(cont["attempt"].implode())).sort("start", maintain_order=True)
+    deciding = ep.group_by("attempt").agg(
+        pl.col("status").filter(pl.col("method") == "POST").last().alias("_post"), pl.col("status").last().alias("_ep")
+    )
+    reached = pl.col("o_https") | _any_in("o_unlogged", sources)
+    merged = (
+        attempts.join(cont.select("client_id", "attempt", pl.col("^o_.*$")), on=["client_id", "attempt"], how="inner")
+        .join(deciding, on="attempt", how="left")
+        .with_columns(
+            pl.col("o_start").alias("start"),
+            pl.col("requests") + pl.col("o_requests"),
+            pl.col("endpoint_requests") + pl.col("o_endpoint_requests"),
+            pl.coalesce("_post", "o_last_post", "_ep", "o_last_ep").alias("deciding_status"),
+            _effective_scheme("o_first_scheme", "o_first_source", redirecting).alias("first_scheme"),
+            (pl.col("reached_https") | reached).alias("reached_https"),
+        )
+        .select(attempts.columns)
+    )
+    carried = [
+        alone.select(
+            pl.lit(0, pl.UInt32).alias("attempt"), "client_id", pl.col("o_start").alias("start"), pl.col("o_end").alias("end"),
+            pl.col("o_requests").alias("requests"), pl.col("o_endpoint_requests").alias("endpoint_requests"),
+            pl.coalesce("o_last_post", "o_last_ep").alias("deciding_status"),
+            _effective_scheme("o_first_scheme", "o_first_source", redirecting).alias("first_scheme"),
+            reached.alias("reached_https"), pl.lit(1, pl.UInt32).alias("weight"),
+        ),
+        # Folded attempts that are over: all successful, and only counted (and timed, for "recovered").
+        carry.filter(pl.col("closed") > 0).select(
+            pl.lit(0, pl.UInt32).alias("attempt"), "client_id", pl.col("closed_end").alias("start"), pl.col("closed_end").alias("end"),
+            pl.lit(0).alias("requests"), pl.lit(1).alias("endpoint_requests"), pl.lit(200).alias("deciding_status"),
+            pl.col("closed").cast(pl.UInt32).alias("weight"), pl.lit(True).alias("over"),
+        ),
+    ]  # fmt: skip
+    kept = attempts.join(cont.select("client_id", "attempt"), on=["client_id", "attempt"], how="anti")
+    patched = pl.concat(
+        [
+            *[c.with_columns(pl.lit(True).alias("carried"), pl.lit(False).alias("continued")) for c in carried],
+            merged.with_columns(pl.lit(1, pl.UInt32).alias("weight"), pl.lit(True).alias("carried"), pl.lit(True).alias("continued")),
+            kept.with_columns(pl.lit(1, pl.UInt32).alias("weight"), pl.lit(False).alias("carried"), pl.lit(False).alias("continued")),
+        ],
+        how="diagonal_relaxed",
+    )
+    patched = (
+        patched.with_columns(
+            (pl.col("endpoint_requests") > 0).alias("counted"),
+            pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success"),
+        )
+        .with_columns(pl.col("over").fill_null(False))
+        .select(*attempts.columns, "weight", "carried", "continued", "over")
+        .sort("client_id", "attempt", "start")
+    )
+    if cont.height:
+        # session-lost: the first endpoint request of a continued attempt follows the carried one's last (a 2xx).
+        before = req.select("attempt").join(cont.select("attempt", "o_last_ep"), on="attempt", how="left", maintain_order="left")
+        first_ep = (pl.col("role") == "endpoint") & pl.col("prev_endpoint_seq").is_null() & pl.lit(before["o_last_ep"]).is_not_null()
+        req = req.with_columns(
+            pl.when(first_ep).then(pl.lit(before["o_last_ep"])).otherwise(pl.col("prev_endpoint_status"))
+            .cast(req.schema["prev_endpoint_status"]).alias("prev_endpoint_status")
+        )  # fmt: skip
+    tail = flows.partials if flows.partials is not None else pl.DataFrame()
+    tail = tail.drop("ckey", strict=False).with_columns(pl.col("client_id", "ip", "user_agent").cast(pl.String))
+    partials = combine_partials(_as_partials(carry, redirecting), tail)
+    clients = finish_clients(partials, attempt_counts(patched), options)
+    return Flows(requests=req, attempts=patched, clients=clients, server=flows.server, options=options, partials=partials)
+
+
+# -- folding ---------------------------------------------------------------------------------------------
+
+HOUR_US, MINUTE_US = 3_600_000_000, 60_000_000
+
+
+def _buckets(old: pl.DataFrame, new: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Per client, a busiest-bucket count kept as `name` (the most in any bucket before the open one), the open
+    bucket `<name>_at` and its count `<name>_n`, from the old carry and new (client_id, bucket, n) counts."""
+    at, n = f"{name}_at", f"{name}_n"
+    rows = pl.concat(
+        [old.select("client_id", pl.col(at).alias("bucket"), pl.col(n).alias("n")).drop_nulls("bucket"), new], how="vertical_relaxed"
+    )
+    summed = rows.group_by("client_id", "bucket").agg(pl.col("n").sum())
+    latest = summed.group_by("client_id").agg(
+        pl.col("bucket").max().alias(at),
+        pl.col("n").sort_by("bucket").last().alias(n),
+        pl.col("n").filter(pl.col("bucket") < pl.col("bucket").max()).max().alias("_before"),
+    )
+    return latest.join(old.select("client_id", name), on="client_id", how="left").select(
+        "client_id", pl.max_horizontal(name, "_before").fill_null(0).alias(name), at, n
+    )
+
+
+def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequence[str]) -> tuple[pl.DataFrame, pl.Series]:
+    """Move the requests before `cut` of the clients all of whose requests before it are `foldable` (and none
+    retained started before them) into the carry. Returns the new carry and the folded requests' `_rid`."""
+    req = flows.requests.with_columns(pl.col("client_id").cast(pl.String))
+    early = pl.col("ts") < cut
+    per_client = req.group_by("client_id").agg(
+        (early & ~foldable(hsts_sources)).any().alias("_blocked"),
+        early.any().alias("_some"),
+        pl.col("start").filter(early).max().alias("_last"),
+        pl.col("start").filter(~early).min().alias("_next"),
+    )
+    ready = per_client.filter(pl.col("_some") & ~pl.col("_blocked") & (pl.col("_next").is_null() | (pl.col("_last") <= pl.col("_next"))))
+    rows = req.filter(early & pl.col("client_id").is_in(ready["client_id"].implode()))
+    if rows.height == 0:
+        return carry, pl.Series("_rid", [], pl.UInt64)
+    ids = ready["client_id"].implode()
+    old = carry.filter(pl.col("client_id").is_in(ids))
+    flow, ep = pl.col("role") != "other", pl.col("role") == "endpoint"
+    scheme, source = pl.col("scheme"), pl.col("source").cast(pl.String)
+    columns, transport = _mcp_transport_flags(rows)
+    new = (
+        rows.with_columns(*columns)
+        .group_by("client_id", maintain_order=True)
+        .agg(
+            pl.col("client_ip").first().cast(pl.String).alias("ip"),
+            pl.col("user_agent").first().cast(pl.String),
+            pl.len().alias("requests"),
+            ep.sum().alias("endpoint_requests"),
+            *[(ep & (pl.col("status") // 100 == k)).sum().alias(f"endpoint_{k}xx") for k in (2, 3, 4, 5)],
+            pl.col("ts").min().alias("first_seen"),
+            pl.col("ts").max().alias("last_seen"),
+            flow.any().alias("has_flow"),
+            *[
+                c
+                for scope, where in (("flow", flow), ("all", pl.lit(True)))
+                for c in (
+                    (where & (scheme == "http")).any().alias(f"{scope}_http"),
+                    (where & (scheme == "https")).any().alias(f"{scope}_https"),
+                    (where & scheme.is_not_null()).any().alias(f"{scope}_logged"),
+                    source.filter(where & scheme.is_null()).unique().alias(f"{scope}_unlogged"),
+                )
+            ],
+            *transport,
+            pl.col("path").cast(pl.String).filter(flow).unique(maintain_order=True).head(MAX_PATHS).alias("paths"),
+            pl.col("ts").filter(ep).min().alias("ep_first_seen"),
+            pl.col("ts").filter(ep).max().alias("ep_last_seen"),
+            scheme.is_not_null().any().alias("scheme_logged"),
+        )
+    )
+    parts = pl.concat([old.select(new.columns), new], how="vertical_relaxed")
+    summed = parts.group_by("client_id", maintain_order=True).agg(
+        pl.col("ip", "user_agent").first(),
+        *[pl.col(c).sum() for c in SUMMED],
+        pl.col("first_seen", "ep_first_seen").min(),
+        pl.col("last_seen", "ep_last_seen").max(),
+        *[pl.col(c).any() for c in ("has_flow", "flow_http", "flow_https", "flow_logged", "all_http", "all_https", "all_logged")],
+        *[pl.col(c).explode().drop_nulls().unique() for c in ("flow_unlogged", "all_unlogged")],
+        *[pl.col(c).any() for c in TRANSPORT_FLAGS],
+        pl.col("paths").explode().drop_nulls().unique(maintain_order=True).head(MAX_PATHS),
+        pl.col("scheme_logged").any(),
+    )
+    # Attempts: the carried open one (under the number of the retained attempt that continued it, if one did)
+    # and the new ones; the latest is the open one, the others are over.
+    continued = flows.attempts.filter(pl.col("continued")).select(pl.col("client_id").cast(pl.String), pl.col("attempt").cast(pl.Int64))
+    open_old = old.filter(pl.col("o_start").is_not_null()).join(continued, on="client_id", how="left").select(
+        "client_id", pl.col("attempt").fill_null(-1).alias("key"), pl.lit(0).alias("part"),
+        pl.col("o_start").alias("start"), pl.col("o_last_start").alias("last_start"), pl.col("o_end").alias("end"),
+        pl.col("o_requests").alias("requests"), pl.col("o_endpoint_requests").alias("endpoint_requests"),
+        pl.col("o_last_post").alias("last_post"), pl.col("o_last_ep").alias("last_ep"),
+        pl.col("o_first_scheme").alias("first_scheme"), pl.col("o_first_source").alias("first_source"),
+        pl.col("o_https").alias("https"), pl.col("o_unlogged").alias("unlogged"),
+    )  # fmt: skip
+    in_flow = rows.filter(flow).sort("start", maintain_order=True)
+    open_new = in_flow.group_by("client_id", pl.col("attempt").cast(pl.Int64).alias("key")).agg(
+        pl.lit(1).alias("part"),
+        pl.col("start").min(), pl.col("start").max().alias("last_start"), pl.col("ts").max().alias("end"),
+        pl.len().alias("requests"), ep.sum().alias("endpoint_requests"),
+        pl.col("status").filter(ep & (pl.col("method") == "POST")).last().alias("last_post"),
+        pl.col("status").filter(ep).last().alias("last_ep"),
+        scheme.first().cast(pl.String).alias("first_scheme"), source.first().alias("first_source"),
+        (scheme == "https").any().alias("https"), source.filter(scheme.is_null()).unique().alias("unlogged"),
+    )  # fmt: skip
+    att = (
+        pl.concat([open_old, open_new], how="vertical_relaxed")
+        .sort("client_id", "key", "part")
+        .group_by("client_id", "key", maintain_order=True)
+        .agg(
+            pl.col("start").min(),
+            pl.col("last_start").max(),
+            pl.col("end").max(),
+            pl.col("requests", "endpoint_requests").sum(),
+            pl.col("last_post", "last_ep").drop_nulls().last(),
+            pl.col("first_scheme", "first_source").first(),
+            pl.col("https").any(),
+            pl.col("unlogged").explode().drop_nulls().unique(),
+        )
+    )
+    latest = pl.col("key") == pl.col("key").max().over("client_id")
+    over = att.filter(~latest).group_by("client_id").agg(pl.len().alias("_closed"), pl.col("end").max().alias("_closed_end"))
+    opened = att.filter(latest).select(
+        "client_id", *[pl.col(c).alias(f"o_{c}") for c in ("start", "last_start", "end", "requests", "endpoint_requests", "last_post",
+                                                         "last_ep", "first_scheme", "first_source", "https", "unlogged")],
+    )  # fmt: skip
+    # reconnect-storm's buckets: attempts by the hour they started (a continued one was counted when folded),
+    # endpoint requests by the minute they were logged.
+    new_hours = (
+        open_new.join(continued.rename({"attempt": "key"}), on=["client_id", "key"], how="anti")
+        .group_by("client_id", (pl.col("start").dt.epoch("us") // HOUR_US).alias("bucket"))
+        .agg(pl.len().alias("n"))
+    )
+    new_minutes = rows.filter(ep).group_by("client_id", (pl.col("ts").dt.epoch("us") // MINUTE_US).alias("bucket")).agg(pl.len().alias("n"))
+    updated = (
+        summed.join(opened, on="client_id", how="left")
+        .join(old.select("client_id", "closed", "closed_end"), on="client_id", how="left")
+        .join(over, on="client_id", how="left")
+        .with_columns(
+            (pl.col("closed").fill_null(0) + pl.col("_closed").fill_null(0)).alias("closed"),
+            pl.max_horizontal("closed_end", "_closed_end").alias("closed_end"),
+        )
+        .drop("_closed", "_closed_end")
+        .join(_buckets(old, new_hours, "peak"), on="client_id", how="left")
+        .join(_buckets(old, new_minutes, "peak_rpm"), on="client_id", how="left")
+    )
+    kept = carry.filter(~pl.col("client_id").is_in(ids))
+    return pl.concat([kept, updated.select([pl.col(c).cast(t) for c, t in CARRY_SCHEMA.items()])]), rows["_rid"]
