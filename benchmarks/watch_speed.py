@@ -85,6 +85,12 @@ def follow(rate: int, seconds: float) -> None:
         time.sleep(3)  # the watch starts and opens the file
         rng = random.Random(1)
         clients = [(f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", rng.choice(UAS)) for _ in range(20_000)]
+        # Each client's line around its time stamp, made once: the writer shares the 2 cores with the watch.
+        halves = []
+        for ip, ua in clients:
+            mcp = ua is not None and "Mozilla" not in ua
+            before, after = _line(0, ip, "POST" if mcp else "GET", "/mcp" if mcp else "/", 200, ua).split(_stamp(0))
+            halves.append((before, after))
         closing: dict[str, float] = {}  # stuck client -> when the line that closed its third attempt was written
         # Stuck clients, one every 2 s: three failed attempts 2.5 s apart (each POST 301 + GET 400; the log has
         # whole seconds, so attempts a gap of 1 s apart need 2 s between their stamps).
@@ -99,11 +105,8 @@ def follow(rate: int, seconds: float) -> None:
         with log.open("a") as out:
             while (now := time.time()) - started < seconds:
                 due = int((now - started) * rate) - written
-                chunk = []
-                for _ in range(due):
-                    ip, ua = clients[rng.randrange(len(clients))]
-                    mcp = ua is not None and "Mozilla" not in ua
-                    chunk.append(_line(now, ip, "POST" if mcp else "GET", "/mcp" if mcp else "/", 200, ua))
+                stamp = _stamp(now)
+                chunk = [stamp.join(halves[i]) for i in rng.choices(range(len(halves)), k=due)]
                 while schedule and schedule[0][0] <= now - started:
                     _, ip = schedule.pop(0)
                     chunk += [_line(now, ip, "POST", "/mcp", 301, "MCP-Client/1.0"), _line(now, ip, "GET", "/mcp", 400, "MCP-Client/1.0")]

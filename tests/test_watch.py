@@ -154,8 +154,9 @@ def same_as_analyze(
 
 
 @pytest.mark.parametrize("name", ["mcp-seed.access.log", "mcp-seed.caddy.json"])
-def test_the_seed_replayed_in_chunks_gives_analyzes_answers(name: str) -> None:
-    events = same_as_analyze(SAMPLES / name, FlowOptions(), seed=len(name))
+@pytest.mark.parametrize("fold_lag", [None, timedelta(0)], ids=["default-fold", "fold-at-once"])
+def test_the_seed_replayed_in_chunks_gives_analyzes_answers(name: str, fold_lag: timedelta | None) -> None:
+    events = same_as_analyze(SAMPLES / name, FlowOptions(), seed=len(name), fold_lag=fold_lag)
     stuck = {e.ip: e for e in events if e.event == "client-stuck"}
     assert set(stuck) == {"158.51.125.197", "54.67.34.241"}
     # At the attempt that made it stuck: the tenth failed one, long before the log ends.
@@ -174,7 +175,10 @@ def test_the_lab_corpus_replayed_in_chunks_gives_analyzes_answers(tmp_path: Path
     checked = 0
     for _server, case, layout, path in logs(corpus, manifest):
         if case in cases and layout in LOGGED:
-            same_as_analyze(path, options, layout_choice(layout, manifest["formats"], corpus), seed=checked)
+            # Every other log folds each client's ordinary requests as soon as it can (the lab's logs span
+            # minutes: the default lag folds less).
+            fold_lag = timedelta(0) if checked % 2 else None
+            same_as_analyze(path, options, layout_choice(layout, manifest["formats"], corpus), seed=checked, fold_lag=fold_lag)
             checked += 1
     assert checked == len(cases) * 6
 
@@ -186,6 +190,36 @@ def test_a_generated_log_of_many_clients_gives_analyzes_answers(tmp_path: Path) 
     log = tmp_path / "scripted.log"
     log.write_text("\n".join(lines) + "\n")
     same_as_analyze(log, FlowOptions(), seed=3)
+    same_as_analyze(log, FlowOptions(attempt_gap_s=5, stuck_after=3), seed=4, fold_lag=timedelta(0))
+
+
+def test_folding_keeps_what_analyze_says_and_bounds_what_is_retained(tmp_path: Path) -> None:
+    """Clients that never go quiet: their ordinary requests are folded into sums, so the retained rows stay
+    at about a batch's worth, and the verdicts are still analyze's, including what is decided over all of
+    a client's requests (a storm's busiest minute and hour, successes before failures, the session lost on
+    the request after a folded success)."""
+    lines = []
+    start = 1_780_000_000
+    for t in range(0, 3 * 3600, 2):  # three hours, a request every 2 s from each of three clients
+        stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(start + t))
+        lines.append(f'203.0.113.1 - - [{stamp}] "POST /mcp HTTP/1.1" 200 42 "-" "steady/1.0"')
+        # A client that works for two hours, then loses its session on every next request.
+        status = 200 if t < 2 * 3600 or t % 4 == 0 else 404
+        lines.append(f'203.0.113.2 - - [{stamp}] "POST /mcp HTTP/1.1" {status} 42 "-" "breaks/1.0"')
+        if t % 60 < 2:  # one attempt a minute, 60 an hour: a reconnect storm by attempts
+            lines += [f'203.0.113.3 - - [{stamp}] "POST /mcp HTTP/1.1" 200 42 "-" "polls/1.0"'] * 2
+        lines.append(f'198.51.100.9 - - [{stamp}] "GET /page/{t % 7} HTTP/1.1" 200 900 "-" "Mozilla/5.0"')
+    log = tmp_path / "steady.log"
+    log.write_text("\n".join(lines) + "\n")
+    options = FlowOptions(attempt_gap_s=5, stuck_after=3)
+    state, _ = replay(log, options, seed=9, fold_lag=timedelta(seconds=1))
+    # Retained: the breaking client's requests from its first failure on (an hour, one every 2 s), and the
+    # last second of the others; everything else is folded.
+    assert state.history.height <= 1800 + 10 and state.folded == len(lines) - state.history.height
+    same_as_analyze(log, options, seed=9, fold_lag=timedelta(seconds=1))
+    whole = analyze(log, None, options)
+    modes = dict(zip(whole.clients["user_agent"], whole.clients["failure_modes"].to_list(), strict=True))
+    assert "session-lost" in modes["breaks/1.0"] and "reconnect-storm" in modes["polls/1.0"]
 
 
 def test_idle_clients_are_forgotten_and_the_client_cap_holds(tmp_path: Path) -> None:

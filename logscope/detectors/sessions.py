@@ -152,7 +152,9 @@ def _storms_with_carried(ctx: Context, attempts: pl.DataFrame, ep: pl.DataFrame,
     assert carried is not None
 
     def peaks(rows: pl.DataFrame, bucket: pl.Expr, name: str) -> pl.DataFrame:
-        counts = rows.group_by(pl.col("client_id").cast(pl.String), bucket.alias("bucket")).agg(pl.len().alias("n"))
+        counts = (
+            rows.group_by("client_id", bucket.alias("bucket")).agg(pl.len().alias("n")).with_columns(pl.col("client_id").cast(pl.String))
+        )
         open_bucket = carried.select("client_id", pl.col(f"{name}_at").alias("bucket"), pl.col(f"{name}_n").alias("n")).drop_nulls("bucket")
         summed = pl.concat([counts, open_bucket], how="vertical_relaxed").group_by("client_id", "bucket").agg(pl.col("n").sum())
         busiest = pl.concat(
@@ -166,7 +168,7 @@ def _storms_with_carried(ctx: Context, attempts: pl.DataFrame, ep: pl.DataFrame,
     storming = (
         peaks(attempts, hour, "peak").join(peaks(ep, minute, "peak_rpm"), on="client_id", how="full", coalesce=True).filter(_storming())
     )
-    rows = ep.filter(pl.col("client_id").cast(pl.String).is_in(storming["client_id"].implode()))
+    rows = ep.filter(pl.col("client_id").is_in(storming["client_id"].cast(ep.schema["client_id"]).implode()))
     retained = ctx.tally(rows).with_columns(pl.col("client_id").cast(pl.String))
     folded = carried.filter(pl.col("client_id").is_in(storming["client_id"].implode()) & (pl.col("endpoint_requests") > 0)).select(
         "client_id",

@@ -41,7 +41,7 @@ from ..flows import (
 )
 from ..schema import CANONICAL, UTC_DATETIME
 
-FOLD_LAG = timedelta(seconds=2)  # lines of several inputs arrive a little out of order: fold what is this far behind
+FOLD_LAG = timedelta(seconds=1)  # lines of several inputs arrive a little out of order: fold what is this far behind
 
 _TIME, _STATUS, _SOURCES = UTC_DATETIME, CANONICAL["status"], pl.List(pl.String)
 #: One row per client whose requests were folded.
@@ -108,6 +108,16 @@ def _as_partials(carry: pl.DataFrame, redirecting: Mapping[str, Sequence[int]]) 
     )  # fmt: skip
 
 
+def ordered_union(frame: pl.DataFrame, column: str, by: str = "client_id", limit: int | None = None) -> pl.DataFrame:
+    """Per `by`, the distinct values of `column` (a list column is exploded first), in order of first
+    appearance (at most `limit`): one distinct over the whole frame, not a list operation per group."""
+    if isinstance(frame.schema[column], pl.List):
+        frame = frame.select(by, column).explode(column)
+    pairs = frame.select(by, column).drop_nulls(column).unique(maintain_order=True)
+    values = pl.col(column) if limit is None else pl.col(column).head(limit)
+    return pairs.group_by(by, maintain_order=True).agg(values)
+
+
 def combine_partials(earlier: pl.DataFrame, later: pl.DataFrame) -> pl.DataFrame:
     """Two parts' client_partials (each client's requests in `earlier` before those in `later`) as one."""
     flags = [c for c in later.columns if c.startswith(("_flow_", "_all_")) or c in ("_has_flow", *TRANSPORT_FLAGS)]
@@ -118,7 +128,10 @@ def combine_partials(earlier: pl.DataFrame, later: pl.DataFrame) -> pl.DataFrame
         pl.col("first_seen").min(),
         pl.col("last_seen").max(),
         *[pl.col(c).any() for c in flags],
-        pl.col("paths").explode().drop_nulls().unique(maintain_order=True).head(MAX_PATHS),
+    )
+    paths = ordered_union(both, "paths", limit=MAX_PATHS)  # earlier's first: concat keeps the order
+    combined = combined.join(paths, on="client_id", how="left", maintain_order="left").with_columns(
+        pl.col("paths").fill_null(pl.lit([], pl.List(pl.String)))
     )
     return combined.cast({c: t for c, t in later.schema.items() if c in combined.columns})
 
@@ -142,21 +155,20 @@ def carry_into(flows: Flows, carry: pl.DataFrame, redirecting: Mapping[str, Sequ
     joined = carry.filter(pl.col("o_start").is_not_null()).join(first, on="client_id", how="left")
     continues = ((pl.col("_first_start") - pl.col("o_last_start")).dt.total_microseconds() <= gap_us).fill_null(False)
     cont, alone = joined.filter(continues), joined.filter(~continues)
-    # What decides a continued attempt: its last endpoint POST, else its last endpoint request (flows._attempts).
     req = flows.requests
-    ep = req.filter((pl.col("role") == "endpoint") & pl.col("attempt").is_in(cont["attempt"].implode())).sort("start", maintain_order=True)
-    deciding = ep.group_by("attempt").agg(
-        pl.col("status").filter(pl.col("method") == "POST").last().alias("_post"), pl.col("status").last().alias("_ep")
-    )
     reached = pl.col("o_https") | _any_in("o_unlogged", sources)
     merged = (
         attempts.join(cont.select("client_id", "attempt", pl.col("^o_.*$")), on=["client_id", "attempt"], how="inner")
-        .join(deciding, on="attempt", how="left")
         .with_columns(
             pl.col("o_start").alias("start"),
             pl.col("requests") + pl.col("o_requests"),
             pl.col("endpoint_requests") + pl.col("o_endpoint_requests"),
-            pl.coalesce("_post", "o_last_post", "_ep", "o_last_ep").alias("deciding_status"),
+            # What decides: the last endpoint POST, else the last endpoint request (flows._attempts), of both parts.
+            pl.when(pl.col("posted"))
+            .then(pl.col("deciding_status"))
+            .otherwise(pl.coalesce("o_last_post", "deciding_status", "o_last_ep"))
+            .alias("deciding_status"),
+            (pl.col("posted") | pl.col("o_last_post").is_not_null()).alias("posted"),
             _effective_scheme("o_first_scheme", "o_first_source", redirecting).alias("first_scheme"),
             (pl.col("reached_https") | reached).alias("reached_https"),
         )
@@ -166,7 +178,7 @@ def carry_into(flows: Flows, carry: pl.DataFrame, redirecting: Mapping[str, Sequ
         alone.select(
             pl.lit(0, pl.UInt32).alias("attempt"), "client_id", pl.col("o_start").alias("start"), pl.col("o_end").alias("end"),
             pl.col("o_requests").alias("requests"), pl.col("o_endpoint_requests").alias("endpoint_requests"),
-            pl.coalesce("o_last_post", "o_last_ep").alias("deciding_status"),
+            pl.coalesce("o_last_post", "o_last_ep").alias("deciding_status"), pl.col("o_last_post").is_not_null().alias("posted"),
             _effective_scheme("o_first_scheme", "o_first_source", redirecting).alias("first_scheme"),
             reached.alias("reached_https"), pl.lit(1, pl.UInt32).alias("weight"),
         ),
@@ -174,6 +186,7 @@ def carry_into(flows: Flows, carry: pl.DataFrame, redirecting: Mapping[str, Sequ
         carry.filter(pl.col("closed") > 0).select(
             pl.lit(0, pl.UInt32).alias("attempt"), "client_id", pl.col("closed_end").alias("start"), pl.col("closed_end").alias("end"),
             pl.lit(0).alias("requests"), pl.lit(1).alias("endpoint_requests"), pl.lit(200).alias("deciding_status"),
+            pl.lit(True).alias("posted"),
             pl.col("closed").cast(pl.UInt32).alias("weight"), pl.lit(True).alias("over"),
         ),
     ]  # fmt: skip
@@ -217,35 +230,41 @@ HOUR_US, MINUTE_US = 3_600_000_000, 60_000_000
 
 def _buckets(old: pl.DataFrame, new: pl.DataFrame, name: str) -> pl.DataFrame:
     """Per client, a busiest-bucket count kept as `name` (the most in any bucket before the open one), the open
-    bucket `<name>_at` and its count `<name>_n`, from the old carry and new (client_id, bucket, n) counts."""
+    bucket `<name>_at` and its count `<name>_n`, from the old carry and new (client_id, bucket, n) counts.
+    (Group-bys of plain sums and maxima only: Polars' fast path.)"""
     at, n = f"{name}_at", f"{name}_n"
     rows = pl.concat(
         [old.select("client_id", pl.col(at).alias("bucket"), pl.col(n).alias("n")).drop_nulls("bucket"), new], how="vertical_relaxed"
     )
     summed = rows.group_by("client_id", "bucket").agg(pl.col("n").sum())
-    latest = summed.group_by("client_id").agg(
-        pl.col("bucket").max().alias(at),
-        pl.col("n").sort_by("bucket").last().alias(n),
-        pl.col("n").filter(pl.col("bucket") < pl.col("bucket").max()).max().alias("_before"),
+    latest = summed.group_by("client_id").agg(pl.col("bucket").max().alias(at))
+    is_open = pl.col("bucket") == pl.col(at)
+    counted = (
+        summed.join(latest, on="client_id")
+        .group_by("client_id", at)
+        .agg(pl.when(is_open).then(pl.col("n")).sum().alias(n), pl.when(~is_open).then(pl.col("n")).max().alias("_before"))
     )
-    return latest.join(old.select("client_id", name), on="client_id", how="left").select(
+    return counted.join(old.select("client_id", name), on="client_id", how="left").select(
         "client_id", pl.max_horizontal(name, "_before").fill_null(0).alias(name), at, n
     )
 
 
 def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequence[str]) -> tuple[pl.DataFrame, pl.Series]:
-    """Move the requests before `cut` of the clients all of whose requests before it are `foldable` (and none
-    retained started before them) into the carry. Returns the new carry and the folded requests' `_rid`."""
+    """Move each client's requests up to `cut` and before its first one that is not `foldable` into the carry
+    (when none of those it keeps started before them). Returns the new carry and the folded requests' `_rid`."""
     req = flows.requests.with_columns(pl.col("client_id").cast(pl.String))
-    early = pl.col("ts") < cut
+    # A client's requests up to `cut` and before the first that is not foldable: cutting a client's requests
+    # there is like a batch ending there, which the retained analysis already handles (carry_into).
+    early = pl.col("ts") <= cut
+    blocked_at = pl.when(early & ~foldable(hsts_sources)).then(pl.col("ts")).min().over("client_id")
+    req = req.with_columns((early & (blocked_at.is_null() | (pl.col("ts") < blocked_at))).alias("_fold"))
     per_client = req.group_by("client_id").agg(
-        (early & ~foldable(hsts_sources)).any().alias("_blocked"),
-        early.any().alias("_some"),
-        pl.col("start").filter(early).max().alias("_last"),
-        pl.col("start").filter(~early).min().alias("_next"),
+        pl.col("_fold").any().alias("_some"),
+        pl.when("_fold").then(pl.col("start")).max().alias("_last"),
+        pl.when(~pl.col("_fold")).then(pl.col("start")).min().alias("_next"),
     )
-    ready = per_client.filter(pl.col("_some") & ~pl.col("_blocked") & (pl.col("_next").is_null() | (pl.col("_last") <= pl.col("_next"))))
-    rows = req.filter(early & pl.col("client_id").is_in(ready["client_id"].implode()))
+    ready = per_client.filter(pl.col("_some") & (pl.col("_next").is_null() | (pl.col("_last") <= pl.col("_next"))))
+    rows = req.filter(pl.col("_fold") & pl.col("client_id").is_in(ready["client_id"].implode())).drop("_fold")
     if rows.height == 0:
         return carry, pl.Series("_rid", [], pl.UInt64)
     ids = ready["client_id"].implode()
@@ -272,13 +291,11 @@ def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequenc
                     (where & (scheme == "http")).any().alias(f"{scope}_http"),
                     (where & (scheme == "https")).any().alias(f"{scope}_https"),
                     (where & scheme.is_not_null()).any().alias(f"{scope}_logged"),
-                    source.filter(where & scheme.is_null()).unique().alias(f"{scope}_unlogged"),
                 )
             ],
             *transport,
-            pl.col("path").cast(pl.String).filter(flow).unique(maintain_order=True).head(MAX_PATHS).alias("paths"),
-            pl.col("ts").filter(ep).min().alias("ep_first_seen"),
-            pl.col("ts").filter(ep).max().alias("ep_last_seen"),
+            pl.when(ep).then(pl.col("ts")).min().alias("ep_first_seen"),
+            pl.when(ep).then(pl.col("ts")).max().alias("ep_last_seen"),
             scheme.is_not_null().any().alias("scheme_logged"),
         )
     )
@@ -289,11 +306,22 @@ def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequenc
         pl.col("first_seen", "ep_first_seen").min(),
         pl.col("last_seen", "ep_last_seen").max(),
         *[pl.col(c).any() for c in ("has_flow", "flow_http", "flow_https", "flow_logged", "all_http", "all_https", "all_logged")],
-        *[pl.col(c).explode().drop_nulls().unique() for c in ("flow_unlogged", "all_unlogged")],
         *[pl.col(c).any() for c in TRANSPORT_FLAGS],
-        pl.col("paths").explode().drop_nulls().unique(maintain_order=True).head(MAX_PATHS),
         pl.col("scheme_logged").any(),
     )
+    # The lists: distinct (client, value) pairs of the new requests after the old lists' values.
+    unlogged = rows.filter(scheme.is_null()).select("client_id", source.alias("all_unlogged"), flow.alias("_flow")).unique()
+    lists = {
+        "paths": rows.filter(flow).select("client_id", pl.col("path").cast(pl.String).alias("paths")),
+        "all_unlogged": unlogged.select("client_id", "all_unlogged"),
+        "flow_unlogged": unlogged.filter("_flow").select("client_id", pl.col("all_unlogged").alias("flow_unlogged")),
+    }
+    for name, values in lists.items():
+        both = pl.concat([old.select("client_id", name).explode(name), values], how="vertical_relaxed")
+        union = ordered_union(both, name, limit=MAX_PATHS if name == "paths" else None)
+        summed = summed.join(union, on="client_id", how="left", maintain_order="left").with_columns(
+            pl.col(name).fill_null(pl.lit([], pl.List(pl.String)))
+        )
     # Attempts: the carried open one (under the number of the retained attempt that continued it, if one did)
     # and the new ones; the latest is the open one, the others are over.
     continued = flows.attempts.filter(pl.col("continued")).select(pl.col("client_id").cast(pl.String), pl.col("attempt").cast(pl.Int64))

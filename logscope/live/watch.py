@@ -71,8 +71,10 @@ class Watch:
         if self.options.once and not any(Path(n).is_file() for n in self.follower.names() if n != STDIN) and STDIN not in self.specs:
             raise InputError(f"{', '.join(self.specs)}: no such file to read (--once reads what is there)")
         try:
+            started = time.monotonic()
             while True:
-                started = time.monotonic()
+                # A batch is what arrived in `batch_s` since the last one started: the time spent analysing it
+                # counts, so a batch that took 0.8 s is followed by 0.2 s of reading, not a whole `batch_s`.
                 batch = []
                 while True:
                     if self.reopen.is_set():
@@ -86,6 +88,7 @@ class Watch:
                         break
                     if not got:
                         time.sleep(self.options.poll_s)
+                started = time.monotonic()
                 self.step(batch)
                 done = not batch and (self.options.once or self.follower.stdin_closed)
                 if self.stop.is_set() or done:
