@@ -1,10 +1,11 @@
 """What `logscope watch` keeps of the requests it no longer holds: one row of sums per client.
 
 Why: a client that never goes quiet (an agent posting every second) would otherwise be analysed again, batch
-after batch, over everything it sent within `--forget-after`. So once the log's time is FOLD_LAG past them, a
-client's requests are *folded*: taken out of the retained rows and added to its row of the carry, if every
-one of them is a request no detector reads beyond counting it (`foldable`). A client that sent anything
-else keeps its requests from then on, as before (bounded by `--forget-after` and `--max-clients`).
+after batch, over everything it sent within `--forget-after`. So once the log's time is past them by as much
+as lines have been seen arriving out of order (LiveState.disorder), a client's requests are *folded*: taken
+out of the retained rows and added to its row of the carry, up to its first request that a detector reads
+beyond counting it (`foldable`). From that one on, its requests are kept as before (bounded by
+`--forget-after` and `--max-clients`).
 
 The rules stay where they are (flows.py, the detectors); this module only keeps their sums:
 - the clients table's partial aggregates (flows.client_partials: counts, first and last seen, the transport
@@ -41,7 +42,10 @@ from ..flows import (
 )
 from ..schema import CANONICAL, UTC_DATETIME
 
-FOLD_LAG = timedelta(seconds=1)  # lines of several inputs arrive a little out of order: fold what is this far behind
+#: How far behind the log's newest time a request must be to be folded: as far as lines have been seen
+#: arriving out of order (an input's own disorder, or lines older than what was already read), at most this.
+#: A line later than that is still counted and analysed, after what was folded (LiveState.late counts them).
+MAX_FOLD_LAG = timedelta(minutes=1)
 
 _TIME, _STATUS, _SOURCES = UTC_DATETIME, CANONICAL["status"], pl.List(pl.String)
 #: One row per client whose requests were folded.

@@ -43,7 +43,7 @@ from ..formats import FormatChoice
 from ..ingest import Ingest, InputParser, InputReport, log_order
 from ..schema import RAW, empty_frame
 from ..sources import Block
-from .carry import FOLD_LAG, carry_into, empty_carry, fold
+from .carry import MAX_FOLD_LAG, carry_into, empty_carry, fold
 
 SAMPLE_LINES = 50  # lines a new input's format is detected from (its first non-blank ones)
 
@@ -69,7 +69,8 @@ class LiveState:
     pending: dict[str, list[Block]] = field(default_factory=dict)  # lines of inputs whose format is not known yet
     history: pl.DataFrame = field(default_factory=empty_frame)  # the retained requests (`_rid`: their number)
     carry: pl.DataFrame = field(default_factory=empty_carry)  # per client, the sums of its folded requests
-    fold_lag: timedelta = FOLD_LAG
+    fold_lag: timedelta | None = None  # None: as far as lines arrived out of order (`disorder`)
+    disorder: timedelta = timedelta(0)  # the most a line was behind one read before it (at most MAX_FOLD_LAG)
     clients: pl.DataFrame | None = None
     attempts: pl.DataFrame | None = None
     tallies: list[pl.DataFrame | None] = field(default_factory=lambda: [None] * len(DETECTORS))
@@ -82,6 +83,7 @@ class LiveState:
     last_verdicts: Verdicts | None = None  # the verdicts the last events were told from (for views and metrics)
     forgotten: int = 0
     folded: int = 0  # requests folded into the carry
+    late: int = 0  # requests that arrived more than MAX_FOLD_LAG behind the log's time
     read: int = 0  # requests fed (numbers them)
     lines: int = 0
     rejected: int = 0
@@ -128,6 +130,7 @@ class LiveState:
         """Take a batch's canonical rows: analyse the addresses it touches again, forget the idle."""
         if rows.height == 0:
             return
+        self._note_disorder(rows)
         latest = rows["ts"].max()
         if latest is not None and (self.watermark is None or latest > self.watermark):  # type: ignore[operator]
             self.watermark = latest  # type: ignore[assignment]
@@ -174,12 +177,24 @@ class LiveState:
         self.annotated_schema = flows.requests.schema
         self._fold(flows)
 
+    def _note_disorder(self, rows: pl.DataFrame) -> None:
+        """How far lines arrive out of order: behind an earlier line of their input, or behind the log's time."""
+        ts = pl.col("ts")
+        figures = [(ts.cum_max().over("source") - ts).max().alias("within")]
+        if self.watermark is not None:
+            figures += [(pl.lit(self.watermark) - ts).max().alias("across"), (ts < self.watermark - MAX_FOLD_LAG).sum().alias("late")]
+        seen = rows.select(figures).row(0, named=True)
+        self.late += int(seen.get("late") or 0)
+        behind = max([v for k, v in seen.items() if k != "late" and v is not None], default=timedelta(0))
+        self.disorder = min(max(self.disorder, behind), MAX_FOLD_LAG)
+
     def _fold(self, flows: Flows) -> None:
-        """Fold what is `fold_lag` behind the log's time into the carry (logscope.live.carry)."""
+        """Fold what is far enough behind the log's time into the carry (logscope.live.carry)."""
         if self.watermark is None:
             return
         hsts = [r.path for r in self.inputs if "hsts" in r.format_detail.get("logged", ())]
-        self.carry, rids = fold(flows, self.carry, self.watermark - self.fold_lag, hsts)
+        lag = self.fold_lag if self.fold_lag is not None else self.disorder
+        self.carry, rids = fold(flows, self.carry, self.watermark - lag, hsts)
         if rids.len():
             self.folded += rids.len()
             self.history = self.history.filter(~pl.col("_rid").is_in(rids.implode()))
