@@ -47,9 +47,20 @@ def _line(t: float, ip: str, method: str, path: str, status: int, ua: str | None
     return f'{ip} - - [{_stamp(t)}] "{method} {path} HTTP/1.1" {status} 42 "-" "{ua or "-"}"\n'
 
 
-def _scrape(port: int) -> float:
+def _scrape(port: int) -> tuple[float, float, float]:
+    """Lines the watch has counted, and the sum and count of its batch times."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(float(m) for m in re.findall(r'^logscope_lines_total\{result="(?:parsed|rejected)"\} (\S+)$', text, re.M))
+    lines = sum(float(m) for m in re.findall(r'^logscope_lines_total\{result="(?:parsed|rejected)"\} (\S+)$', text, re.M))
+    batch = [float(re.search(rf"^logscope_batch_seconds_{k} (\S+)$", text, re.M).group(1)) for k in ("sum", "count")]  # type: ignore[union-attr]
+    return lines, batch[0], batch[1]
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope: the counted lines grow in steps of a batch, so two points alone mislead."""
+    n = len(points)
+    mt, mv = sum(t for t, _ in points) / n, sum(v for _, v in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (v - mv) for t, v in points) / var if var else 0.0
 
 
 def replay(lines: int) -> None:
@@ -112,29 +123,41 @@ def follow(rate: int, seconds: float) -> None:
                     chunk += [_line(now, ip, "POST", "/mcp", 301, "MCP-Client/1.0"), _line(now, ip, "GET", "/mcp", 400, "MCP-Client/1.0")]
                 out.write("".join(chunk))
                 out.flush()
-                written += due
+                written += len(chunk)
                 for ip, at in list(last_attempt.items()):
                     if int(now) > int(started + at) + GAP:  # stamped a gap past the third attempt (whole seconds): they close it
                         closing[ip] = now
                         del last_attempt[ip]
-                if int(now - started) > len(scrapes):
+                if int(2 * (now - started)) > len(scrapes):  # twice a second
                     try:
-                        scrapes.append((time.time(), _scrape(port)))
+                        scrapes.append((time.time(), written, *_scrape(port)))
                     except OSError:
-                        scrapes.append((time.time(), 0.0))
+                        scrapes.append((time.time(), written, 0.0, 0.0, 0.0))
                 time.sleep(tick)
         time.sleep(8)
-        final = _scrape(port)
+        final = _scrape(port)[0]
+        status = Path(f"/proc/{watch.pid}/status").read_text()
+        peak = int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
         watch.terminate()
         watch.wait(30)
-    t0, n0 = next(((t, v) for t, v in scrapes if v > 0), scrapes[0])
-    t1, n1 = scrapes[-1]
-    sustained = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
-    backlog = written - n1
+    # The steady part: from 5 s into the writing (the watch has started and caught up) to its end.
+    steady = [s for s in scrapes if s[0] - scrapes[0][0] >= 5 and s[2] > 0]
+    sustained = _slope([(t, counted) for t, _, counted, _, _ in steady])
+    backlogs = [w - counted for _, w, counted, _, _ in steady]
+    first, last = steady[0], steady[-1]
+    batches = last[4] - first[4]
+    mean_batch = (last[3] - first[3]) / batches if batches else 0.0
+    per_batch = (last[2] - first[2]) / batches if batches else 0.0
     delays = sorted(arrivals[ip] - closing[ip] for ip in closing if ip in arrivals)
     print(
-        f" follow {rate:>9,} lines/s for {seconds:.0f} s: the watch counted {sustained:>9,.0f} lines/s while written, "
-        f"{final:,.0f} of {written:,} lines in all (backlog at the end of writing {backlog:,})"
+        f" follow {rate:>9,} lines/s for {seconds:.0f} s: the watch counted {sustained:>9,.0f} lines/s while written "
+        f"(slope over {len(steady)} scrapes); not yet counted: at most {max(backlogs):,.0f} lines "
+        f"({max(backlogs) / rate:.1f} s of writing), {backlogs[-1]:,.0f} at the end; {final:,.0f} of {written:,} lines in all; "
+        f"peak RSS {peak:,.0f} MiB"
+    )
+    print(
+        f" batches: {batches:.0f} in the steady part, {per_batch:,.0f} lines each, analysed in {mean_batch:.2f} s on average "
+        f"(busy {mean_batch * batches / (last[0] - first[0]):.0%} of the time)"
     )
     if delays:
         print(

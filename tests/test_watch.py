@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -384,6 +385,11 @@ def test_metrics_are_scraped_from_a_real_endpoint() -> None:
     assert 'logscope_findings_open{code="redirect-method-downgrade",severity="critical"} 2.0' in text
     assert 'logscope_lines_total{result="parsed"} 6557.0' in text
     assert 'logscope_events_total{event="client-stuck"} 2.0' in text
+    # How the watch itself is doing: batches timed, requests held whole or folded (all of them, in all).
+    batches = float(re.search(r"^logscope_batch_seconds_count (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    assert batches >= 1
+    kept = {k: float(v) for k, v in re.findall(r'^logscope_requests\{kept="(\w+)"\} (\S+)$', text, re.M)}
+    assert kept["folded"] > 0 and kept["whole"] + kept["folded"] == 6557
 
 
 def test_the_live_view_on_a_terminal() -> None:

@@ -256,7 +256,8 @@ def _buckets(old: pl.DataFrame, new: pl.DataFrame, name: str) -> pl.DataFrame:
 def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequence[str]) -> tuple[pl.DataFrame, pl.Series]:
     """Move each client's requests up to `cut` and before its first one that is not `foldable` into the carry
     (when none of those it keeps started before them). Returns the new carry and the folded requests' `_rid`."""
-    req = flows.requests.with_columns(pl.col("client_id").cast(pl.String))
+    needed = ["_rid", "client_id", "client_ip", "user_agent", "ts", "start", "role", "status", "method", "duration_s", "scheme", "source"]
+    req = flows.requests.select(*needed, "path", "attempt")
     # A client's requests up to `cut` and before the first that is not foldable: cutting a client's requests
     # there is like a batch ending there, which the retained analysis already handles (carry_into).
     early = pl.col("ts") <= cut
@@ -268,10 +269,11 @@ def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequenc
         pl.when(~pl.col("_fold")).then(pl.col("start")).min().alias("_next"),
     )
     ready = per_client.filter(pl.col("_some") & (pl.col("_next").is_null() | (pl.col("_last") <= pl.col("_next"))))
-    rows = req.filter(pl.col("_fold") & pl.col("client_id").is_in(ready["client_id"].implode())).drop("_fold")
+    rows = req.filter(pl.col("_fold") & pl.col("client_id").is_in(ready["client_id"].implode()))
+    rows = rows.drop("_fold").with_columns(pl.col("client_id").cast(pl.String))
     if rows.height == 0:
         return carry, pl.Series("_rid", [], pl.UInt64)
-    ids = ready["client_id"].implode()
+    ids = ready["client_id"].cast(pl.String).implode()
     old = carry.filter(pl.col("client_id").is_in(ids))
     flow, ep = pl.col("role") != "other", pl.col("role") == "endpoint"
     scheme, source = pl.col("scheme"), pl.col("source").cast(pl.String)

@@ -42,6 +42,10 @@ class Figures:
     forgotten: int = 0
     watermark: str | None = None
     notes: list[str] = field(default_factory=list)
+    batch_seconds: float = 0.0  # how long the last batch took to analyse (under `--batch`: keeping up)
+    retained: int = 0  # requests held whole
+    folded: int = 0  # requests folded into per-client sums (logscope.live.carry)
+    late: int = 0  # lines that arrived more than a minute behind the log's time
 
 
 class Sink(Protocol):
@@ -173,7 +177,7 @@ class Metrics:
     """A Prometheus endpoint: clients by outcome, open findings by code and severity, lines, events."""
 
     def __init__(self, address: str, webhook: Webhook | None = None) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
         host, _, port = address.rpartition(":")
         self.registry = CollectorRegistry()
@@ -182,6 +186,14 @@ class Metrics:
         self.lines = Counter("logscope_lines", "Log lines read", ["result"], registry=self.registry)
         self.events = Counter("logscope_events", "Events emitted", ["event"], registry=self.registry)
         self.dropped = Gauge("logscope_webhook_dropped", "Events the webhook could not deliver", registry=self.registry)
+        self.batch = Histogram(
+            "logscope_batch_seconds",
+            "Time to analyse one batch (the watch keeps up while this stays under --batch)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.requests = Gauge("logscope_requests", "Requests held whole and folded into per-client sums", ["kept"], registry=self.registry)
+        self.late = Gauge("logscope_lines_late", "Lines that arrived more than a minute behind the log's time", registry=self.registry)
         self.webhook = webhook
         self._seen = (0, 0)
         self.server, self.thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
@@ -193,6 +205,10 @@ class Metrics:
         self._seen = (parsed, rejected)
         for e in events:
             self.events.labels(e.event).inc()
+        self.batch.observe(figures.batch_seconds)
+        self.requests.labels("whole").set(figures.retained)
+        self.requests.labels("folded").set(figures.folded)
+        self.late.set(figures.late)
         verdicts = state.last_verdicts
         if verdicts is not None:
             counts = verdicts.outcomes.group_by("outcome").len() if verdicts.outcomes.height else None

@@ -39,6 +39,7 @@ class WatchOptions:
     from_start: bool = False
     batch_s: float = 1.0
     poll_s: float = 0.2
+    max_batch_lines: int = 250_000  # a replay (or a backlog) is read in batches of at most this: memory stays bounded
     forget_after: timedelta = timedelta(hours=24)
     max_clients: int = 100_000
     anonymize: bool = False
@@ -75,14 +76,15 @@ class Watch:
             while True:
                 # A batch is what arrived in `batch_s` since the last one started: the time spent analysing it
                 # counts, so a batch that took 0.8 s is followed by 0.2 s of reading, not a whole `batch_s`.
-                batch = []
+                batch, lines = [], 0
                 while True:
                     if self.reopen.is_set():
                         self.reopen.clear()
                         self.follower.reopen()
                     got = self.follower.poll()
                     batch.extend(got)
-                    if self.stop.is_set() or time.monotonic() - started >= self.options.batch_s:
+                    lines += sum(block.frame.height for _, block in got)
+                    if self.stop.is_set() or time.monotonic() - started >= self.options.batch_s or lines >= self.options.max_batch_lines:
                         break
                     if self.options.once and not got:
                         break
@@ -100,6 +102,7 @@ class Watch:
 
     def step(self, batch: list, final: bool = False) -> list[Event]:
         """One batch: parse, feed, and tell the sinks what changed."""
+        began = time.monotonic()
         rows = self.state.parse(batch)
         if self._key is not None and rows.height:
             rows, _ = anonymize_requests(rows, self._key)
@@ -108,6 +111,7 @@ class Watch:
         self.state.last_verdicts = verdicts
         events = self.tracker.update(verdicts, self.state)
         self._figures(rows)
+        self.figures.batch_seconds = time.monotonic() - began
         for sink in self.sinks:
             sink.emit(events, self.state, self.figures)
         return events
@@ -118,6 +122,7 @@ class Watch:
         span = self._rate[-1][0] - self._rate[0][0]
         f = self.figures
         f.lines, f.rejected, f.forgotten = self.state.lines, self.state.rejected, self.state.forgotten
+        f.retained, f.folded, f.late = self.state.history.height, self.state.folded, self.state.late
         f.lines_per_s = (self._rate[-1][1] - self._rate[0][1]) / span if span > 0 else 0.0
         f.clients = self.state.clients.height if self.state.clients is not None else 0
         f.watermark = iso(self.state.watermark)
