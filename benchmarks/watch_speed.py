@@ -2,17 +2,19 @@
 """How fast `logscope watch` keeps up, and how soon it tells.
 
     python benchmarks/watch_speed.py                      # replay 1M lines; follow 100k lines/s for 30 s
-    python benchmarks/watch_speed.py --rate 150000 --seconds 20
+    python benchmarks/watch_speed.py --rate 150000 --seconds 20 --clients 100000
 
 1. Replay: `logscope watch FILE --from-start --once --jsonl` over the benchmark's nginx file (benchmarks/
    analyze_speed.py's generator), timed and measured like `analyze`.
 2. Follow: `logscope watch FILE --jsonl --batch 1 --metrics …` follows a file while this script appends
-   nginx `combined` lines to it at `--rate` lines per second, stamped with the clock (so log time follows
-   the clock). It prints the rate the watch sustained (lines it counted, read from its Prometheus
-   endpoint, per second) and its backlog. Among the lines, clients get stuck one after another (three
-   failed attempts, `--attempt-gap 1 --stuck-after 3`): each `client-stuck` is timed from the write of
-   the line that closed its third attempt (the first line logged a gap after it: before that line the
-   attempt could still grow) to the event on the watch's standard output.
+   nginx `combined` lines to it at `--rate` lines per second from `--clients` clients, all of them active
+   all the time, stamped with the clock (so log time follows the clock). It prints the rate the watch
+   sustained (the slope of the lines it counted, read from its Prometheus endpoint twice a second), the
+   lines written and not yet counted (at most, and at the end), its batches (lines, the time each took to
+   analyse: under a second, it keeps up) and its peak memory. Among the lines, clients get stuck one after
+   another (three failed attempts, `--attempt-gap 1 --stuck-after 3`): each `client-stuck` is timed from
+   the write of the line that closed its third attempt (the first line logged a gap after it: before that
+   line the attempt could still grow) to the event on the watch's standard output.
 Not a test: it prints figures.
 """
 
@@ -73,7 +75,7 @@ def replay(lines: int) -> None:
     print(f" replay {lines:>11,} lines: {seconds:7.2f} s = {lines / seconds:>9,.0f} lines/s, peak RSS {peak:>7,.0f} MiB")
 
 
-def follow(rate: int, seconds: float) -> None:
+def follow(rate: int, seconds: float, clients_n: int = 20_000) -> None:
     port = 19000 + os.getpid() % 1000
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "access.log"
@@ -95,7 +97,7 @@ def follow(rate: int, seconds: float) -> None:
         threading.Thread(target=read_events, daemon=True).start()
         time.sleep(3)  # the watch starts and opens the file
         rng = random.Random(1)
-        clients = [(f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", rng.choice(UAS)) for _ in range(20_000)]
+        clients = [(f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", rng.choice(UAS)) for _ in range(clients_n)]
         # Each client's line around its time stamp, made once: the writer shares the 2 cores with the watch.
         halves = []
         for ip, ua in clients:
@@ -150,7 +152,7 @@ def follow(rate: int, seconds: float) -> None:
     per_batch = (last[2] - first[2]) / batches if batches else 0.0
     delays = sorted(arrivals[ip] - closing[ip] for ip in closing if ip in arrivals)
     print(
-        f" follow {rate:>9,} lines/s for {seconds:.0f} s: the watch counted {sustained:>9,.0f} lines/s while written "
+        f" follow {rate:>9,} lines/s from {len(clients):,} clients for {seconds:.0f} s: the watch counted {sustained:>9,.0f} lines/s while written "
         f"(slope over {len(steady)} scrapes); not yet counted: at most {max(backlogs):,.0f} lines "
         f"({max(backlogs) / rate:.1f} s of writing), {backlogs[-1]:,.0f} at the end; {final:,.0f} of {written:,} lines in all; "
         f"peak RSS {peak:,.0f} MiB"
@@ -173,11 +175,12 @@ def main() -> None:
     parser.add_argument("--replay-lines", type=int, default=1_000_000)
     parser.add_argument("--rate", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=20_000, help="distinct clients the followed lines come from")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     if args.replay_lines:
         replay(args.replay_lines)
-    follow(args.rate, args.seconds)
+    follow(args.rate, args.seconds, args.clients)
 
 
 if __name__ == "__main__":

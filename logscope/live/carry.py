@@ -112,20 +112,39 @@ def _as_partials(carry: pl.DataFrame, redirecting: Mapping[str, Sequence[int]]) 
     )  # fmt: skip
 
 
-def ordered_union(frame: pl.DataFrame, column: str, by: str = "client_id", limit: int | None = None) -> pl.DataFrame:
-    """Per `by`, the distinct values of `column` (a list column is exploded first), in order of first
-    appearance (at most `limit`): one distinct over the whole frame, not a list operation per group."""
-    if isinstance(frame.schema[column], pl.List):
-        frame = frame.select(by, column).explode(column)
-    pairs = frame.select(by, column).drop_nulls(column).unique(maintain_order=True)
-    values = pl.col(column) if limit is None else pl.col(column).head(limit)
-    return pairs.group_by(by, maintain_order=True).agg(values)
+def extend_lists(earlier: pl.DataFrame, later: pl.DataFrame, column: str, limit: int | None = None) -> pl.DataFrame:
+    """Per client of either, the list `column` of `earlier` followed by the values of `later`'s list it does
+    not hold yet, in order of first appearance, at most `limit`. Most clients bring nothing new: they are
+    found by one vectorised set difference, and only the others are merged value by value (as a frame)."""
+    both = earlier.select("client_id", column).join(later.select("client_id", column), on="client_id", how="full", coalesce=True)
+    new = pl.col(f"{column}_right")
+    grows = new.list.set_difference(pl.col(column).fill_null(pl.lit([], pl.List(pl.String)))).list.len().fill_null(0) > 0
+    both = both.with_columns(grows.alias("_grows"))
+    kept = both.filter(~pl.col("_grows")).select("client_id", pl.coalesce(column, new).alias(column))
+    growing = both.filter("_grows")
+    if growing.height == 0:
+        return kept
+    values = growing.select("client_id", pl.concat_list(pl.col(column).fill_null(pl.lit([], pl.List(pl.String))), new).alias(column))
+    pairs = values.explode(column).drop_nulls(column).unique(maintain_order=True)
+    merged = pairs.group_by("client_id", maintain_order=True).agg(pl.col(column) if limit is None else pl.col(column).head(limit))
+    return pl.concat([kept, merged])
+
+
+def _lists(rows: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Per client, the distinct values of `column` over its rows, in order of first appearance."""
+    return (
+        rows.select("client_id", column)
+        .drop_nulls(column)
+        .unique(maintain_order=True)
+        .group_by("client_id", maintain_order=True)
+        .agg(column)
+    )
 
 
 def combine_partials(earlier: pl.DataFrame, later: pl.DataFrame) -> pl.DataFrame:
     """Two parts' client_partials (each client's requests in `earlier` before those in `later`) as one."""
     flags = [c for c in later.columns if c.startswith(("_flow_", "_all_")) or c in ("_has_flow", *TRANSPORT_FLAGS)]
-    both = pl.concat([earlier.select(later.columns), later], how="vertical_relaxed")
+    both = pl.concat([earlier.select(later.columns).drop("paths"), later.drop("paths")], how="vertical_relaxed")
     combined = both.group_by("client_id", maintain_order=True).agg(
         pl.col("ip", "user_agent").first(),
         *[pl.col(c).sum() for c in SUMMED],
@@ -133,10 +152,8 @@ def combine_partials(earlier: pl.DataFrame, later: pl.DataFrame) -> pl.DataFrame
         pl.col("last_seen").max(),
         *[pl.col(c).any() for c in flags],
     )
-    paths = ordered_union(both, "paths", limit=MAX_PATHS)  # earlier's first: concat keeps the order
-    combined = combined.join(paths, on="client_id", how="left", maintain_order="left").with_columns(
-        pl.col("paths").fill_null(pl.lit([], pl.List(pl.String)))
-    )
+    paths = extend_lists(earlier, later, "paths", limit=MAX_PATHS)
+    combined = combined.join(paths, on="client_id", how="left", maintain_order="left")
     return combined.cast({c: t for c, t in later.schema.items() if c in combined.columns})
 
 
@@ -323,8 +340,7 @@ def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequenc
         "flow_unlogged": unlogged.filter("_flow").select("client_id", pl.col("all_unlogged").alias("flow_unlogged")),
     }
     for name, values in lists.items():
-        both = pl.concat([old.select("client_id", name).explode(name), values], how="vertical_relaxed")
-        union = ordered_union(both, name, limit=MAX_PATHS if name == "paths" else None)
+        union = extend_lists(old, _lists(values, name), name, limit=MAX_PATHS if name == "paths" else None)
         summed = summed.join(union, on="client_id", how="left", maintain_order="left").with_columns(
             pl.col(name).fill_null(pl.lit([], pl.List(pl.String)))
         )

@@ -62,8 +62,10 @@ class Event:
 class Tracker:
     """What was told so far, to tell only what changed."""
 
-    outcomes: dict[str, str] = field(default_factory=dict)  # client -> the last outcome events were based on
-    stuck: set[str] = field(default_factory=set)  # clients told stuck and not recovered since
+    #: Per client, the last outcome events were based on and whether it was told stuck (and not recovered since).
+    told: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"client_id": pl.String, "outcome": pl.String, "stuck": pl.Boolean})
+    )
     open: dict[tuple[str | None, str], Finding] = field(default_factory=dict)
     agents: dict[str | None, str | None] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENTS, 0))
@@ -80,25 +82,36 @@ class Tracker:
         for cid, code in verdicts.modes:
             if cid is not None:
                 modes_of.setdefault(cid, []).append(code)
-        for row in verdicts.outcomes.iter_rows(named=True):
-            cid, outcome, before = row["client_id"], row["outcome"], self.outcomes.get(row["client_id"])
-            who = {"client_id": cid, "ip": row["ip"], "user_agent": row["user_agent"], "agent": self.agent(row["user_agent"])}
-            modes = sorted(modes_of.get(cid, []))
-            fix = _fix_of(verdicts, cid, modes)
-            if outcome == "stuck" and cid not in self.stuck:
-                self.stuck.add(cid)
-                events.append(Event("client-stuck", row["stuck_at"], **who, count=row["failed"], failure_modes=modes, fix=fix))
-            elif (outcome == "connected" and before in ("stuck", "failing")) or (cid in self.stuck and outcome == "degraded"):
-                # A stuck client that connects at last is no longer stuck, even if its failures keep it degraded.
-                self.stuck.discard(cid)
-                events.append(Event("client-recovered", row["last_ok"], **who, failure_modes=modes))
-            self.outcomes[cid] = outcome
-        clients = _who(state)
+        # Who changed, in one join over all clients; only they are looked at one by one (few).
+        now = verdicts.outcomes
+        if now.height:
+            joined = now.join(self.told.rename({"outcome": "_before", "stuck": "_stuck"}), on="client_id", how="left")
+            told_stuck = pl.col("_stuck").fill_null(False)
+            gets_stuck = (pl.col("outcome") == "stuck") & ~told_stuck
+            # A stuck client that connects at last is no longer stuck, even if its failures keep it degraded.
+            recovers = ~gets_stuck & (
+                ((pl.col("outcome") == "connected") & pl.col("_before").is_in(["stuck", "failing"]))
+                | (told_stuck & (pl.col("outcome") == "degraded"))
+            )
+            joined = joined.with_columns(gets_stuck.alias("_gets_stuck"), recovers.alias("_recovers"))
+            for row in joined.filter(pl.col("_gets_stuck") | pl.col("_recovers")).iter_rows(named=True):
+                cid = row["client_id"]
+                who = {"client_id": cid, "ip": row["ip"], "user_agent": row["user_agent"], "agent": self.agent(row["user_agent"])}
+                modes = sorted(modes_of.get(cid, []))
+                if row["_gets_stuck"]:
+                    fix = _fix_of(verdicts, cid, modes)
+                    events.append(Event("client-stuck", row["stuck_at"], **who, count=row["failed"], failure_modes=modes, fix=fix))
+                else:
+                    events.append(Event("client-recovered", row["last_ok"], **who, failure_modes=modes))
+            current = joined.select("client_id", "outcome", ((told_stuck | pl.col("_gets_stuck")) & ~pl.col("_recovers")).alias("stuck"))
+            self.told = pl.concat([self.told.join(current, on="client_id", how="anti"), current])
+        opened, cleared = verdicts.modes.keys() - self.open.keys(), self.open.keys() - verdicts.modes.keys()
+        clients = _who(state, {cid for cid, _ in opened | cleared if cid is not None})
         for key, f in verdicts.modes.items():
-            if key not in self.open:
+            if key in opened:
                 events.append(_finding_event("finding-opened", f, key[0], clients, self, f.last_seen))
-        for key, f in list(self.open.items()):
-            if key not in verdicts.modes:
+        for key, f in self.open.items():
+            if key in cleared:
                 events.append(_finding_event("finding-cleared", f, key[0], clients, self, state.watermark))
         self.open = dict(verdicts.modes)
         for e in events:
@@ -113,10 +126,11 @@ def _fix_of(verdicts: Verdicts, cid: str, modes: list[str]) -> dict[str, str]:
     return found[0].fix if found else {}
 
 
-def _who(state: LiveState) -> dict[str, tuple[str | None, str | None]]:
-    if state.clients is None:
+def _who(state: LiveState, ids: set[str]) -> dict[str, tuple[str | None, str | None]]:
+    if state.clients is None or not ids:
         return {}
-    return {cid: (ip, ua) for cid, ip, ua in state.clients.select("client_id", "ip", "user_agent").iter_rows()}
+    named = state.clients.filter(pl.col("client_id").is_in(list(ids))).select("client_id", "ip", "user_agent")
+    return {cid: (ip, ua) for cid, ip, ua in named.iter_rows()}
 
 
 def _finding_event(kind: str, f: Finding, cid: str | None, clients: dict, tracker: Tracker, ts: datetime | None) -> Event:
