@@ -237,6 +237,9 @@ class Detector:
 
     describe: Describe
     select: Select | None = None  # None: the finding is read from the global tables alone
+    #: The tally of any part of a client's requests is that part's own (a rule request by request, no
+    #: neighbours, no threshold per client): `logscope watch` folds requests into such tallies.
+    local: bool = False
 
     @property
     def name(self) -> str:
@@ -246,11 +249,11 @@ class Detector:
 DETECTORS: list[Detector] = []
 
 
-def detector(select: Select | None = None) -> Callable[[Describe], Describe]:
+def detector(select: Select | None = None, local: bool = False) -> Callable[[Describe], Describe]:
     """Register a detector; the order of registration is the order findings of equal rank are listed."""
 
     def register(describe: Describe) -> Describe:
-        DETECTORS.append(Detector(describe, select))
+        DETECTORS.append(Detector(describe, select, local))
         return describe
 
     return register

@@ -75,12 +75,17 @@ def empty_carry() -> pl.DataFrame:
 
 
 def foldable(hsts_sources: Sequence[str]) -> pl.Expr:
-    """A request no detector reads beyond counting it: not a redirect, not plain HTTP as logged (credentials,
-    MCP served over HTTP), no token endpoint, no response headers logged (HSTS); an endpoint request only if
-    it succeeded and is not a stream with a duration (stream-cut); nothing of OAuth discovery."""
+    """A request that no detector reads beyond counting it, or only request by request (`Detector.local`,
+    whose tallies the carry keeps: HSTS): not a redirect, not plain HTTP as logged (credentials, MCP served
+    over HTTP), no token endpoint; from an input that logs response headers, only with its scheme logged
+    (whether an unlogged one was HTTPS can change with what the log shows later); an endpoint request only
+    if it succeeded and is not a stream with a duration (stream-cut); nothing of OAuth discovery.
+    What the other detectors read over all of a client's requests is kept in the carry (reconnect-storm's
+    buckets, auth-loop's successes, the endpoint status before a continued attempt)."""
     role, status = pl.col("role"), pl.col("status")
     plain = pl.col("scheme") == "http"
-    common = ~status.is_in(REDIRECTS) & ~plain.fill_null(False) & ~pl.col("source").cast(pl.String).is_in(list(hsts_sources))
+    headers = pl.col("source").cast(pl.String).is_in(list(hsts_sources)) & pl.col("scheme").is_null()
+    common = ~status.is_in(REDIRECTS) & ~plain.fill_null(False) & ~headers
     token = pl.col("path").cast(pl.String).str.ends_with("/token")
     endpoint = (role == "endpoint") & status.is_between(200, 299) & ~((pl.col("method") == "GET") & pl.col("duration_s").is_not_null())
     return (common & (((role == "other") & ~token) | endpoint)).fill_null(False)
@@ -408,3 +413,17 @@ def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequenc
     )
     kept = carry.filter(~pl.col("client_id").is_in(ids))
     return pl.concat([kept, updated.select([pl.col(c).cast(t) for c, t in CARRY_SCHEMA.items()])]), rows["_rid"]
+
+
+def fold_tallies(folded: pl.DataFrame | None, tally: pl.DataFrame) -> pl.DataFrame | None:
+    """A local detector's tally of folded requests added to what it already held (Detector.local): per
+    client and value, the counts add, the first and last seen widen, the first evidence stays."""
+    if tally.height == 0:
+        return folded
+    if folded is None or folded.height == 0:
+        return tally
+    by = [c for c in tally.columns if c not in ("client_id", "n", "first_seen", "last_seen", "first", "shard")]
+    both = pl.concat([folded, tally], how="diagonal_relaxed")
+    return both.group_by("client_id", *by, maintain_order=True).agg(
+        pl.col("n").sum(), pl.col("first_seen").min(), pl.col("last_seen").max(), pl.col("first", "shard").first()
+    )

@@ -43,7 +43,7 @@ from ..formats import FormatChoice
 from ..ingest import Ingest, InputParser, InputReport, log_order
 from ..schema import RAW, empty_frame
 from ..sources import Block
-from .carry import MAX_FOLD_LAG, carry_into, empty_carry, fold
+from .carry import MAX_FOLD_LAG, carry_into, empty_carry, fold, fold_tallies
 
 SAMPLE_LINES = 50  # lines a new input's format is detected from (its first non-blank ones)
 
@@ -74,6 +74,7 @@ class LiveState:
     clients: pl.DataFrame | None = None
     attempts: pl.DataFrame | None = None
     tallies: list[pl.DataFrame | None] = field(default_factory=lambda: [None] * len(DETECTORS))
+    folded_tallies: list[pl.DataFrame | None] = field(default_factory=lambda: [None] * len(DETECTORS))  # of local detectors
     redirects: pl.DataFrame | None = None  # ip, source, status, n: redirects that look like HTTP -> HTTPS
     facts: pl.DataFrame | None = None  # per address: the server-transport counts that add up ...
     hops: pl.DataFrame | None = None  # ... and its redirected requests by status and method
@@ -165,6 +166,13 @@ class LiveState:
         flows = carry_into(flows, carried, self.redirecting, self.options)
         ids = flows.clients["client_id"]
         tallies = select_all(Context(flows, ingest, carried=carried))
+        # A local detector's tally of folded requests is held apart (Detector.local): added back here.
+        tallies = [
+            t
+            if f is None or t is None
+            else pl.concat([f.filter(pl.col("client_id").cast(pl.String).is_in(ids.implode())), t], how="diagonal_relaxed")
+            for t, f in zip(tallies, self.folded_tallies, strict=True)
+        ]
         self.tallies = [
             _replace(old, new, "client_id", None if addresses is None else ids) for old, new in zip(self.tallies, tallies, strict=True)
         ]
@@ -196,6 +204,13 @@ class LiveState:
         lag = self.fold_lag if self.fold_lag is not None else self.disorder
         self.carry, rids = fold(flows, self.carry, self.watermark - lag, hsts)
         if rids.len():
+            rows = flows.requests.filter(pl.col("_rid").is_in(rids.implode()))
+            ctx = Context(
+                Flows(rows, flows.attempts, flows.clients, flows.server, flows.options), Ingest(requests=rows, inputs=self.inputs)
+            )
+            for i, d in enumerate(DETECTORS):
+                if d.local and d.select is not None:
+                    self.folded_tallies[i] = fold_tallies(self.folded_tallies[i], d.select(ctx))
             self.folded += rids.len()
             self.history = self.history.filter(~pl.col("_rid").is_in(rids.implode()))
 
@@ -216,6 +231,9 @@ class LiveState:
         self.attempts = self.attempts.filter(~pl.col("client_id").is_in(gone_ids)) if self.attempts is not None else None
         self.carry = self.carry.filter(~pl.col("client_id").is_in(gone_ids))
         self.tallies = [t.filter(~pl.col("client_id").cast(pl.String).is_in(gone_ids)) if t is not None else None for t in self.tallies]
+        self.folded_tallies = [
+            t.filter(~pl.col("client_id").cast(pl.String).is_in(gone_ids)) if t is not None else None for t in self.folded_tallies
+        ]
         # Requests go with their clients; an address stays while another of its clients is kept.
         ua = pl.col("user_agent").cast(pl.String)
         keys = stale.select(pl.col("ip"), pl.col("user_agent")).with_columns(pl.lit(True).alias("_gone"))
