@@ -1,7 +1,7 @@
 """The verdicts of `logscope watch`, kept up to date batch by batch with the functions `analyze` uses.
 
 Each batch of new lines is parsed into canonical rows. The addresses it touches are analysed again over
-their retained requests, with `build_flows` and every detector's `select`, exactly as one shard of a
+their retained requests (and the carry of what was folded), with `build_flows` and every detector's `select`, exactly as one shard of a
 sharded analysis (a client lives at one address, and every per-client rule is exact there): their rows
 in the clients table, the attempts and the detector tallies are replaced. The few things that span
 addresses are kept as sums over clients (the redirects that show a server redirects plain HTTP, the
@@ -12,8 +12,10 @@ So the state after the last batch is `analyze` of the same lines: same clients, 
 modes. Verdicts follow the log's own time (`watermark`, the latest timestamp read), never the clock: an
 attempt still within the attempt gap of the watermark may grow, so events only count closed attempts.
 
-Memory: the requests of clients seen within `forget_after` of the watermark, at most `max_clients`
-clients (the least recently seen are forgotten first).
+Memory: per client seen within `forget_after` of the watermark (at most `max_clients` clients, the least
+recently seen are forgotten first), a row of sums of the requests folded away (logscope.live.carry) and
+the requests held whole: those not yet far enough behind the watermark, and a client's requests from its
+first one that a detector reads more closely on.
 """
 
 from __future__ import annotations
