@@ -92,9 +92,11 @@ def analyze(
         ),
     ] = None,
     spill_dir: Annotated[
-        Optional[Path],  # noqa: UP045
+        Optional[str],  # noqa: UP045
         typer.Option(
-            "--spill-dir", help="Where shards go while analysed (default: the temporary directory; on a cluster, one all workers share)."
+            "--spill-dir",
+            help="Where shards go while analysed: a directory, or a URL such as s3://bucket/prefix (default: the temporary "
+            "directory; on a cluster, one all workers reach).",
         ),
     ] = None,
     scheduler: Annotated[
@@ -114,6 +116,7 @@ def analyze(
     from .html_report import write_html
     from .inventory import networks
     from .report import build_report, write_json
+    from .spill import is_url, local
     from .terminal import ingest_progress, print_summary
 
     # With the JSON on standard output, the human summary goes to standard error.
@@ -134,7 +137,7 @@ def analyze(
         ranges = networks.default_ranges(networks_dir) if networks_dir is not None else None
         if asn_db is not None and not asn_db.is_file():
             raise LogscopeError(f"{asn_db}: no such --asn-db file")
-        if spill_dir is not None and not spill_dir.is_dir():
+        if spill_dir is not None and not is_url(spill_dir) and not Path(local(spill_dir)).is_dir():
             raise LogscopeError(f"{spill_dir}: --spill-dir is not a directory")
         with ingest_progress(not quiet and sys.stderr.isatty()) as progress:
             analysis = run_analysis(

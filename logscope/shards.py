@@ -17,8 +17,6 @@ Each shard's annotated requests and attempts stay on disk, for evidence, the HTM
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -59,6 +57,7 @@ from .ingest import (
 )
 from .schema import empty_frame
 from .sources import BLOCK_BYTES, GZIP_MAGIC, STDIN, Source, count_lines, expand_inputs, line_ranges
+from .spill import Spill, join, makedirs, matching, remove
 
 WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faster, and it fits
 SHARD_BYTES = 1 << 30  # log per shard when sharding is automatic: about 1.5 GB of memory for nginx lines
@@ -97,7 +96,7 @@ def shard_of(options: FlowOptions, shards: int) -> pl.Expr:
 class _ShardWriter:
     """Takes parsed blocks and appends each one's rows to their shards' Parquet files."""
 
-    root: Path
+    root: str  # a local directory or a URL (logscope.spill)
     shards: int
     shard: pl.Expr
     prefix: str = ""  # before each part file's number: one writer per input, on a cluster
@@ -111,10 +110,10 @@ class _ShardWriter:
     def __post_init__(self) -> None:
         self.held = [[] for _ in range(self.shards)]
         for i in range(self.shards):
-            self.directory(i).mkdir(parents=True, exist_ok=True)
+            makedirs(self.directory(i))
 
-    def directory(self, i: int) -> Path:
-        return self.root / f"shard-{i:04d}"
+    def directory(self, i: int) -> str:
+        return join(self.root, f"shard-{i:04d}")
 
     def keep(self, block: pl.DataFrame) -> None:
         self.unlogged_scheme |= block["scheme"].null_count() > 0
@@ -130,7 +129,7 @@ class _ShardWriter:
             if parts:
                 # Part files are numbered in the order written, which is input order.
                 pl.concat(parts, how="diagonal_relaxed").write_parquet(
-                    self.directory(i) / f"part-{self.prefix}{self.parts:06d}.parquet", compression="lz4"
+                    join(self.directory(i), f"part-{self.prefix}{self.parts:06d}.parquet"), compression="lz4"
                 )
         self.held = [[] for _ in range(self.shards)]
         self.rows = 0
@@ -138,13 +137,13 @@ class _ShardWriter:
 
     def discard(self, i: int) -> None:
         """Shard `i` is analysed: its parsed rows are not needed any more."""
-        shutil.rmtree(self.directory(i), ignore_errors=True)
+        remove(self.directory(i))
 
     def load(self, i: int) -> pl.DataFrame:
-        return load_shard(sorted(self.directory(i).glob("part-*.parquet")), self.inputs)
+        return load_shard(matching(join(self.directory(i), "part-*.parquet")), self.inputs)
 
 
-def load_shard(files: list[Path], inputs: list[InputReport] | None) -> pl.DataFrame:
+def load_shard(files: Sequence[str | Path], inputs: list[InputReport] | None) -> pl.DataFrame:
     """A shard's requests in input order (inputs as named, lines in file order); `inputs` given when the
     rows came from a store, in its days' order."""
     if not files:
@@ -159,13 +158,13 @@ def load_shard(files: list[Path], inputs: list[InputReport] | None) -> pl.DataFr
 class ShardedRun:
     """What a sharded analysis leaves on disk: each shard's annotated requests and attempts."""
 
-    directory: tempfile.TemporaryDirectory[str]
+    directory: Spill
     inputs: list[InputReport]
     written: list[int] = field(default_factory=list)  # shards with requests (a shard can get no client)
     offsets: dict[int, int] = field(default_factory=dict)  # per shard, what its attempt numbers are numbered on from
 
-    def path(self, kind: str, i: int) -> Path:
-        return shard_path(Path(self.directory.name), kind, i)
+    def path(self, kind: str, i: int) -> str:
+        return shard_path(self.directory.name, kind, i)
 
     def scan(self, kind: str = "annotated") -> pl.LazyFrame:
         """All shards' `annotated` requests (`seq`, `next_seq`, `prev_seq` number rows within their
@@ -183,8 +182,8 @@ class ShardedRun:
         return pl.concat(found, how="diagonal_relaxed")
 
 
-def shard_path(root: Path, kind: str, i: int) -> Path:
-    return root / f"{kind}-{i:04d}.parquet"
+def shard_path(root: str, kind: str, i: int) -> str:
+    return join(root, f"{kind}-{i:04d}.parquet")
 
 
 class SpilledFlows(Flows):
@@ -223,14 +222,14 @@ def _shards_of(
     choice: FormatChoice | None,
     options: FlowOptions,
     shards: int,
-    root: Path,
+    root: str,
     naive_tz: str,
     progress: ProgressHook | None,
     executor: Executor,
 ) -> tuple[_ShardWriter, list[InputReport]]:
     from .ingest.stores import is_store, read_manifest, read_manifest_fields, store_batches
 
-    writer = _ShardWriter(root / "parsed", shards, shard_of(options, shards))
+    writer = _ShardWriter(join(root, "parsed"), shards, shard_of(options, shards))
     if len(specs) == 1 and is_store(Path(specs[0])):
         store = Path(specs[0])
         writer.inputs = read_manifest(store)
@@ -252,7 +251,7 @@ def _shards_of(
     # On a cluster each input is parsed by a worker, and a large plain file in byte ranges of whole lines,
     # each by a worker: part files are named after the input's place and the range's, so a shard's parts
     # still read in input order, lines in file order.
-    step = PartitionStep(root / "parsed", shards, options, Inputs(sources, choice or FormatChoice(), naive_tz))
+    step = PartitionStep(join(root, "parsed"), shards, options, Inputs(sources, choice or FormatChoice(), naive_tz))
     inputs, writer.unlogged_scheme, writer.total = parse_on(executor, step.inputs, partial(partition_input, step))
     return writer, inputs
 
@@ -355,7 +354,7 @@ def _gzipped(src: Source) -> bool:
 class PartitionStep:
     """What parsing an input into the shards needs, sent to the worker that parses it."""
 
-    parsed: Path
+    parsed: str
     shards: int
     options: FlowOptions
     inputs: Inputs
@@ -374,8 +373,8 @@ class ShardStep:
     """What analysing one shard needs, in values a worker process can be sent: where the shards' parsed
     requests are, where its annotated requests and attempts go, and the settings."""
 
-    parsed: Path
-    out: Path
+    parsed: str  # where the shards' parsed requests are (or a store's directory)
+    out: str  # where their annotated requests and attempts go
     inputs: list[InputReport]
     from_store: bool
     options: FlowOptions
@@ -385,9 +384,9 @@ class ShardStep:
 
     def ingest(self, i: int) -> Ingest:
         if self.store_partitions:  # a store `logscope convert --shards` wrote: its client partition i, every day of it
-            files = sorted(self.parsed.glob(f"day=*/{client_partition(i)}/*.parquet"))
+            files = matching(join(self.parsed, "day=*", client_partition(i), "*.parquet"))
         else:
-            files = sorted((self.parsed / f"shard-{i:04d}").glob("part-*.parquet"))
+            files = matching(join(self.parsed, f"shard-{i:04d}", "part-*.parquet"))
         rows = load_shard(files, self.inputs if self.from_store else None)
         return Ingest(requests=merge_in_time_order([rows]), inputs=self.inputs)
 
@@ -442,12 +441,12 @@ def sharded_flows(
     """Parse into `shards` shards of clients, then flows and detector tallies shard by shard (one after
     another here, or as tasks of `executor`), then the merge: clients, server transport and findings."""
     executor = executor or InProcess()
-    directory = tempfile.TemporaryDirectory(prefix="logscope-shards-", dir=spill_dir)
-    root = Path(directory.name)
+    directory = Spill(spill_dir)
+    root = directory.name
     source, inputs = _shards_of(specs, choice, options, shards, root, naive_tz, progress, executor)
     run = ShardedRun(directory, inputs)
     partitioned = len(specs) == 1 and source.inputs is not None and store_partitions(Path(specs[0]), options) == shards
-    parsed = Path(specs[0]) if partitioned else root / "parsed"
+    parsed = specs[0] if partitioned else join(root, "parsed")
     step = ShardStep(parsed, root, inputs, source.inputs is not None, options, prepare, store_partitions=partitioned)
 
     # First pass, only when some scheme is unlogged: which inputs' servers redirect plain HTTP.

@@ -291,3 +291,61 @@ def test_urls_are_read_through_fsspec_here_and_on_the_workers(served: tuple[str,
     assert [i["path"] for i in globbed["inputs"]] == [str(root / "access.log"), str(root / "access.log.1.gz")]
     missing = run_cli("analyze", f"{base}/nothing.log", "--no-html", "-q")
     assert missing.returncode == 2 and missing.stderr.strip() == f"logscope: error: {base}/nothing.log: no such file"
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A local S3 (moto's server, started here on loopback and stopped after), and the AWS settings that
+    point fsspec, Polars and the worker processes started after it at it."""
+    moto_server = pytest.importorskip("moto.server")
+    fsspec = pytest.importorskip("fsspec")
+    pytest.importorskip("s3fs")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    settings = {
+        "AWS_ACCESS_KEY_ID": "logscope-test",
+        "AWS_SECRET_ACCESS_KEY": "logscope-test",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ALLOW_HTTP": "true",  # Polars' object store, over plain HTTP to the loopback server
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("logs")
+    fs.mkdir("spill")
+    try:
+        yield fs
+    finally:
+        fsspec.AbstractFileSystem.clear_instance_cache()  # no S3 client outlives its server
+        server.stop()
+
+
+def test_s3_inputs_and_an_s3_spill_dir_here_and_on_workers(s3: object, tmp_path: Path) -> None:
+    """Logs in object storage, shards spilled to object storage (`--spill-dir s3://…`), in one process and
+    on workers that reach the bucket themselves: the report of the local files, and nothing left behind."""
+    import gc
+
+    fs = s3
+    rotated = _rotated_log(tmp_path, 6000)
+    for path in rotated:
+        fs.put(str(path), f"logs/rotated/{path.name}")  # type: ignore[attr-defined]
+    local = build_report(analyze(rotated, shards=3))
+    remote = "s3://logs/rotated/access.log*"
+    here = analyze(remote, shards=3, spill_dir="s3://spill/run")
+    assert fs.glob("spill/run/logscope-shards-*/annotated-*.parquet")  # type: ignore[attr-defined]
+    report = build_report(here)
+    assert sorted(i["path"] for i in report["inputs"]) == sorted(f"s3://logs/rotated/{p.name}" for p in rotated)
+    _same_diagnosis(local, report)
+    del here
+    gc.collect()
+    assert not fs.glob("spill/run/logscope-shards-*")  # type: ignore[attr-defined]
+    workers = Cluster(2)  # started with the settings above, as workers on a cloud would have them
+    try:
+        _same_diagnosis(local, build_report(analyze(remote, shards=3, spill_dir="s3://spill/run", scheduler=workers.address)))
+        missing = run_cli("analyze", "s3://logs/nothing.log", "--no-html", "-q")
+        assert missing.returncode == 2 and missing.stderr.strip() == "logscope: error: s3://logs/nothing.log: no such file"
+    finally:
+        workers.stop()
