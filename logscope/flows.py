@@ -419,7 +419,7 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], 
     return [attempt, df["status"].gather(previous).alias("prev_endpoint_status"), previous], attempts
 
 
-def _mcp_transport_flags(df: pl.DataFrame) -> tuple[list[pl.Expr], list[pl.Expr]]:
+def mcp_transport_flags(df: pl.DataFrame) -> tuple[list[pl.Expr], list[pl.Expr]]:
     """How a client speaks MCP, read from its endpoint requests, and whether it tears down with DELETE:
     the columns to add to the requests and the per-client aggregations (for the clients' group-by)."""
     ep = pl.col("role") == "endpoint"
@@ -470,7 +470,7 @@ def client_partials(df: pl.DataFrame) -> pl.DataFrame:
     http, https = pl.col("scheme_eff") == "http", pl.col("scheme_eff") == "https"
     logged, inferred = pl.col("scheme_evidence") == "logged", pl.col("scheme_evidence") == "inferred"
     # Plain sums and any() over narrow columns: Polars' fast aggregation path, no per-group expressions.
-    transport_columns, transport_aggregations = _mcp_transport_flags(df)
+    transport_columns, transport_aggregations = mcp_transport_flags(df)
     base = (
         df.select("ckey", "client_id", "client_ip", "user_agent", "ts", "role", "method", "status", "scheme_eff", "scheme_evidence")
         .with_columns((pl.col("role") != "other").alias("_flow"), *transport_columns)

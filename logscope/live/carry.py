@@ -16,7 +16,8 @@ The rules stay where they are (flows.py, the detectors); this module only keeps 
   statuses that decide it;
 - what the per-client detectors count over all of a client's requests: reconnect-storm's busiest hour of
   attempts and minute of endpoint requests (the last bucket of each still open), auth-loop's successes;
-- what the server's transport facts count (a logged scheme).
+- what the server's transport facts count (a logged scheme);
+- (in LiveState.folded_tallies) the tallies of the detectors that count request by request (Detector.local).
 
 `carry_into` adds a carry to a batch's analysis (flows.build_flows of the retained rows); `fold` moves the
 settled requests of an analysis into the carry. Both are whole-frame Polars work, no loop per request.
@@ -36,9 +37,9 @@ from ..flows import (
     TRANSPORT_FLAGS,
     FlowOptions,
     Flows,
-    _mcp_transport_flags,
     attempt_counts,
     finish_clients,
+    mcp_transport_flags,
 )
 from ..schema import CANONICAL, UTC_DATETIME
 
@@ -299,7 +300,7 @@ def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequenc
     old = carry.filter(pl.col("client_id").is_in(ids))
     flow, ep = pl.col("role") != "other", pl.col("role") == "endpoint"
     scheme, source = pl.col("scheme"), pl.col("source").cast(pl.String)
-    columns, transport = _mcp_transport_flags(rows)
+    columns, transport = mcp_transport_flags(rows)
     new = (
         rows.with_columns(*columns)
         .group_by("client_id", maintain_order=True)
