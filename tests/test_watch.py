@@ -106,9 +106,14 @@ def test_a_glob_picks_up_new_files_from_their_start(tmp_path: Path) -> None:
 
 
 def replay(
-    path: Path, options: FlowOptions, choice: FormatChoice | None = None, seed: int = 0, fold_lag: timedelta | None = None
+    path: Path,
+    options: FlowOptions,
+    choice: FormatChoice | None = None,
+    seed: int = 0,
+    fold_lag: timedelta | None = None,
+    largest: int = 3000,
 ) -> tuple[LiveState, list]:
-    """The file fed to the live state in random chunks (1 to 3,000 lines), as a follower hands them over.
+    """The file fed to the live state in random chunks (1 to `largest` lines), as a follower hands them over.
     With `fold_lag`, requests are folded into the carry that much behind the log's time (0: at once)."""
     rng = random.Random(seed)
     lines = path.read_bytes().splitlines(keepends=True)
@@ -117,7 +122,7 @@ def replay(
         state.fold_lag = fold_lag
     i = 0
     while i < len(lines):
-        k = rng.randint(1, 3000)
+        k = rng.randint(1, largest)
         state.feed(state.parse([(str(path), lines_block(b"".join(lines[i : i + k]), i + 1))]))
         events += tracker.update(state.verdicts(), state)
         i += k
@@ -126,9 +131,14 @@ def replay(
 
 
 def same_as_analyze(
-    path: Path, options: FlowOptions, choice: FormatChoice | None = None, seed: int = 0, fold_lag: timedelta | None = None
+    path: Path,
+    options: FlowOptions,
+    choice: FormatChoice | None = None,
+    seed: int = 0,
+    fold_lag: timedelta | None = None,
+    largest: int = 3000,
 ) -> list:
-    state, events = replay(path, options, choice, seed, fold_lag)
+    state, events = replay(path, options, choice, seed, fold_lag, largest)
     live = state.analysis()
     whole = analyze(path, choice, options)
     columns = ["client_id", "outcome", "transport", "mcp_transport", "attempts", "failed_attempts", "requests"]
@@ -221,6 +231,30 @@ def test_folding_keeps_what_analyze_says_and_bounds_what_is_retained(tmp_path: P
     whole = analyze(log, None, options)
     modes = dict(zip(whole.clients["user_agent"], whole.clients["failure_modes"].to_list(), strict=True))
     assert "session-lost" in modes["breaks/1.0"] and "reconnect-storm" in modes["polls/1.0"]
+
+
+def test_a_stream_logged_when_it_ends_after_its_clients_requests_were_folded(tmp_path: Path) -> None:
+    """Caddy logs a GET stream when it closes, with its duration: here a minute after it opened, when the
+    client's POSTs of that minute were folded already. The watch counts it as late (begun before what was
+    folded) and continues the folded attempt with it, as analyze places it: the same verdicts."""
+
+    def line(ts: float, method: str, status: int, duration: float) -> str:
+        request = {"remote_ip": "203.0.113.7", "client_ip": "203.0.113.7", "proto": "HTTP/1.1", "method": method, "host": "mcp.example.net",
+                   "uri": "/mcp", "headers": {"User-Agent": ["streamer/1.0"]}, "tls": {"version": 772}}  # fmt: skip
+        return json.dumps({"level": "info", "ts": ts, "logger": "http.log.access", "msg": "handled request", "request": request,
+                           "duration": duration, "size": 10, "status": status, "resp_headers": {}})  # fmt: skip
+
+    start = 1_780_000_000.0
+    lines = [line(start + t, "POST", 200, 0.01) for t in range(0, 60, 2)]
+    lines.append(line(start + 61, "GET", 200, 59.5))  # opened at +1.5 s, logged at +61 s
+    lines += [line(start + t, "POST", 200, 0.01) for t in range(62, 90, 2)]
+    log = tmp_path / "caddy.json"
+    log.write_text("\n".join(lines) + "\n")
+    state, _ = replay(log, FlowOptions(attempt_gap_s=5), seed=2, fold_lag=timedelta(0), largest=4)
+    assert state.late == 1 and state.folded > 0
+    same_as_analyze(log, FlowOptions(attempt_gap_s=5), seed=2, fold_lag=timedelta(0), largest=4)
+    whole = analyze(log, None, FlowOptions(attempt_gap_s=5))
+    assert whole.clients["attempts"].to_list() == [1] and whole.clients["mcp_transport"].to_list() == ["streamable-http+stream"]
 
 
 def test_lines_out_of_order_hold_folding_back_by_as_much(tmp_path: Path) -> None:

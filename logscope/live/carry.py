@@ -167,6 +167,78 @@ def _effective_scheme(scheme: str, source: str, redirecting: Mapping[str, Sequen
     return pl.coalesce(pl.col(scheme), pl.when(pl.col(source).is_in(list(redirecting))).then(pl.lit("https")))
 
 
+def _chain_late(flows: Flows, carry: pl.DataFrame, gap_us: int) -> Flows:
+    """Retained attempts that each continue the carried one, counted from where it reached: one attempt.
+
+    Only a request that began before what was folded of its client (a stream logged when it closes) makes
+    two of them: it starts an attempt of its own among the retained requests, and the requests after it
+    another, while in the whole log they all continue the folded attempt."""
+    opened = carry.filter(pl.col("o_start").is_not_null()).select("client_id", "o_last_start")
+    if opened.height == 0 or flows.attempts.height == 0:
+        return flows
+    req = flows.requests
+    in_flow = req.filter(pl.col("role") != "other")
+    reach = in_flow.group_by("attempt").agg(pl.col("start").max().alias("_reach"))
+    tail = (
+        flows.attempts.select(pl.col("client_id").cast(pl.String), "attempt", "start")
+        .join(opened, on="client_id")
+        .join(reach, on="attempt")
+        .sort("client_id", "attempt")
+    )
+    before = pl.max_horizontal(pl.col("_reach").cum_max().shift(1).over("client_id"), pl.col("o_last_start"))
+    ok = ((pl.col("start") - before).dt.total_microseconds() <= gap_us).cast(pl.UInt8).cum_min().over("client_id") == 1
+    chained = tail.filter(ok).with_columns(pl.col("attempt").min().over("client_id").alias("_into"))
+    chained = chained.filter(pl.len().over("client_id") > 1)
+    if chained.height == 0:
+        return flows
+    into = chained.select("attempt", "_into")
+    # The requests of the chained attempts under the first one's number; the endpoint request before each
+    # one read again in the merged attempt (the first one's stays null: it follows the carried attempt).
+    req = req.join(into, on="attempt", how="left", maintain_order="left").with_columns(pl.coalesce("_into", "attempt").alias("attempt"))
+    merged_ep = (pl.col("role") == "endpoint") & pl.col("_into").is_not_null()
+    order = pl.col("start").rank("ordinal").over("attempt", pl.col("role"))
+    ranked = req.filter(merged_ep).with_columns(order.alias("_k")).sort("attempt", "_k")
+    previous = ranked.select(
+        "seq",
+        pl.col("status").shift(1).over("attempt").alias("_prev_status"),
+        pl.col("seq").shift(1).over("attempt").alias("_prev_seq"),
+    )
+    req = (
+        req.join(previous, on="seq", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(merged_ep)
+            .then(pl.col("_prev_status"))
+            .otherwise(pl.col("prev_endpoint_status"))
+            .cast(req.schema["prev_endpoint_status"])
+            .alias("prev_endpoint_status"),
+            pl.when(merged_ep)
+            .then(pl.col("_prev_seq"))
+            .otherwise(pl.col("prev_endpoint_seq"))
+            .cast(req.schema["prev_endpoint_seq"])
+            .alias("prev_endpoint_seq"),
+        )
+        .drop("_into", "_prev_status", "_prev_seq")
+    )
+    # Their attempt rows as one: the last endpoint POST decides, else the last endpoint request (flows._attempts).
+    parts = flows.attempts.join(into, on="attempt").sort("attempt")
+    last_posted = pl.col("deciding_status").filter(pl.col("posted")).last()
+    last_ep = pl.col("deciding_status").filter(pl.col("endpoint_requests") > 0).last()
+    one = parts.group_by("_into").agg(
+        pl.col("client_id").first(), pl.col("start").min(), pl.col("end").max(), pl.col("requests", "endpoint_requests").sum(),
+        pl.coalesce(last_posted, last_ep).alias("deciding_status"), pl.col("first_scheme").first(), pl.col("reached_https").any(),
+        pl.col("first_seq").first(), pl.col("posted").any(),
+    ).rename({"_into": "attempt"})  # fmt: skip
+    one = one.with_columns(
+        (pl.col("endpoint_requests") > 0).alias("counted"), pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success")
+    )
+    attempts = pl.concat(
+        [flows.attempts.join(into, on="attempt", how="anti"), one.select(flows.attempts.columns)], how="vertical_relaxed"
+    ).sort("attempt")
+    return Flows(
+        requests=req, attempts=attempts, clients=flows.clients, server=flows.server, options=flows.options, partials=flows.partials
+    )
+
+
 def carry_into(flows: Flows, carry: pl.DataFrame, redirecting: Mapping[str, Sequence[int]], options: FlowOptions) -> Flows:
     """`flows` (of the retained requests of some addresses) with what `carry` holds of those addresses' clients:
     the open attempt continued by a client's first retained one (or kept as an attempt of its own), the
@@ -177,6 +249,7 @@ def carry_into(flows: Flows, carry: pl.DataFrame, redirecting: Mapping[str, Sequ
     folded: reconnect-storm's busiest hour) and `continued` (a retained attempt that continues the carried one)."""
     gap_us = int(options.attempt_gap_s * 1e6)
     sources = list(redirecting)
+    flows = _chain_late(flows, carry, gap_us)
     attempts = flows.attempts.with_columns(pl.col("client_id").cast(pl.String))
     first = attempts.group_by("client_id").agg(pl.col("attempt").min(), pl.col("start").min().alias("_first_start"))
     joined = carry.filter(pl.col("o_start").is_not_null()).join(first, on="client_id", how="left")

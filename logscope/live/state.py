@@ -86,7 +86,8 @@ class LiveState:
     last_verdicts: Verdicts | None = None  # the verdicts the last events were told from (for views and metrics)
     forgotten: int = 0
     folded: int = 0  # requests folded into the carry
-    late: int = 0  # requests that arrived more than MAX_FOLD_LAG behind the log's time
+    late: int = 0  # requests analysed out of their place: more than MAX_FOLD_LAG behind the log's time, or
+    # begun before what was folded of their client (a stream logged when it ends): sessionized after it
     read: int = 0  # requests fed (numbers them)
     lines: int = 0
     rejected: int = 0
@@ -141,14 +142,14 @@ class LiveState:
         rows = rows.with_columns(pl.int_range(self.read, self.read + rows.height, dtype=pl.UInt64).alias("_rid"))
         self.read += rows.height
         self.history = pl.concat([self.history, rows], how="diagonal_relaxed")
-        self._analyse(touched)
+        self._analyse(touched, rows.height)
         self._forget()
 
     def _rows_of(self, addresses: pl.Series | None) -> pl.DataFrame:
         rows = self.history if addresses is None else self.history.filter(self._address().cast(pl.String).is_in(addresses.implode()))
         return rows.sort(log_order(self.inputs))
 
-    def _analyse(self, addresses: pl.Series | None) -> None:
+    def _analyse(self, addresses: pl.Series | None, fresh: int = 0) -> None:
         """Flows and tallies of these addresses (None: all), replacing what was known of them."""
         ingest = Ingest(requests=self._rows_of(addresses), inputs=self.inputs)
         flows = build_flows(ingest, self.options, self.redirecting)
@@ -161,11 +162,12 @@ class LiveState:
         if redirecting != self.redirecting:  # the log now says otherwise of every client: all again
             self.redirecting = redirecting
             if addresses is not None:
-                self._analyse(None)
+                self._analyse(None, fresh)
                 return
             flows = build_flows(ingest, self.options, self.redirecting)
         carried = self.carry if addresses is None else self.carry.filter(pl.col("ip").is_in(addresses.cast(pl.String).implode()))
         flows = carry_into(flows, carried, self.redirecting, self.options)
+        self.late += _begun_before_folded(flows.requests, carried, self.read - fresh)
         ids = flows.clients["client_id"]
         tallies = select_all(Context(flows, ingest, carried=carried))
         # A local detector's tally of folded requests is held apart (Detector.local): added back here.
@@ -304,6 +306,16 @@ class LiveState:
         flows = self.flows()
         ingest = Ingest(requests=flows.requests, inputs=self.inputs)
         return inventory(ingest, flows, self.findings())
+
+
+def _begun_before_folded(requests: pl.DataFrame, carried: pl.DataFrame, first_new: int) -> int:
+    """The batch's new MCP requests that began before the last folded one of their client (`analyze` would
+    have placed them among what was folded; the watch continues the folded attempt with them)."""
+    if carried.height == 0:
+        return 0
+    new = requests.filter((pl.col("_rid") >= first_new) & (pl.col("role") != "other")).select(pl.col("client_id").cast(pl.String), "start")
+    folded = carried.select("client_id", "o_last_start").drop_nulls()
+    return new.join(folded, on="client_id").filter(pl.col("start") < pl.col("o_last_start")).height
 
 
 def _replace(old: pl.DataFrame | None, new: pl.DataFrame, key: str, keys: pl.Series | None) -> pl.DataFrame:
