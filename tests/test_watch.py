@@ -20,7 +20,7 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jsonschema
 import polars as pl
@@ -130,15 +130,9 @@ def replay(
     return state, events
 
 
-def same_as_analyze(
-    path: Path,
-    options: FlowOptions,
-    choice: FormatChoice | None = None,
-    seed: int = 0,
-    fold_lag: timedelta | None = None,
-    largest: int = 3000,
-) -> list:
-    state, events = replay(path, options, choice, seed, fold_lag, largest)
+def same_as_analyze(path: Path, options: FlowOptions, choice: FormatChoice | None = None, **how: Any) -> list:
+    """`replay` (with `how`: seed, fold_lag, largest) gives analyze's clients, findings and stuck events."""
+    state, events = replay(path, options, choice, **how)
     live = state.analysis()
     whole = analyze(path, choice, options)
     columns = ["client_id", "outcome", "transport", "mcp_transport", "attempts", "failed_attempts", "requests"]
