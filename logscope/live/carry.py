@@ -176,6 +176,10 @@ def _chain_late(flows: Flows, carry: pl.DataFrame, gap_us: int) -> Flows:
     opened = carry.filter(pl.col("o_start").is_not_null()).select("client_id", "o_last_start")
     if opened.height == 0 or flows.attempts.height == 0:
         return flows
+    # Only a retained attempt that began before the folded one's last request can do it: mostly none.
+    firsts = flows.attempts.group_by(pl.col("client_id").cast(pl.String)).agg(pl.col("start").min())
+    if firsts.join(opened, on="client_id").filter(pl.col("start") < pl.col("o_last_start")).height == 0:
+        return flows
     req = flows.requests
     in_flow = req.filter(pl.col("role") != "other")
     reach = in_flow.group_by("attempt").agg(pl.col("start").max().alias("_reach"))

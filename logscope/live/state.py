@@ -313,6 +313,9 @@ def _begun_before_folded(requests: pl.DataFrame, carried: pl.DataFrame, first_ne
     have placed them among what was folded; the watch continues the folded attempt with them)."""
     if carried.height == 0:
         return 0
+    earliest, latest = requests.filter(pl.col("_rid") >= first_new)["start"].min(), carried["o_last_start"].max()
+    if earliest is None or latest is None or earliest >= latest:  # type: ignore[operator]  # nothing new began that early: the usual case
+        return 0
     new = requests.filter((pl.col("_rid") >= first_new) & (pl.col("role") != "other")).select(pl.col("client_id").cast(pl.String), "start")
     folded = carried.select("client_id", "o_last_start").drop_nulls()
     return new.join(folded, on="client_id").filter(pl.col("start") < pl.col("o_last_start")).height
