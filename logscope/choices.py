@@ -3,5 +3,22 @@ and `--version` must not wait for Polars."""
 
 from __future__ import annotations
 
-FAMILIES = ("auto", "nginx", "apache", "caddy", "traefik", "json")  # --format
+#: --format: the families logscope reads (an edge's family is its own name, as in the report's `format`).
+FAMILIES = (
+    "auto",
+    "nginx",
+    "apache",
+    "caddy",
+    "traefik",
+    "json",
+    "haproxy",
+    "envoy",
+    "aws-alb",
+    "aws-elb",
+    "cloudfront",
+    "cloudflare",
+    "gcp-lb",
+    "azure",
+    "w3c",
+)
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # --fail-on, most severe first

@@ -38,6 +38,9 @@ CANONICAL: dict[str, pl.DataType] = {
     "tls_version": CODED,
     "forwarded_for": pl.String(),
     "server_port": pl.Int32(),
+    # Behind an edge (a load balancer, a CDN, a proxy that logs): "edge" when the log shows the edge answered by
+    # itself (its own redirect, say), "origin" when the server behind it did; null where the log cannot tell.
+    "answered_by": CODED,
     "source": CODED,
     "line": pl.UInt64(),
 }
@@ -48,6 +51,9 @@ CODED_COLUMNS = tuple(name for name, dtype in CANONICAL.items() if dtype == CODE
 #: Internal bookkeeping columns a parser adds per raw line; never part of the canonical frame.
 OK = "_ok"
 REASON = "_reason"
+#: Set (to what it is) on a line that is no request and no error either: a server's start-up message, a W3C
+#: `#Fields` directive, a TCP connection record. Such a line is counted, not rejected.
+RECORD = "_record"
 RAW = "raw"
 
 

@@ -99,6 +99,7 @@ class Block:
     lossy: bool  # invalid UTF-8 was replaced with U+FFFD in this block
     data: bytes | None = None  # the block's bytes as read (None when invalid UTF-8 was replaced) ...
     tail: bytes = b""  # ... and the rest of its last line, read after it
+    joined: int = 0  # lines that were pieces of a longer line, joined into it (a container's wrapper)
 
     @property
     def payload(self) -> bytes | None:

@@ -7,7 +7,7 @@ and `_reason` per line) and `describe()` for the report. `detect` picks one from
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -16,13 +16,17 @@ import polars as pl
 from ..choices import FAMILIES
 from ..errors import FormatError
 from ..schema import OK, RAW, REASON
-from . import jsonlines, text
+from . import jsonlines, text, w3c
 from .nginx_conf import log_format_from_conf
 from .text import TextFormat
 
 #: Text some log shippers put before each line; the first that fits most of a sample is stripped.
 WRAPPERS = {
-    "syslog": r"(?:<\d+>)?(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) \S+ [^\s:\[]+(?:\[\d+\])?: ",
+    "syslog": r"(?:<\d+>)?(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) (?:\S+ )?[^\s:\[]+(?:\[\d+\])?: ",
+    # RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID STRUCTURED-DATA (HAProxy's `log ... format rfc5424`).
+    "syslog5424": r"<\d+>1 \S+ \S+ \S+ \S+ \S+ (?:-|\[(?:[^\]\\]|\\.)*\])+ \x{feff}?",
+    # A priority alone (HAProxy's `format short` and `format priority`).
+    "priority": r"<\d+>(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} )?",
     "docker": r"[\w.-]+\s+\| ",
 }
 MAX_MIXED = 3  # layouts reported for a file that mixes several
@@ -62,8 +66,11 @@ class MixedText:
     layouts: tuple[TextFormat, ...]
     fallbacks: tuple[TextFormat, ...] = ()
     primary: int = 0  # the layout most lines are in, reported as the input's log_format
-    family: str = field(default="nginx", init=False)
     reads_bytes = False  # text layouts match lines
+
+    @property
+    def family(self) -> str:
+        return self.layouts[self.primary].family
 
     @property
     def label(self) -> str:
@@ -122,10 +129,20 @@ def _explicit_text(choice: FormatChoice) -> str | None:
 def _with_wrapper(fmt: TextFormat, wrapper: str | None) -> TextFormat:
     if wrapper is None:
         return fmt
-    return TextFormat(fmt.format, name=f"{fmt.label}, {wrapper}-wrapped", open_end=fmt.open_end, prefix=WRAPPERS[wrapper])
+    return replace(fmt, name=f"{fmt.label}, {wrapper}-wrapped", prefix=WRAPPERS[wrapper])
 
 
 def _detect_text(lines: pl.DataFrame, layouts: Sequence[TextFormat], fallbacks: bool = False) -> LogFormat | None:
+    found = _match_text(lines, layouts, fallbacks)
+    if found is None:
+        return None
+    sample = lines[RAW].to_list()
+    if isinstance(found, TextFormat):
+        return found.fitted(sample)
+    return replace(found, layouts=tuple(f.fitted(sample) for f in found.layouts))
+
+
+def _match_text(lines: pl.DataFrame, layouts: Sequence[TextFormat], fallbacks: bool = False) -> LogFormat | None:
     """The layouts that match the sample lines, wrapped or not.
 
     `layouts` are in order of preference, most specific first (combined before common, which also
@@ -163,11 +180,23 @@ def _detect_json(sample: Sequence[str], choice: FormatChoice, family: str) -> Lo
         family == "traefik" or len({"DownstreamStatus", "RequestMethod", "RequestPath", "ClientHost"} & keys) >= 2
     ):
         return jsonlines.traefik_format(prefixed, keys)
+    flavour = jsonlines.flavour_for(keys, family)
+    if flavour is not None:
+        return jsonlines.flavour_format(flavour, prefixed, keys)
     if family in ("auto", "json"):
         mapping = jsonlines.generic_mapping(keys, jsonlines.parse_field_overrides(choice.fields))
         if family == "json" or ("status" in mapping and ({"request", "request_uri", "uri"} & mapping.keys())):
             return jsonlines.generic_format(mapping, prefixed)
     return None
+
+
+def text_fallback(fmt: LogFormat) -> LogFormat | None:
+    """For an edge's JSON log, its text layouts: a line of the other kind in the same file (Envoy writes both,
+    one listener in JSON, another in text) is read by them instead of being rejected as not JSON."""
+    if not isinstance(fmt, jsonlines.JsonFormat) or fmt.traits is None or fmt.traits.edge is None:
+        return None
+    layouts = tuple(f for f in text.presets().values() if f.family == fmt.family)
+    return MixedText(layouts) if layouts else None
 
 
 def resolve(choice: FormatChoice, sample: Sequence[str]) -> LogFormat | None:
@@ -183,14 +212,23 @@ def resolve(choice: FormatChoice, sample: Sequence[str]) -> LogFormat | None:
         frame = pl.DataFrame({RAW: list(sample)}, schema={RAW: pl.String})
         # Accept a syslog/docker wrapper around the operator's layout if the lines carry one.
         return _detect_text(frame, [layout]) or layout
-    if choice.family in ("caddy", "traefik", "json"):
+    if choice.family in ("caddy", "traefik", "json", "cloudflare", "gcp-lb", "azure") or (
+        choice.family == "envoy" and any(line.lstrip().startswith("{") for line in sample)
+    ):
         return _detect_json(sample, choice, choice.family)
+    if choice.family in ("auto", "w3c", "cloudfront"):
+        header_driven = w3c.detect(sample)
+        if header_driven is not None or choice.family != "auto":
+            return header_driven
     if choice.family == "auto":
         found = _detect_json(sample, choice, "auto")
         if found is not None:
             return found
     frame = pl.DataFrame({RAW: list(sample)}, schema={RAW: pl.String})
-    return _detect_text(frame, list(text.presets().values()), fallbacks=True)
+    layouts = list(text.presets().values())
+    if choice.family not in ("auto", "nginx", "apache"):  # an edge's family: only its own layouts
+        layouts = [f for f in layouts if f.family == choice.family]
+    return _detect_text(frame, layouts, fallbacks=True)
 
 
-__all__ = ["FAMILIES", "FormatChoice", "LogFormat", "MixedText", "resolve"]
+__all__ = ["FAMILIES", "FormatChoice", "LogFormat", "MixedText", "resolve", "text_fallback"]

@@ -63,12 +63,24 @@ def parse_epoch(expr: pl.Expr, unit_seconds: float = 1.0) -> pl.Expr:
     return micros.cast(UTC_DATETIME)
 
 
+def parse_haproxy_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
+    """HAProxy's `%tr`/`%t`: `25/Feb/2019:16:19:48.143`, local time without an offset (read in `naive_tz`)."""
+    naive = expr.str.to_datetime("%d/%b/%Y:%H:%M:%S%.f", strict=False, time_unit="us")
+    return naive.dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
 def parse_any_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
-    """A time of unknown style (generic JSON): epoch seconds or milliseconds, ISO 8601 or `$time_local`."""
+    """A time of unknown style (generic JSON): epoch seconds, milli-, micro- or nanoseconds (Cloudflare's
+    `unixnano`), ISO 8601 or `$time_local`."""
     as_text = expr.cast(pl.String)
     number = as_text.cast(pl.Float64, strict=False)
+    # Seconds would be past the year 5000 above 1e11: larger numbers are finer units since 1973.
     epoch = (
-        pl.when(number > 1e11)  # milliseconds since 1973; seconds would be past the year 5000
+        pl.when(number > 1e17)
+        .then(parse_epoch(as_text, 1e-9))
+        .when(number > 1e14)
+        .then(parse_epoch(as_text, 1e-6))
+        .when(number > 1e11)
         .then(parse_epoch(as_text, 1e-3))
         .otherwise(parse_epoch(as_text))
     )

@@ -22,6 +22,7 @@ import polars as pl
 from ..errors import FormatError
 from ..schema import CANONICAL, OK, RAW, REASON
 from . import fields as cv
+from .traits import Traits, traits_from
 from .variables import CANONICAL_TO_VARIABLE, canonical_from_variables, logged_columns
 
 S = pl.String()
@@ -172,10 +173,12 @@ class JsonFormat:
     has_prefix: bool = False  # lines carry text before the JSON object (console / docker / syslog)
     detail: dict[str, object] = field(default_factory=dict)
     numbers: Mapping[tuple[str, ...], str] = field(default_factory=dict)  # key paths the flavour writes as numbers
+    traits: Traits | None = None  # an edge's flavour (json_formats.toml): who answered, when a line is stamped
+    name: str | None = None  # the flavour's name in json_formats.toml
 
     @property
     def label(self) -> str:
-        return {"caddy": "Caddy JSON", "traefik": "Traefik JSON"}.get(self.family, "JSON")
+        return self.name or {"caddy": "Caddy JSON", "traefik": "Traefik JSON"}.get(self.family, "JSON")
 
     @property
     def logged(self) -> frozenset[str]:
@@ -221,11 +224,13 @@ class JsonFormat:
                 *[expr.cast(pl.String).alias(name) for name, expr in var_exprs.items()],
             )
         )
-        return canonical_from_variables(lf, var_exprs.keys(), naive_tz)
+        return canonical_from_variables(lf, var_exprs.keys(), naive_tz, traits=self.traits)
 
     def describe(self) -> dict[str, object]:
-        time_is = "start" if self.family == "traefik" else "end"
-        return {"format": self.family, **self.detail, "logged": sorted(self.logged), "time_is": time_is}
+        traits = self.traits or Traits(family=self.family)
+        time_is = traits.time_is or ("start" if self.family == "traefik" else "end")
+        name = {"log_format_name": self.name} if self.name else {}
+        return {"format": self.family, **name, **self.detail, "logged": sorted(self.logged), "time_is": time_is, **traits.describe()}
 
 
 # Caddy ---------------------------------------------------------------------------------------------
@@ -352,6 +357,46 @@ def traefik_format(has_prefix: bool = False, keys: set[str] | None = None) -> Js
     )
 
 
+# Edges (json_formats.toml) ----------------------------------------------------------------------------
+
+
+@cache
+def flavours() -> dict[str, dict[str, Any]]:
+    """The edges' JSON flavours of json_formats.toml, in the order they are tried."""
+    return tomllib.loads(resources.files("logscope.data").joinpath("json_formats.toml").read_text("utf-8"))
+
+
+def flavour_for(keys: set[str], family: str = "auto") -> str | None:
+    """The flavour whose keys the sample holds (at least its `min_keys` of `detect`), if any."""
+    for name, spec in flavours().items():
+        if family not in ("auto", spec.get("family"), name):
+            continue
+        if len(keys & set(spec["detect"])) >= spec.get("min_keys", 2):
+            return name
+    return None
+
+
+def flavour_format(name: str, has_prefix: bool, keys: set[str]) -> JsonFormat:
+    """An edge's JSON flavour; `keys` (the sample's) say which of the fields it needs the log lacks."""
+    spec = flavours()[name]
+    # What the first lines do not hold is not logged (a Logpush job chooses its fields), and must not be read as absent.
+    fields: dict[str, str] = {var: key for var, key in spec["fields"].items() if key in keys}
+    paths = {var: tuple(key.split(".")) for var, key in fields.items()}
+    variables = {var: _path_expr(path) for var, path in paths.items()}
+    status_like = [variables[v] for v in ("status", "request_method") if v in variables]
+    missing = {column: key for column, key in spec.get("needs", {}).items() if key not in keys}
+    return JsonFormat(
+        family=spec.get("family", name),
+        schema=_nested_schema(list(paths.values())),
+        variables=lambda: variables,
+        is_access=lambda: pl.any_horizontal([e.is_not_null() for e in status_like]),
+        has_prefix=has_prefix,
+        detail={"missing_fields": missing} if missing else {},
+        traits=traits_from(spec, default_family=name),
+        name=name,
+    )
+
+
 # Generic JSON --------------------------------------------------------------------------------------
 
 
@@ -411,8 +456,20 @@ def template_mapping(log_format: str) -> dict[str, str]:
     return {("time_any" if var in ("time_local", "time_iso8601", "msec") else var): key for key, var in pairs}
 
 
+def _key_paths(value: dict[str, Any], prefix: str = "", depth: int = 3) -> set[str]:
+    """The dotted key paths of an object's values, nested objects down to `depth` levels."""
+    out = set()
+    for key, item in value.items():
+        path = f"{prefix}{key}"
+        out.add(path)
+        if isinstance(item, dict) and depth > 1:
+            out |= _key_paths(item, f"{path}.", depth - 1)
+    return out
+
+
 def sample_keys(lines: Sequence[str]) -> tuple[set[str], int, bool]:
-    """Keys seen in a sample of lines, how many lines held a JSON object, and whether they had a prefix.
+    """Keys seen in a sample of lines (top-level, and the dotted paths of nested objects' keys), how many
+    lines held a JSON object, and whether they had a prefix.
 
     Runs on the detection sample only (a few hundred lines), never on the data path.
     """
@@ -429,9 +486,6 @@ def sample_keys(lines: Sequence[str]) -> tuple[set[str], int, bool]:
             continue
         if isinstance(value, dict):
             objects += 1
-            keys.update(value)
+            keys |= _key_paths(value)
             prefixed = prefixed or bool(text[:start].strip())
-            request = value.get("request")
-            if isinstance(request, dict):
-                keys.update(f"request.{k}" for k in request)
     return keys, objects, prefixed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 
@@ -17,6 +17,8 @@ import polars as pl
 
 from ..errors import FormatError
 from ..schema import OK, RAW, REASON
+from .captures import capture_columns, fit_captures
+from .traits import Traits, traits_from
 from .variables import canonical_from_variables, logged_columns
 
 # ASCII classes and exact literals keep the compiled regex one-pass (unambiguous at every byte), which
@@ -48,6 +50,13 @@ VARIABLE_PATTERNS: dict[str, str] = {
     "upstream_header_time": _LIST,
     "upstream_status": _LIST,
     "https": r"on|",
+    # The edges' fields (see text_formats.toml).
+    "remote_addr_port": r"[^ \t\]\"]+",  # address:port (AWS, HAProxy): the port is dropped
+    "time_start": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?",
+    "time_end": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?",
+    "time_haproxy": r"[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?",
+    "status_or_unset": r"-1|[0-9]{1,3}",
+    "duration_ms_or_unset": r"[-+]?[0-9]+",
 }
 
 # nginx writes a quote inside a value as \x22, so a quoted value never holds `"`. Apache writes \" and
@@ -92,12 +101,18 @@ class TextFormat:
     name: str | None = None  # preset name, when it is one
     open_end: bool | str = False  # True: any trailing fields; "unquoted": trailing fields not starting with '"'
     prefix: str = ""  # regex for text a shipper puts before each line (syslog, docker)
+    traits: Traits = field(default_factory=Traits)  # the system that writes this layout: family, edge, who answered
+    #: Which header each position of a captured-headers block (HAProxy's `{...}`) holds: (variable, block, position).
+    captures: tuple[tuple[str, str, int], ...] = ()
     variables: tuple[str, ...] = field(init=False)
     pattern: str = field(init=False)
     lenient_pattern: str = field(init=False)
 
-    family = "nginx"
     reads_bytes = False  # a regex over each line
+
+    @property
+    def family(self) -> str:
+        return self.traits.family
 
     def __post_init__(self) -> None:
         variables, pattern = compile_log_format(self.format, open_end=self.open_end, prefix=self.prefix)
@@ -112,7 +127,15 @@ class TextFormat:
 
     @property
     def logged(self) -> frozenset[str]:
-        return logged_columns(self.variables)
+        return logged_columns((*self.variables, *(var for var, _, _ in self.captures)))
+
+    def fitted(self, sample: list[str]) -> TextFormat:
+        """This layout with what its sample lines decide: which header each captured position holds."""
+        if not any(v.startswith("captured_") for v in self.variables):
+            return self
+        frame = pl.DataFrame({RAW: sample, "line": range(len(sample))}, schema={RAW: pl.String, "line": pl.UInt64}).lazy()
+        blocks = self._extract(frame).filter(pl.col("_m").is_not_null()).select(v for v in self.variables if v.startswith("captured_"))
+        return replace(self, captures=fit_captures(blocks.collect()))
 
     def match_expr(self) -> pl.Expr:
         return pl.col(RAW).str.contains(self.pattern)
@@ -133,23 +156,30 @@ class TextFormat:
             pl.col("_m").is_not_null().alias(OK),
             pl.when(pl.col("_m").is_null()).then(pl.lit(f"does not match the {self.label} layout")).alias(REASON),
         )
-        return canonical_from_variables(lf, self.variables, naive_tz, clean_numbers=True)
+        renamed = capture_columns(self.captures)
+        return canonical_from_variables(lf, self.variables, naive_tz, clean_numbers=True, traits=self.traits, renamed=renamed)
 
     @property
     def time_is(self) -> str:
         """nginx stamps a line when the request ends ($time_local); Apache's %t is when it was received.
         A layout given in Apache's own syntax is Apache's; `combined` cannot be told apart, and is read
-        as nginx's (it logs no duration, so either reading gives the same order)."""
+        as nginx's (it logs no duration, so either reading gives the same order). An edge's layout says."""
+        if self.traits.time_is is not None:
+            return self.traits.time_is
         return "start" if is_apache_syntax(self.format) else "end"
 
     def describe(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "format": self.family,
             "log_format_name": self.name,
             "log_format": self.format,
             "logged": sorted(self.logged),
             "time_is": self.time_is,
+            **self.traits.describe(),
         }
+        if self.captures:
+            out["captured_headers"] = {var: f"{block}[{pos}]" for var, block, pos in self.captures}
+        return out
 
 
 def tokenize(log_format: str) -> list[tuple[str, str]]:
@@ -251,7 +281,10 @@ def apache_to_nginx(log_format: str) -> str:
 def presets() -> dict[str, TextFormat]:
     """The built-in layouts from data/text_formats.toml, in detection order."""
     data = tomllib.loads(resources.files("logscope.data").joinpath("text_formats.toml").read_text("utf-8"))
-    return {name: TextFormat(spec["format"], name=name, open_end=spec.get("open_end", False)) for name, spec in data.items()}
+    return {
+        name: TextFormat(spec["format"], name=name, open_end=spec.get("open_end", False), traits=traits_from(spec))
+        for name, spec in data.items()
+    }
 
 
 def text_format(spec: str) -> TextFormat:

@@ -6,22 +6,27 @@ same variables, so this one table decides how every variable becomes a canonical
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import polars as pl
 
-from ..schema import CANONICAL, OK, RAW, REASON
+from ..schema import CANONICAL, OK, RAW, REASON, RECORD
 from . import fields as cv
+from .traits import Traits, answered_expr, non_request_expr
 
 # Canonical column -> the variables that can fill it, best first. A variable not listed anywhere is
 # kept as a string column of its own name ("unknown variables become string columns").
-TIME_VARIABLES = ("time_local", "time_iso8601", "msec", "time_any")
-IGNORED_VARIABLES = frozenset({"ident"})  # Apache %l: identd, nearly always "-"
+TIME_VARIABLES = ("time_start", "time_local", "time_iso8601", "msec", "time_any", "time_haproxy", "time_end")
+# Apache %l (identd, nearly always "-"), and HAProxy's captured-header blocks (read position by position).
+IGNORED_VARIABLES = frozenset({"ident", "captured_request_headers", "captured_response_headers", "captured_quoted_headers"})
 CONSUMED = frozenset(
     {
         *TIME_VARIABLES,
         "remote_addr",
+        "remote_addr_port",
         "realip_remote_addr",
+        "forwarded_client",
+        "local_addr_port",
         "request",
         "request_method",
         "request_uri",
@@ -42,6 +47,11 @@ CONSUMED = frozenset(
         "request_time_ms",
         "request_time_us",
         "request_time_ns",
+        "duration_ms_or_unset",
+        "latency_text",
+        "request_url",
+        "frontend_tls",
+        "status_or_unset",
         "tls_version",
         "http_user_agent",
         "http_referer",
@@ -82,16 +92,24 @@ CANONICAL_TO_VARIABLE = {
 #: which is what lets a detector read a null as "absent" rather than "not recorded".
 LOGGED_BY: dict[str, tuple[str, ...]] = {
     "ts": TIME_VARIABLES,
-    "client_ip": ("remote_addr", "realip_remote_addr"),
+    "client_ip": ("remote_addr", "remote_addr_port", "realip_remote_addr", "forwarded_client"),
     "method": ("request", "request_method"),
-    "path": ("request", "request_uri", "uri"),
-    "query": ("request", "request_uri", "args", "query_string"),
+    "path": ("request", "request_uri", "uri", "request_url"),
+    "query": ("request", "request_uri", "args", "query_string", "request_url"),
     "protocol": ("request", "server_protocol"),
-    "scheme": ("scheme", "https", "ssl_protocol"),
-    "host": ("host", "http_host", "server_name"),
-    "status": ("status",),
+    "scheme": ("scheme", "https", "ssl_protocol", "frontend_tls", "request_url"),
+    "host": ("host", "http_host", "server_name", "request_url"),
+    "status": ("status", "status_or_unset"),
     "bytes_sent": ("body_bytes_sent", "bytes_sent"),
-    "duration_s": ("request_time", "request_time_ms", "request_time_us", "request_time_ns"),
+    "duration_s": (
+        "request_time",
+        "request_time_ms",
+        "request_time_us",
+        "request_time_ns",
+        "duration_ms_or_unset",
+        "latency_text",
+        "time_end",
+    ),
     "user_agent": ("http_user_agent",),
     "referer": ("http_referer",),
     "location": ("sent_http_location",),
@@ -100,14 +118,16 @@ LOGGED_BY: dict[str, tuple[str, ...]] = {
     # that the log says whether the header was sent without writing the credential (README, Formats).
     "has_authorization": ("http_authorization", "has_authorization"),
     "tls_version": ("ssl_protocol", "tls_version"),
-    "forwarded_for": ("http_x_forwarded_for",),
-    "server_port": ("server_port",),
+    "forwarded_for": ("http_x_forwarded_for", "forwarded_client"),
+    "server_port": ("server_port", "local_addr_port"),
 }
 
 
 def logged_columns(variables: Iterable[str]) -> frozenset[str]:
     """The canonical columns a format with these variables records."""
     present = set(variables)
+    if "time_start" not in present:
+        present.discard("time_end")  # a duration is the time between the two
     return frozenset(col for col, names in LOGGED_BY.items() if present & set(names))
 
 
@@ -118,23 +138,42 @@ def _first(present: set[str], *names: str, convert=lambda e: e) -> pl.Expr | Non
     return exprs[0] if len(exprs) == 1 else pl.coalesce(exprs)
 
 
-def _scheme(present: set[str]) -> pl.Expr | None:
-    """The scheme from whatever the format logs: $scheme, $https, $ssl_protocol, then the port."""
+def _scheme(present: set[str], traits: Traits, url_scheme: pl.Expr | None) -> pl.Expr | None:
+    """The scheme from whatever the format logs: $scheme, an absolute URL, $https, $ssl_protocol, HAProxy's
+    `~` after the frontend name, then the port."""
     candidates: list[pl.Expr] = []
     if "scheme" in present:
         s = pl.col("scheme").str.to_lowercase()
         candidates.append(pl.when(s.is_in(["http", "https"])).then(s))
+    if url_scheme is not None:
+        candidates.append(url_scheme)
     if "https" in present:
         # nginx logs "on" for TLS connections and an empty value otherwise.
         candidates.append(pl.when(pl.col("https").str.to_lowercase() == "on").then(pl.lit("https")).otherwise(pl.lit("http")))
     if "ssl_protocol" in present:
         candidates.append(pl.when(cv.blank_to_null(pl.col("ssl_protocol")).is_not_null()).then(pl.lit("https")).otherwise(pl.lit("http")))
-    if "server_port" in present:
-        port = cv.to_int(pl.col("server_port"))
-        candidates.append(pl.when(port == 443).then(pl.lit("https")).when(port == 80).then(pl.lit("http")))
+    if "frontend_tls" in present:
+        # HAProxy writes `~` after the frontend's name when the connection came over TLS.
+        candidates.append(pl.when(pl.col("frontend_tls").str.ends_with("~")).then(pl.lit("https")).otherwise(pl.lit("http")))
+    port = _port(present)
+    if port is not None:
+        ports = {443: "https", 80: "http", **dict(traits.scheme_ports)}
+        candidates.append(port.replace_strict(ports, default=None, return_dtype=pl.String))
     if not candidates:
         return None
     return candidates[0] if len(candidates) == 1 else pl.coalesce(candidates)
+
+
+def _port(present: set[str]) -> pl.Expr | None:
+    """The port the request came in on: `$server_port`, or the port of a logged local address."""
+    ports = []
+    if "server_port" in present:
+        ports.append(cv.to_int(pl.col("server_port"), pl.Int32()))
+    if "local_addr_port" in present:
+        ports.append(pl.col("local_addr_port").str.extract(r":([0-9]+)$", 1).cast(pl.Int32, strict=False))
+    if not ports:
+        return None
+    return ports[0] if len(ports) == 1 else pl.coalesce(ports)
 
 
 def _authorization(present: set[str]) -> pl.Expr | None:
@@ -148,15 +187,72 @@ def _authorization(present: set[str]) -> pl.Expr | None:
     return pl.any_horizontal(flags) if flags else None
 
 
+#: An absolute request target: scheme, authority (host and port), and the path with its query.
+_ABSOLUTE_URL = r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<rest>.*)$"
+_URL_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
+def _times(present: set[str], naive_tz: str) -> list[pl.Expr]:
+    times = []
+    if "time_start" in present:
+        times.append(cv.parse_any_time(pl.col("time_start"), naive_tz))
+    if "time_local" in present:
+        times.append(cv.parse_time_local(pl.col("time_local")))
+    if "time_iso8601" in present:
+        times.append(cv.parse_iso8601(pl.col("time_iso8601"), naive_tz))
+    if "msec" in present:
+        times.append(cv.parse_epoch(pl.col("msec")))
+    if "time_any" in present:
+        times.append(cv.parse_any_time(pl.col("time_any"), naive_tz))
+    if "time_haproxy" in present:
+        times.append(cv.parse_haproxy_time(pl.col("time_haproxy"), naive_tz))
+    if "time_end" in present:
+        times.append(cv.parse_any_time(pl.col("time_end"), naive_tz))
+    return times
+
+
+def _durations(present: set[str]) -> list[pl.Expr]:
+    durations = [
+        e
+        for e in (
+            _first(present, "request_time", convert=cv.to_float),
+            _first(present, "request_time_ms", convert=lambda e: cv.to_float(e) / 1e3),
+            _first(present, "request_time_us", convert=lambda e: cv.to_float(e) / 1e6),
+            _first(present, "request_time_ns", convert=lambda e: cv.to_float(e) / 1e9),
+            # HAProxy's timers: -1 when that phase never happened; `+` marks a time logged before the end (logasap).
+            _first(present, "duration_ms_or_unset", convert=lambda e: pl.when(cv.to_float(e) >= 0).then(cv.to_float(e) / 1e3)),
+            # Google's `latency`: "0.058927s".
+            _first(present, "latency_text", convert=lambda e: cv.to_float(e.str.strip_suffix("s"))),
+        )
+        if e is not None
+    ]
+    if "time_start" in present and "time_end" in present:
+        # A log that stamps both ends (AWS ALB, Cloudflare): the request took the time between them.
+        start, end = cv.parse_any_time(pl.col("time_start")), cv.parse_any_time(pl.col("time_end"))
+        durations.append((end - start).dt.total_microseconds() / 1e6)
+    return durations
+
+
 def canonical_from_variables(
-    lf: pl.LazyFrame, variables: Iterable[str], naive_tz: str = "UTC", *, clean_numbers: bool = False
+    lf: pl.LazyFrame,
+    variables: Iterable[str],
+    naive_tz: str = "UTC",
+    *,
+    clean_numbers: bool = False,
+    traits: Traits | None = None,
+    renamed: Mapping[str, pl.Expr] | None = None,
 ) -> pl.LazyFrame:
     """Turn string columns named after nginx variables into canonical columns.
 
     Expects an `_ok` column (did the line match at all); adds the per-field checks to it and fills
-    `_reason` for rejected lines. Unknown variables are kept as string columns.
+    `_reason` for rejected lines. Unknown variables are kept as string columns, but for those whose name
+    starts with `_` (matched, not kept). `traits` say how the system that wrote the log reads (absolute
+    URLs, who answered); `renamed` adds variables computed from others (HAProxy's captured headers).
     """
-    present = set(variables)
+    traits = traits or Traits()
+    if renamed:
+        lf = lf.with_columns(expr.alias(name) for name, expr in renamed.items())
+    present = set(variables) | set(renamed or ())
 
     # Text formats match numbers with [0-9]+ already; JSON may hold "200.0" or 2e2 and needs the slow path.
     def to_int(expr: pl.Expr, dtype: pl.DataType | None = None) -> pl.Expr:
@@ -170,41 +266,55 @@ def canonical_from_variables(
     else:
         req = {}
 
-    targets = [cv.blank_to_null(pl.col(n)) for n in ("request_uri",) if n in present]
+    targets = [cv.blank_to_null(pl.col(n)) for n in ("request_uri", "request_url") if n in present]
     if req:
         targets.append(req["target"])
     if "uri" in present:
         targets.append(cv.blank_to_null(pl.col("uri")))
     target = (pl.coalesce(targets) if len(targets) > 1 else targets[0]) if targets else None
+    url_scheme = url_host = url_port = None
+    if target is not None and (traits.absolute_urls or "request_url" in present):
+        lf = lf.with_columns(target.str.extract_groups(_ABSOLUTE_URL).alias("_url"))
+        url = pl.col("_url").struct
+        url_scheme = url.field("scheme").str.to_lowercase().replace_strict(_URL_SCHEMES, default=None, return_dtype=pl.String)
+        authority = url.field("authority").str.replace(r"^.*@", "")
+        url_host = cv.blank_to_null(authority.str.replace(r"^\[([^\]]*)\](?::[0-9]*)?$|:[0-9]*$", "${1}"))
+        url_port = authority.str.extract(r":([0-9]+)$", 1).cast(pl.Int32, strict=False)
+        # The path is what follows the authority ("/" when nothing does); a relative target stays as it is.
+        rest = url.field("rest")
+        target = pl.when(url.field("scheme").is_not_null()).then(pl.when(rest == "").then(pl.lit("/")).otherwise(rest)).otherwise(target)
     if target is not None:
         lf = lf.with_columns(cv.split_target(target).alias("_target"))
         path_of, query_of = pl.col("_target").struct.field("field_0"), pl.col("_target").struct.field("field_1")
 
-    times = []
-    if "time_local" in present:
-        times.append(cv.parse_time_local(pl.col("time_local")))
-    if "time_iso8601" in present:
-        times.append(cv.parse_iso8601(pl.col("time_iso8601"), naive_tz))
-    if "msec" in present:
-        times.append(cv.parse_epoch(pl.col("msec")))
-    if "time_any" in present:
-        times.append(cv.parse_any_time(pl.col("time_any"), naive_tz))
+    times = _times(present, naive_tz)
     ts = cv.plausible(pl.coalesce(times) if len(times) > 1 else times[0]) if times else None
-
     args = _first(present, "args", "query_string")
-    durations = [
+    durations = _durations(present)
+    clients = [
         e
         for e in (
-            _first(present, "request_time", convert=cv.to_float),
-            _first(present, "request_time_ms", convert=lambda e: cv.to_float(e) / 1e3),
-            _first(present, "request_time_us", convert=lambda e: cv.to_float(e) / 1e6),
-            _first(present, "request_time_ns", convert=lambda e: cv.to_float(e) / 1e9),
+            _first(present, "remote_addr", "realip_remote_addr"),
+            _first(present, "remote_addr_port", convert=cv.strip_port),
+            # Envoy's default format logs no peer address, only X-Forwarded-For: its first address is the client.
+            _first(present, "forwarded_client", convert=lambda e: e.str.split(",").list.first().str.strip_chars()),
+        )
+        if e is not None
+    ]
+    hosts = [e for e in (_first(present, "host", "http_host", "server_name"), url_host) if e is not None]
+    ports = [e for e in (_port(present), url_port) if e is not None]
+    statuses = [
+        e
+        for e in (
+            _first(present, "status", convert=lambda e: to_int(e, pl.Int32())),
+            # HAProxy logs -1 when no response was sent at all: Caddy writes 0 for the same.
+            _first(present, "status_or_unset", convert=lambda e: pl.when(e == "-1").then(pl.lit(0)).otherwise(to_int(e, pl.Int32()))),
         )
         if e is not None
     ]
     columns: dict[str, pl.Expr | None] = {
         "ts": ts,
-        "client_ip": _first(present, "remote_addr", "realip_remote_addr"),
+        "client_ip": pl.coalesce(clients) if len(clients) > 1 else (clients[0] if clients else None),
         "method": pl.coalesce([e for e in (_first(present, "request_method"), req.get("method")) if e is not None])
         if ("request_method" in present or req)
         else None,
@@ -213,9 +323,9 @@ def canonical_from_variables(
         "protocol": pl.coalesce([e for e in (_first(present, "server_protocol"), req.get("protocol")) if e is not None])
         if ("server_protocol" in present or req)
         else None,
-        "scheme": _scheme(present),
-        "host": _first(present, "host", "http_host", "server_name"),
-        "status": _first(present, "status", convert=lambda e: to_int(e, pl.Int32())),
+        "scheme": _scheme(present, traits, url_scheme),
+        "host": pl.coalesce(hosts) if len(hosts) > 1 else (hosts[0] if hosts else None),
+        "status": pl.coalesce(statuses) if len(statuses) > 1 else (statuses[0] if statuses else None),
         "bytes_sent": _first(present, "body_bytes_sent", "bytes_sent", convert=to_int),
         "duration_s": (pl.coalesce(durations) if len(durations) > 1 else durations[0]) if durations else None,
         "user_agent": _first(present, "http_user_agent"),
@@ -226,16 +336,21 @@ def canonical_from_variables(
         "has_authorization": _authorization(present),
         # `tls_version` is a version logged without implying the scheme (Traefik, Caddy).
         "tls_version": _first(present, "ssl_protocol", "tls_version"),
-        "forwarded_for": _first(present, "http_x_forwarded_for"),
-        "server_port": _first(present, "server_port", convert=lambda e: to_int(e, pl.Int32())),
+        "forwarded_for": _first(present, "http_x_forwarded_for", "forwarded_client"),
+        "server_port": pl.coalesce(ports) if len(ports) > 1 else (ports[0] if ports else None),
+        "answered_by": answered_expr(traits, present),
     }
     built = [expr.alias(name) for name, expr in columns.items() if expr is not None]
-    extras = [
-        cv.blank_to_null(pl.col(v)).alias(v if v not in CANONICAL else f"var_{v}") for v in sorted(present - CONSUMED - IGNORED_VARIABLES)
-    ]
-    keep = [pl.col(c) for c in (OK, REASON, RAW, "line") if c in lf.collect_schema().names()]
-    lf = lf.select(*built, *extras, *keep)
-    return validate(lf, has_time=ts is not None, has_status="status" in present, has_duration=bool(durations))
+    kept = sorted(v for v in present - CONSUMED - IGNORED_VARIABLES if not v.startswith("_"))
+    extras = [cv.blank_to_null(pl.col(v)).alias(v if v not in CANONICAL else f"var_{v}") for v in kept]
+    keep = [pl.col(c) for c in (OK, REASON, RECORD, RAW, "line") if c in lf.collect_schema().names()]
+    non_request = non_request_expr(traits, present)
+    lf = lf.select(*built, *extras, *keep, *([non_request.alias("_non_request")] if non_request is not None else []))
+    if non_request is not None:
+        # A line the layout fits but that is no request (Envoy's TCP connections) is counted as what it is.
+        record = pl.col("_non_request") if RECORD not in lf.collect_schema().names() else pl.coalesce(RECORD, "_non_request")
+        lf = lf.with_columns(record.alias(RECORD), (pl.col(OK) & pl.col("_non_request").is_null()).alias(OK)).drop("_non_request")
+    return validate(lf, has_time=ts is not None, has_status=bool(statuses), has_duration=bool(durations))
 
 
 MAX_DURATION_S = 30 * 86400

@@ -14,9 +14,12 @@ from typing import TypeVar
 import polars as pl
 
 from ..errors import InputError
-from ..formats import FormatChoice, LogFormat, resolve
+from ..formats import FormatChoice, LogFormat, containers, resolve, text_fallback
+from ..formats.containers import Container
 from ..formats.fields import redact_frame, redact_text
-from ..schema import CANONICAL, OK, RAW, REASON, REDACTED_COLUMNS, conform
+from ..formats.jsonlines import NOT_JSON
+from ..formats.records import name_records
+from ..schema import CANONICAL, OK, RAW, REASON, RECORD, REDACTED_COLUMNS, conform
 from ..sources import BLOCK_BYTES, Block, Source, expand_inputs, iter_blocks, iter_range, read_ahead
 from .result import Ingest, InputReport, ProgressHook, RejectedLine, merge_in_time_order
 from .stores import is_store, read_store
@@ -33,13 +36,20 @@ def _sample(frame: pl.DataFrame) -> list[str]:
 
 
 def _account(report: InputReport, lines: int, rejected: pl.DataFrame | None) -> None:
-    """Count a block's lines into the report, with the reasons and a few samples of its rejected lines."""
+    """Count a block's lines into the report, with the reasons and a few samples of its rejected lines, and
+    its non-request records (the refused lines that name what they are) by kind."""
     report.lines += lines
     if rejected is None:
         report.parsed += lines
         return
+    records = rejected.filter(pl.col(RECORD).is_not_null())
+    if records.height:
+        rejected = rejected.filter(pl.col(RECORD).is_null())
+        report.non_request += records.height
+        for what, count in records.group_by(RECORD).len().iter_rows():
+            report.non_request_kinds[what] = report.non_request_kinds.get(what, 0) + count
     report.rejected += rejected.height
-    report.parsed += lines - rejected.height
+    report.parsed += lines - rejected.height - records.height
     for reason, count in rejected.group_by(REASON).len().iter_rows():
         report.rejected_reasons[reason] = report.rejected_reasons.get(reason, 0) + count
     room = MAX_REJECTED_SAMPLES - len(report.rejected_samples)
@@ -55,10 +65,20 @@ class InputParser:
     report: InputReport
     fmt: LogFormat
     naive_tz: str = "UTC"
+    container: Container | None = None  # a container runtime's wrapper around each line (CRI, Docker json-file)
+    fallback: LogFormat | None = None  # for lines of the other kind in an edge's JSON log (its text layouts)
+
+    def __post_init__(self) -> None:
+        if self.fallback is None:
+            self.fallback = text_fallback(self.fmt)
 
     @classmethod
     def detect(cls, name: str, choice: FormatChoice, sample: list[str], naive_tz: str = "UTC") -> InputParser:
         """The parser for an input whose first lines are `sample`; InputError when no format fits them."""
+        wrapper = containers.detect(sample)
+        container = Container(wrapper) if wrapper is not None else None
+        if container is not None:
+            sample = [line for line in container.unwrap_lines(sample) if line.strip()]
         fmt: LogFormat | None = resolve(choice, sample)
         if fmt is None:
             raise InputError(
@@ -67,25 +87,58 @@ class InputParser:
         report = InputReport(path=name)
         report.format = fmt.family
         report.format_detail = fmt.describe()
-        return cls(report, fmt, naive_tz)
+        if container is not None:
+            report.format_detail["container"] = container.kind
+        missing = report.format_detail.get("missing_fields") or {}
+        if missing:  # said once per input, and the analysis goes on with what is there
+            fields = ", ".join(f"{key} (for {column})" for column, key in missing.items())  # type: ignore[union-attr]
+            report.notes.append(f"the log lacks {fields}: add them to what it records; what needs them is left unknown")
+        return cls(report, fmt, naive_tz, container)
+
+    def prepare(self, block: Block, final: bool = False) -> Block:
+        """The block with what is carried from the blocks before it (a container's wrapper taken off, a long
+        line's pieces joined, a W3C header in effect): called on an input's blocks in order, before they are
+        parsed (perhaps two at once). `final`: the input's last block (pieces of an unended line are kept)."""
+        if self.container is not None:
+            frame, joined = self.container.unwrap(block.frame, final)
+            block = Block(frame, block.lossy, joined=joined)
+        prepare = getattr(self.fmt, "prepare", None)
+        return prepare(block) if prepare is not None else block
+
+    def rest(self) -> Iterator[Block]:
+        """What `prepare` still holds when the input ends (pieces of a line never ended), as a last block."""
+        if self.container is not None and self.container.pending is not None:
+            empty = pl.DataFrame(schema={RAW: pl.String, "line": pl.UInt64})
+            yield self.prepare(Block(empty, False), final=True)
 
     def parse(self, block: Block) -> tuple[int, pl.DataFrame | None, pl.DataFrame]:
         """The block's line count, its rejected lines (None when there are none) and its canonical rows."""
         payload = block.payload if self.fmt.reads_bytes else None
         parsed = self.fmt.parse(block.frame.lazy(), self.naive_tz, payload=payload).collect()
+        if self.fallback is not None and not parsed[OK].all():
+            other = (parsed[REASON] == NOT_JSON).fill_null(False)
+            if other.any():
+                retry = self.fallback.parse(parsed.filter(other).select(RAW, "line").lazy(), self.naive_tz).collect()
+                parsed = pl.concat([parsed.filter(~other), retry], how="diagonal_relaxed").sort("line")
         if parsed[OK].all():  # the usual block: no copy of its (wide, raw-text) rows
             rejected, good = None, parsed
         else:
-            # Blank lines are told apart among the rejected ones only: a strip of every line costs.
+            # Blank lines are told apart among the refused ones only: a strip of every line costs.
             blank = pl.when(pl.col(RAW).str.strip_chars() == "").then(pl.lit(BLANK)).otherwise(pl.col(REASON))
-            rejected, good = parsed.filter(~pl.col(OK)).with_columns(blank.alias(REASON)), parsed.filter(pl.col(OK))
+            refused = name_records(parsed.filter(~pl.col(OK)))
+            rejected, good = refused.with_columns(blank.alias(REASON)), parsed.filter(pl.col(OK))
         canonical = conform(good).with_columns(pl.lit(self.report.path, dtype=CANONICAL["source"]).alias("source")).collect()
         # Credentials in query strings never get past ingest, so no output can show them.
-        return parsed.height, rejected, _compact_text(redact_frame(canonical, REDACTED_COLUMNS))
+        return parsed.height + block.joined, rejected, _compact_text(redact_frame(canonical, REDACTED_COLUMNS))
 
     def account(self, block: Block, lines: int, rejected: pl.DataFrame | None) -> None:
         self.report.invalid_utf8 |= block.lossy
-        _account(self.report, lines, rejected)
+        _account(self.report, lines - block.joined, rejected)
+        if block.joined and self.container is not None:
+            what = containers.PIECE[self.container.kind]
+            self.report.lines += block.joined
+            self.report.non_request += block.joined
+            self.report.non_request_kinds[what] = self.report.non_request_kinds.get(what, 0) + block.joined
 
 
 def _read_input(
@@ -101,12 +154,13 @@ def _read_input(
         report.notes = [*notes, "empty input: no log lines"]
         return report
     parser = InputParser.detect(src.name, choice, sample, naive_tz)
-    parser.report.notes = notes
+    parser.report.notes = [*notes, *parser.report.notes]
 
     def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
         return block, *parser.parse(block)
 
-    for block, lines, rejected, canonical in in_order_on_threads(parse, chain([first], blocks)):
+    prepared = chain(map(parser.prepare, chain([first], blocks)), parser.rest())
+    for block, lines, rejected, canonical in in_order_on_threads(parse, prepared):
         parser.account(block, lines, rejected)
         keep(canonical)
         if progress is not None:
@@ -203,8 +257,11 @@ def read_range(
 ) -> InputReport:
     """Parse one byte range (start, end, its first line's number) of a plain file in the format detected
     for the whole file, into `keep`: that range's report, merged with the others' by `merge_reports`."""
-    parser = InputParser(InputReport(path=report.path, format=report.format, format_detail=report.format_detail), fmt, naive_tz)
-    for block in iter_range(src, *span):
+    wrapper = report.format_detail.get("container")
+    container = Container(str(wrapper)) if wrapper else None
+    parser = InputParser(InputReport(path=report.path, format=report.format, format_detail=report.format_detail), fmt, naive_tz, container)
+    # A range starts at a whole line; pieces of a line cut at the range's end are counted, not joined, there.
+    for block in chain(map(parser.prepare, iter_range(src, *span)), parser.rest()):
         lines, rejected, canonical = parser.parse(block)
         parser.account(block, lines, rejected)
         keep(canonical)

@@ -31,6 +31,9 @@ class InputReport:
     lines: int = 0
     parsed: int = 0
     rejected: int = 0
+    #: Lines that are no request and no error (start-up messages, W3C directives, TCP connections), by what they are.
+    non_request: int = 0
+    non_request_kinds: dict[str, int] = field(default_factory=dict)
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     rejected_samples: list[RejectedLine] = field(default_factory=list)
     invalid_utf8: bool = False
@@ -49,7 +52,9 @@ class InputReport:
             "lines": self.lines,
             "parsed": self.parsed,
             "rejected": self.rejected,
+            "non_request": self.non_request,
             **detail,
+            "non_request_kinds": dict(sorted(self.non_request_kinds.items(), key=lambda kv: -kv[1])),
             "rejected_reasons": dict(sorted(self.rejected_reasons.items(), key=lambda kv: -kv[1])),
             "rejected_samples": [s.to_json() for s in self.rejected_samples],
             "invalid_utf8_replaced": self.invalid_utf8,
@@ -65,6 +70,9 @@ def merge_reports(parts: Sequence[InputReport], max_samples: int) -> InputReport
         merged.lines += part.lines
         merged.parsed += part.parsed
         merged.rejected += part.rejected
+        merged.non_request += part.non_request
+        for what, n in part.non_request_kinds.items():
+            merged.non_request_kinds[what] = merged.non_request_kinds.get(what, 0) + n
         for reason, n in part.rejected_reasons.items():
             merged.rejected_reasons[reason] = merged.rejected_reasons.get(reason, 0) + n
         merged.rejected_samples.extend(part.rejected_samples[: max(0, max_samples - len(merged.rejected_samples))])

@@ -37,6 +37,7 @@ class Figures:
 
     lines: int = 0
     rejected: int = 0
+    non_request: int = 0
     lines_per_s: float = 0.0
     clients: int = 0
     forgotten: int = 0
@@ -195,14 +196,15 @@ class Metrics:
         self.requests = Gauge("logscope_requests", "Requests held whole and folded into per-client sums", ["kept"], registry=self.registry)
         self.late = Gauge("logscope_lines_late", "Lines that arrived more than a minute behind the log's time", registry=self.registry)
         self.webhook = webhook
-        self._seen = (0, 0)
+        self._seen = (0, 0, 0)
         self.server, self.thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
 
     def emit(self, events: list[Event], state: LiveState, figures: Figures) -> None:
-        parsed, rejected = figures.lines - figures.rejected, figures.rejected
+        parsed = figures.lines - figures.rejected - figures.non_request
         self.lines.labels("parsed").inc(parsed - self._seen[0])
-        self.lines.labels("rejected").inc(rejected - self._seen[1])
-        self._seen = (parsed, rejected)
+        self.lines.labels("rejected").inc(figures.rejected - self._seen[1])
+        self.lines.labels("non_request").inc(figures.non_request - self._seen[2])
+        self._seen = (parsed, figures.rejected, figures.non_request)
         for e in events:
             self.events.labels(e.event).inc()
         self.batch.observe(figures.batch_seconds)

@@ -43,7 +43,7 @@ from ..flows import (
 )
 from ..formats import FormatChoice
 from ..ingest import Ingest, InputParser, InputReport, log_order
-from ..schema import RAW, empty_frame
+from ..schema import RAW, RECORD, empty_frame
 from ..sources import Block
 from .carry import MAX_FOLD_LAG, carry_into, empty_carry, fold, fold_tallies
 
@@ -91,6 +91,7 @@ class LiveState:
     read: int = 0  # requests fed (numbers them)
     lines: int = 0
     rejected: int = 0
+    non_request: int = 0  # lines that are no request (start-up messages, TCP connections): counted, not rejected
 
     # -- input ---------------------------------------------------------------------------------------------
 
@@ -118,10 +119,15 @@ class LiveState:
             if parser is None:
                 continue
             for held in self.pending.pop(name, [block]):
-                lines, rejected, canonical = parser.parse(held)
-                parser.account(held, lines, rejected)
+                prepared = parser.prepare(held)
+                lines, rejected, canonical = parser.parse(prepared)
+                parser.account(prepared, lines, rejected)
                 self.lines += lines
-                self.rejected += 0 if rejected is None else rejected.height
+                self.non_request += prepared.joined
+                if rejected is not None:
+                    records = rejected[RECORD].is_not_null().sum()
+                    self.non_request += records
+                    self.rejected += rejected.height - records
                 frames.append(canonical)
         return pl.concat(frames, how="diagonal_relaxed") if frames else empty_frame()
 

@@ -121,7 +121,8 @@ class Watch:
         self._rate = [(t, n) for t, n in self._rate if now - t <= 10.0] + [(now, self.state.lines)]
         span = self._rate[-1][0] - self._rate[0][0]
         f = self.figures
-        f.lines, f.rejected, f.forgotten = self.state.lines, self.state.rejected, self.state.forgotten
+        f.lines, f.rejected, f.non_request = self.state.lines, self.state.rejected, self.state.non_request
+        f.forgotten = self.state.forgotten
         f.retained, f.folded, f.late = self.state.history.height, self.state.folded, self.state.late
         f.lines_per_s = (self._rate[-1][1] - self._rate[0][1]) / span if span > 0 else 0.0
         f.clients = self.state.clients.height if self.state.clients is not None else 0
