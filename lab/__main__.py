@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", type=Path, required=True, help="the run's directory (emptied first)")
     run.add_argument("--profile", choices=sorted(PROFILES), default="full", help="timings: full (logscope's defaults), corpus, fast")
     run.add_argument("--fast", action="store_true", help="--profile fast: a 5 s attempt gap (for CI), about a minute per server")
-    run.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: nginx,caddy,apache")
+    run.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: nginx,caddy,apache,haproxy")
     run.add_argument("--cases", default="", help="comma-separated case names (default: all of lab/cases.toml)")
     run.add_argument("--drivers", default=",".join(DRIVERS), help="comma-separated client drivers: " + ",".join(DRIVERS))
     run.add_argument("--fixed", action="store_true", help="apply each case's fix snippet from logscope/data/fixes.toml")

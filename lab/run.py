@@ -34,7 +34,7 @@ from typing import Any
 from .clients.common import Assignment
 from .pki import Pki, make_pki
 from .processes import LabError, Processes, wait_for_port
-from .servers import SERVERS, ServerSetup
+from .servers import SERVERS, ServerSetup, has_case
 
 LAB = Path(__file__).resolve().parent
 NODE = LAB / "node"
@@ -154,6 +154,7 @@ def _versions() -> dict[str, str]:
         "nginx": first_line(["nginx", "-v"]),
         "caddy": first_line(["caddy", "version"]),
         "apache": first_line(["apache2", "-v"]),
+        "haproxy": first_line(["haproxy", "-v"]),
         "node": first_line(["node", "--version"]),
         "java": first_line(["java", "-version"]),
         "curl": first_line(["curl", "--version"]),
@@ -281,6 +282,7 @@ def run_wave(
 ) -> None:
     run_dir = out / "run"
     setup = ServerSetup(server, run_dir / server, out / "logs" / server, pki, settings.stream_timeout, fixed)
+    cases = [(n, c) for n, c in cases if has_case(server, c.template)]
     blocks = []
     for case_no, case in cases:
         blocks.append(setup.render_case(case, host(server_no, case_no), backend_addresses(case, server_no)))
@@ -306,6 +308,7 @@ def run_wave(
             raise LabError(f"{w.name} exited with status {w.process.returncode}: {' | '.join(tail)}")
     time.sleep(0.5)  # the last requests' log lines
     procs.stop(server_proc)
+    setup.collect_logs(server_proc, [c.name for _, c in cases])
 
 
 def run_lab(
@@ -361,7 +364,11 @@ def run_lab(
         "servers": list(servers),
         "processes": history,  # all stopped by now, by these ids
         "cases": [{**asdict(c), "number": n, "clients": list(c.clients)} for n, c in numbered],
-        "clients": {s: {c.name: {cl: source(cl, SERVERS.index(s) + 1, n) for cl in c.clients} for n, c in numbered} for s in servers},
+        "server_cases": {s: [c.name for _, c in numbered if has_case(s, c.template)] for s in servers},
+        "clients": {
+            s: {c.name: {cl: source(cl, SERVERS.index(s) + 1, n) for cl in c.clients} for n, c in numbered if has_case(s, c.template)}
+            for s in servers
+        },
     }
     manifest["formats"] = log_layouts(out, servers)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -34,6 +34,9 @@ LOGGED = {
     "caddy-json": {"scheme", "duration", "location", "hsts", "authorization"},
     "apache-combined": set(),
     "apache-custom": {"scheme", "duration", "location", "hsts", "authorization"},
+    # HAProxy's `option httplog` with the User-Agent captured: the scheme from `~`, `%Ta`. Its own redirects'
+    # Location is never captured, nor a header its `http-response` rules add (measured), so no HSTS.
+    "haproxy-httplog": {"scheme", "duration"},
 }
 #: The fields a failure mode or finding needs in the log before logscope can be asked for it.
 NEEDS = {
@@ -92,7 +95,10 @@ def logs(run: Path, manifest: dict[str, Any]) -> Iterator[tuple[str, str, str, P
     from .servers import LOG_FORMATS
 
     for server in manifest["servers"]:
+        run_here = manifest.get("server_cases", {}).get(server)  # a server runs the cases it has a template for
         for case in manifest["cases"]:
+            if run_here is not None and case["name"] not in run_here:
+                continue
             for layout in LOG_FORMATS[server]:
                 path = run / "logs" / server / case["name"] / f"{layout}.log"
                 yield server, case["name"], layout, path

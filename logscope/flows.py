@@ -56,6 +56,7 @@ class ServerTransport:
     evidence: str  # "logged" | "inferred" | "none"
     status_codes: dict[int, int] = field(default_factory=dict)
     methods: dict[str, int] = field(default_factory=dict)
+    by_edge: int = 0  # of those redirects, how many the edge in front of the server sent itself (where its log says)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class ServerTransport:
             "evidence": self.evidence,
             "status_codes": {str(k): v for k, v in sorted(self.status_codes.items())},
             "methods": dict(sorted(self.methods.items())),
+            "sent_by_edge": self.by_edge,
         }
 
 
@@ -608,6 +610,8 @@ def transport_fact_rows(df: pl.DataFrame, by: Sequence[str] = ()) -> tuple[pl.Da
         pl.col("scheme").is_not_null().any().alias("scheme_logged"),
         (pl.col("scheme") == "http").sum().alias("plain"),
     ]
+    if "answered_by" in df.columns:
+        scalars.append((redirected & (pl.col("answered_by") == "edge")).sum().alias("redirected_by_edge"))
     counts = df.group_by(*by).agg(scalars) if by else df.select(scalars)
     hops = df.filter(redirected).group_by(*by, "status", pl.col("method").cast(pl.String)).len()
     return counts, hops
@@ -622,6 +626,7 @@ def facts_from_rows(counts: pl.DataFrame, hops: pl.DataFrame) -> dict[str, Any]:
         "methods": {str(k): int(v) for k, v in hops.group_by("method").agg(pl.col("len").sum()).iter_rows()},
         "scheme_logged": bool(counts["scheme_logged"].any()),
         "plain": int(counts["plain"].sum()),
+        "redirected_by_edge": int(counts["redirected_by_edge"].sum()) if "redirected_by_edge" in counts.columns else 0,
     }
 
 
@@ -642,7 +647,7 @@ def server_transport(facts: Sequence[dict[str, Any]]) -> ServerTransport:
             methods[k] = methods.get(k, 0) + v
     if sum(f["redirected"] for f in facts):
         evidence = "logged" if sum(f["redirected_unlogged"] for f in facts) == 0 else "inferred"
-        return ServerTransport(True, evidence, codes, methods)
+        return ServerTransport(True, evidence, codes, methods, sum(f.get("redirected_by_edge", 0) for f in facts))
     if any(f["scheme_logged"] for f in facts):
         # The scheme is logged and no plain-HTTP request was redirected: the server does not redirect.
         return ServerTransport(False if sum(f["plain"] for f in facts) else None, "logged")

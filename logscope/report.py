@@ -62,7 +62,9 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "first_seen": iso(f.first_seen),
         "last_seen": iso(f.last_seen),
         "fix": f.fix,
-        "fix_summary": short_fix(f.code),
+        "fix_summary": short_fix(f.code, next(iter(f.fix), None)),
+        **({"answered_by": f.answered_by} if f.answered_by else {}),
+        **({"edge": f.edge} if f.edge else {}),
         "evidence": [e.to_json() for e in f.evidence],
     }
 
@@ -223,10 +225,26 @@ def build_report(analysis: Analysis | Ingest, *, clients: Literal["rows", "frame
             "stuck_clients": table.filter(pl.col("outcome") == "stuck").height,
             "architectures": analysis.architectures.height,
         },
-        "server": {"transport": analysis.flows.server.to_json()},
+        "server": {"transport": analysis.flows.server.to_json(), **_edge(analysis)},
         "clients": ClientTable(client_table(analysis)) if clients == "frame" else client_rows(analysis),
         "architectures": architecture_rows(analysis),
         "findings": [finding_json(f) for f in analysis.findings],
+    }
+
+
+def _edge(analysis: Analysis) -> dict[str, Any]:
+    """The edge in front of the server that wrote the logs, where they name one."""
+    from .detectors import edge_name
+
+    found = [str(r.format_detail["edge"]) for r in analysis.ingest.inputs if r.format_detail.get("edge")]
+    if not found:
+        return {}
+    return {
+        "edge": {
+            "edge": found[0],
+            "name": edge_name(found[0]),
+            "answered_by_logged": any(r.format_detail.get("answered_by_logged") for r in analysis.ingest.inputs),
+        }
     }
 
 

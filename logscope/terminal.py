@@ -49,10 +49,18 @@ def _overview(report: dict[str, Any], console: Console) -> None:
     if window["start"]:
         console.print(f"window:   {window['start']} -> {window['end']}")
     transport = report.get("server", {}).get("transport")
+    edge = report.get("server", {}).get("edge")
+    if edge:
+        console.print(Text(f"edge:     {edge['name']} ({edge['edge']}) wrote this log"))
     if transport and transport["redirects_http"]:
         codes = ", ".join(transport["status_codes"])
         methods = ", ".join(f"{m} {n:,}" for m, n in transport["methods"].items())
-        console.print(Text(f"server:   redirects plain HTTP with {codes} ({methods}), {transport['evidence']}"))
+        by_edge = transport.get("sent_by_edge", 0)
+        total = sum(transport["methods"].values())
+        who = ""
+        if edge and edge.get("answered_by_logged"):
+            who = f"; {edge['name']} sent them itself" if by_edge >= total else f"; {edge['name']} sent {by_edge:,} of them itself"
+        console.print(Text(f"server:   redirects plain HTTP with {codes} ({methods}), {transport['evidence']}{who}"))
     elif transport and transport["redirects_http"] is None:
         console.print("server:   whether plain HTTP is redirected cannot be told from this log")
 

@@ -281,6 +281,205 @@ def caddy_line(r: Request) -> str:
     return json.dumps(record, separators=(",", ":"))
 
 
+# --- the same story behind an edge: the edge answers plain HTTP with its own 301 -------------------------
+# Each writer turns one Request into a line of that edge's access log (logscope/data/text_formats.toml,
+# json_formats.toml, w3c_fields.toml). A plain-HTTP request answered with a redirect is the edge's own
+# answer (no backend named); everything else went to the backend. Times: `r.ts` is when the request ended.
+
+EDGE_HOST = "10.0.3.17"  # the backend behind the edge
+
+
+def _start(r: Request) -> datetime:
+    return r.ts - timedelta(seconds=r.duration)
+
+
+def _by_edge(r: Request) -> bool:
+    return not r.https and r.status in (301, 302, 307, 308)
+
+
+def _url(r: Request) -> str:
+    return f"{'https' if r.https else 'http'}://{HOST}:{443 if r.https else 80}{r.target}"
+
+
+def alb_line(r: Request) -> str:
+    """AWS Application Load Balancer (2025 fields): `time` when the response left, request_creation_time when it arrived."""
+    iso = "%Y-%m-%dT%H:%M:%S.%fZ"
+    kind = ("h2" if r.protocol == "HTTP/2.0" else "https") if r.https else "http"
+    tls = "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2" if r.https else "- -"
+    port = rng.randint(1024, 65535)
+    if _by_edge(r):
+        target, times, target_status, actions = "-", "-1 -1 -1", "-", "redirect"
+        location = f"https://{HOST}:443{r.target}"
+    else:
+        target, times, target_status, actions = f"{EDGE_HOST}:8000", f"0.000 {r.duration:.3f} 0.000", str(r.status), "forward"
+        location = "-"
+    return (
+        f"{kind} {r.ts.strftime(iso)} app/mcp-alb/50dc6c495c0c9188 {r.ip}:{port} {target} {times} {r.status} {target_status} "
+        f'{200 + len(r.target)} {r.size} "{r.method} {_url(r)} {r.protocol}" "{r.ua or "-"}" {tls} '
+        f'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/mcp/73e2d6bc24d8a067 "Root=1-{int(r.ts.timestamp()):x}-0" '
+        f'"{HOST if r.https else "-"}" "-" 0 {_start(r).strftime(iso)} "{actions}" "{location}" "-" '
+        f'"{target if target != "-" else "-"}" "{target_status}" "-" "-" TID_{port:08x}'
+    )
+
+
+def haproxy_line(r: Request) -> str:
+    """HAProxy `option httplog` with `capture request header User-Agent`, through syslog (rsyslog's file)."""
+    start = _start(r)
+    frontend = "fe_https~" if r.https else "fe_http"
+    if _by_edge(r):
+        route, timers, state = f"{frontend.rstrip('~')}/<NOSRV>", "0/-1/-1/-1/0", "LR--"
+    else:
+        ms = max(0, round(r.duration * 1000))
+        route, timers, state = "be_mcp/mcp1", f"0/0/0/{ms}/{ms}", "----"
+    return (
+        f"{r.ts.strftime('%b %d %H:%M:%S')} lb1 haproxy[2174]: {r.ip}:{rng.randint(1024, 65535)} "
+        f"[{start.strftime('%d/%b/%Y:%H:%M:%S')}.{start.microsecond // 1000:03d}] {frontend} {route} {timers} {r.status} {r.size} "
+        f'- - {state} 1/1/0/0/0 0/0 {{{r.ua or ""}}} "{r.method} {r.target} {r.protocol}"'
+    )
+
+
+def envoy_json_line(r: Request) -> str:
+    """Envoy Gateway's default JSON access log (listeners 10080 and 10443 for the Gateway's 80 and 443)."""
+    edge = _by_edge(r)
+    record = {
+        ":authority": HOST,
+        "bytes_received": 0,
+        "bytes_sent": r.size,
+        "downstream_local_address": f"10.42.0.77:{10443 if r.https else 10080}",
+        "downstream_remote_address": f"{r.ip}:{rng.randint(1024, 65535)}",
+        "duration": round(r.duration * 1000),
+        "method": r.method,
+        "protocol": r.protocol.replace("HTTP/2.0", "HTTP/2"),
+        "response_code": r.status,
+        "response_code_details": "direct_response" if edge else "via_upstream",
+        "response_flags": "-",
+        "start_time": _start(r).strftime("%Y-%m-%dT%H:%M:%S.") + f"{_start(r).microsecond // 1000:03d}Z",
+        "upstream_host": None if edge else f"{EDGE_HOST}:8000",
+        "user-agent": r.ua,
+        "x-envoy-origin-path": r.target,
+        "x-forwarded-for": r.ip,
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
+def cloudflare_line(r: Request) -> str:
+    """Cloudflare Logpush http_requests, unixnano timestamps; "Always Use HTTPS" answers at the edge (origin 0)."""
+    record = {
+        "ClientIP": r.ip,
+        "ClientRequestHost": HOST,
+        "ClientRequestMethod": r.method,
+        "ClientRequestURI": r.target,
+        "ClientRequestProtocol": r.protocol,
+        "ClientRequestScheme": "https" if r.https else "http",
+        "ClientRequestUserAgent": r.ua or "",
+        "EdgeStartTimestamp": int(_start(r).timestamp() * 1e6) * 1000,
+        "EdgeEndTimestamp": int(r.ts.timestamp() * 1e6) * 1000,
+        "EdgeResponseStatus": r.status,
+        "EdgeResponseBytes": r.size,
+        "OriginResponseStatus": 0 if _by_edge(r) else r.status,
+        "RayID": f"{rng.getrandbits(64):016x}",
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
+def gcp_line(r: Request) -> str:
+    """Google Cloud external Application Load Balancer LogEntry (statusDetails of its own redirect: assumed)."""
+    record = {
+        "insertId": f"{rng.getrandbits(40):x}",
+        "jsonPayload": {
+            "@type": "type.googleapis.com/google.cloud.loadbalancing.type.LoadBalancerLogEntry",
+            "statusDetails": "redirected_by_load_balancer" if _by_edge(r) else "response_sent_by_backend",
+        },
+        "httpRequest": {
+            "requestMethod": r.method,
+            "requestUrl": _url(r).replace(":443/", "/").replace(":80/", "/"),
+            "status": r.status,
+            "responseSize": str(r.size),
+            "userAgent": r.ua,
+            "remoteIp": r.ip,
+            "latency": f"{r.duration:.6f}s",
+            "protocol": r.protocol,
+        },
+        "resource": {"type": "http_load_balancer", "labels": {"url_map_name": "mcp-map"}},
+        "timestamp": _start(r).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "severity": "INFO",
+        "logName": "projects/mcp-prod/logs/requests",
+    }
+    return json.dumps({k: v for k, v in record.items() if v is not None}, separators=(",", ":"))
+
+
+def appgw_record(r: Request) -> dict[str, object]:
+    """Azure Application Gateway ApplicationGatewayAccessLog (as diagnostic settings write it)."""
+    path, _, query = r.target.partition("?")
+    return {
+        "time": r.ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "resourceId": "/SUBSCRIPTIONS/0/RESOURCEGROUPS/MCP/PROVIDERS/MICROSOFT.NETWORK/APPLICATIONGATEWAYS/MCP-GW",
+        "operationName": "ApplicationGatewayAccess",
+        "category": "ApplicationGatewayAccessLog",
+        "properties": {
+            "clientIP": r.ip,
+            "httpMethod": r.method,
+            "requestUri": path,
+            "requestQuery": query or None,
+            "userAgent": r.ua or "-",
+            "httpStatus": r.status,
+            "httpVersion": r.protocol,
+            "sentBytes": r.size,
+            "timeTaken": round(r.duration, 3),
+            "sslEnabled": "on" if r.https else "off",
+            "host": HOST,
+            "serverRouted": "" if _by_edge(r) else f"{EDGE_HOST}:8000",
+            "serverStatus": "" if _by_edge(r) else str(r.status),
+        },
+    }
+
+
+def appgw_line(r: Request) -> str:
+    return json.dumps(appgw_record(r), separators=(",", ":"))
+
+
+def cloudfront_lines(requests_: list[Request]) -> list[str]:
+    """Amazon CloudFront standard log (W3C header, tab-separated, URL-encoded values; `time` when it finished)."""
+    fields = (
+        "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query "
+        "cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol "
+        "ssl-cipher x-edge-response-result-type cs-protocol-version"
+    )
+    out = ["#Version: 1.0", f"#Fields: {fields}"]
+    for r in requests_:
+        path, _, query = r.target.partition("?")
+        result = "Redirect" if _by_edge(r) else "Miss"
+        ua = (r.ua or "-").replace(" ", "%20")
+        tls = ("TLSv1.3", "TLS_AES_128_GCM_SHA256") if r.https else ("-", "-")
+        values = [r.ts.strftime("%Y-%m-%d"), r.ts.strftime("%H:%M:%S"), "FRA56-P1", str(r.size), r.ip, r.method]
+        values += ["d111111abcdef8.cloudfront.net", path, str(r.status), "-", ua, query or "-", "-", result, f"{rng.getrandbits(64):x}"]
+        values += [HOST, "https" if r.https else "http", "120", f"{r.duration:.3f}", "-", *tls, result, r.protocol]
+        out.append("\t".join(values))
+    return out
+
+
+EDGE_WRITERS = {
+    "aws-alb.log": alb_line,
+    "haproxy.log": haproxy_line,
+    "envoy-gateway.json": envoy_json_line,
+    "cloudflare.json": cloudflare_line,
+    "gcp-lb.json": gcp_line,
+    "azure-appgw.json": appgw_line,
+}
+
+
+def write_edges(out: Path, requests_: list[Request]) -> list[Path]:
+    """The story as each edge logs it, one file per edge (and CloudFront's W3C file)."""
+    written = []
+    for name, writer in EDGE_WRITERS.items():
+        path = out / name
+        path.write_text("".join(writer(r) + "\n" for r in requests_), encoding="utf-8")
+        written.append(path)
+    path = out / "cloudfront.log"
+    path.write_text("\n".join(cloudfront_lines(requests_)) + "\n", encoding="utf-8")
+    return [*written, path]
+
+
 if __name__ == "__main__":
     import sys
 

@@ -1,15 +1,17 @@
-"""The web servers in front of the MCP servers: nginx, Caddy and Apache httpd from Debian's packages,
-each configured from the templates beside this file.
+"""The web servers in front of the MCP servers: nginx, Caddy, Apache httpd and HAProxy from Debian's
+packages, each configured from the templates beside this file.
 
 `<server>/main.*.j2` is the server's whole configuration (log layouts, TLS) and includes one block per
 case, rendered from `<server>/cases/<template>.j2`. A case template writes the directive under test
 as `{{ fix or "<broken directive>" }}`: the fixed run puts the fix snippet from logscope's
-data/fixes.toml there (lab.fixes), so the lab verifies the very text logscope prints.
+data/fixes.toml there (lab.fixes), so the lab verifies the very text logscope prints. A case without a
+template for a server is not run on it (HAProxy has the redirect, replica, slash and HSTS cases).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -21,16 +23,22 @@ import jinja2
 from ..pki import Pki
 from ..processes import LabError, Processes, Started
 
-SERVERS = ("nginx", "caddy", "apache")
+SERVERS = ("nginx", "caddy", "apache", "haproxy")
 HERE = Path(__file__).resolve().parent
-MAIN = {"nginx": "main.conf.j2", "caddy": "main.Caddyfile.j2", "apache": "main.conf.j2"}
-PROGRAMS = {"nginx": "nginx", "caddy": "caddy", "apache": "apache2"}
+MAIN = {"nginx": "main.conf.j2", "caddy": "main.Caddyfile.j2", "apache": "main.conf.j2", "haproxy": "main.cfg.j2"}
+PROGRAMS = {"nginx": "nginx", "caddy": "caddy", "apache": "apache2", "haproxy": "haproxy"}
 #: The access-log layouts each server writes for every case (file names under logs/<server>/<case>/).
 LOG_FORMATS = {
     "nginx": ("nginx-combined", "nginx-custom", "nginx-json"),
     "caddy": ("caddy-json",),
     "apache": ("apache-combined", "apache-custom"),
+    "haproxy": ("haproxy-httplog",),
 }
+
+
+def has_case(server: str, template: str) -> bool:
+    """Whether the server has a configuration for the case (its template, or the one it borrows)."""
+    return (HERE / server / "cases" / f"{template}.j2").is_file()
 
 
 @dataclass
@@ -69,6 +77,8 @@ class ServerSetup:
         )
 
     def start(self, procs: Processes, blocks: list[str]) -> Started:
+        if self.server == "haproxy":  # HAProxy reads the certificate and its key from one file
+            (self.pki.cert.parent / "haproxy.pem").write_text(self.pki.cert.read_text() + self.pki.key.read_text())
         config = self.run_dir / MAIN[self.server].removesuffix(".j2")
         config.write_text(self.env.get_template(MAIN[self.server]).render(cases=blocks, run=self.run_dir, pki=self.pki))
         check, argv, env = self._commands(config)
@@ -92,5 +102,21 @@ class ServerSetup:
                 ["caddy", "run", "--config", str(config), "--adapter", "caddyfile"],
                 env,
             )
+        if self.server == "haproxy":
+            return ["haproxy", "-c", "-q", "-f", str(config)], ["haproxy", "-db", "-f", str(config)], {}
         base = ["apache2", "-f", str(config)]
         return [*base, "-t"], [*base, "-DFOREGROUND"], {}
+
+    def collect_logs(self, started: Started, cases: list[str]) -> None:
+        """HAProxy logs to standard output: each line goes to the log of the case its frontend is named after
+        (requests, TLS errors, a frontend's start and stop). Other servers write their own files."""
+        if self.server != "haproxy":
+            return
+        frontend = re.compile(r"\b(" + "|".join(re.escape(c) for c in sorted(cases, key=len, reverse=True)) + r")_https?\b")
+        lines: dict[str, list[str]] = {c: [] for c in cases}
+        for line in started.log.read_text(errors="replace").splitlines():
+            found = frontend.search(line)
+            if found:
+                lines[found.group(1)].append(line + "\n")
+        for case, text in lines.items():
+            (self.logs / case / "haproxy-httplog.log").write_text("".join(text))

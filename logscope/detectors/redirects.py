@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..flows import location_path
-from .registry import Context, Finding, detector
+from .registry import Context, Finding, detector, edge_name, edges
 
 METHOD_CHANGING = [301, 302, 303]
 REDIRECTS = [301, 302, 303, 307, 308]
@@ -27,6 +27,27 @@ def _target_path() -> pl.Expr:
     return pl.coalesce(location_path(), pl.when(twin).then(pl.col("next_path")).otherwise(pl.col("path")))
 
 
+def _answer(ctx: Context) -> tuple[str, ...]:
+    """`answered_by`, to count by, where the requests have it (frames built by hand may not)."""
+    return ("answered_by",) if "answered_by" in ctx.requests.columns else ()
+
+
+def who_sent(ctx: Context, tally: pl.DataFrame, codes: str) -> str:
+    """What the log says of who sent the redirects a tally counts: the edge itself (and what it can send
+    instead), or the server behind it; empty where no log says."""
+    answered_by, edge = ctx.answered(tally)
+    if edge is None or answered_by is None:
+        return ""
+    name = edge_name(edge)
+    if answered_by == "origin":
+        return f" The {codes} came from the server behind {name}, which passed it on: fix the redirect there."
+    spec = edges().get(edge, {})
+    can = spec.get("redirect_codes", [])
+    instead = " Its 307 keeps the method as 308 does." if 307 in can and 308 not in can else ""
+    note = f" {spec['post_note']}" if spec.get("post_note") else ""
+    return f" The {codes} is sent by {name} itself, not by your server.{note}{instead}"
+
+
 def _redirected(ctx: Context, condition: pl.Expr) -> pl.DataFrame:
     """Requests matching `condition` (which picks redirects, so few), with what the client sent next."""
     return ctx.with_next(ctx.requests.filter(condition), "method", "path", "status", "ts")
@@ -40,7 +61,7 @@ def downgrade_rows(ctx: Context) -> pl.DataFrame:
 
 
 def _downgrades(ctx: Context) -> pl.DataFrame:
-    return ctx.tally(downgrade_rows(ctx), "status", "next_status", partner="next_seq")
+    return ctx.tally(downgrade_rows(ctx), "status", "next_status", *_answer(ctx), partner="next_seq")
 
 
 @detector(select=_downgrades)
@@ -58,7 +79,7 @@ def redirect_method_downgrade(ctx: Context, tally: pl.DataFrame) -> list[Finding
         f"aiohttp, Java's HttpClient and curl -L all do, docs/clients.md), "
         f"so the MCP request arrived as a body-less GET and failed with {follow}. "
         f"{stuck} of them never connected (stuck). A 308 redirect keeps the method and the body."
-    )
+    ) + who_sent(ctx, tally, codes)
     return [
         ctx.finding(
             "redirect-method-downgrade",
@@ -81,7 +102,8 @@ def _unsafe_posts(ctx: Context) -> pl.DataFrame:
         "post": ctx.requests.filter((pl.col("method") == "POST") & changing & mcp_or_plain),
         "plain": ctx.requests.filter(pl.col("http_to_https") & changing),
     }
-    return pl.concat([ctx.tally(rows.with_columns(pl.lit(kind).alias("kind")), "kind", "status") for kind, rows in kinds.items()])
+    tallies = [ctx.tally(rows.with_columns(pl.lit(kind).alias("kind")), "kind", "status", *_answer(ctx)) for kind, rows in kinds.items()]
+    return pl.concat(tallies, how="diagonal_relaxed")
 
 
 @detector(select=_unsafe_posts)
@@ -94,13 +116,13 @@ def unsafe_post_redirect(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
         detail = (
             f"{posts['n'].sum()} POST request(s) were answered with {_codes(posts)}. No client has been seen failing on it yet, "
             "but HTTP libraries re-send a POST redirected this way as a body-less GET. Use 308."
-        )
+        ) + who_sent(ctx, posts, _codes(posts))
         return [ctx.finding("unsafe-post-redirect", "medium", f"POST answered with {_codes(posts)}", detail, posts)]
     if plain.height:
         detail = (
             f"Plain-HTTP requests are redirected to HTTPS with {_codes(plain)}. Only GETs have been redirected so far; "
             "an MCP client that starts on http:// would have its POST turned into a GET. Use 308."
-        )
+        ) + who_sent(ctx, plain, _codes(plain))
         return [ctx.finding("unsafe-post-redirect", "low", f"HTTP -> HTTPS redirect uses {_codes(plain)}", detail, plain)]
     return []
 
@@ -109,7 +131,7 @@ def _not_followed(ctx: Context) -> pl.DataFrame:
     rows = _redirected(ctx, (pl.col("method") == "POST") & pl.col("status").is_in(REDIRECTS) & (pl.col("role") == "endpoint")).filter(
         pl.col("next_ts").is_null() | ~_within_attempt(ctx) | (pl.col("next_path") != _target_path())
     )
-    return ctx.tally(rows, "status")
+    return ctx.tally(rows, "status", *_answer(ctx))
 
 
 @detector(select=_not_followed)
@@ -121,7 +143,7 @@ def redirect_not_followed(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
         f"{tally['n'].sum()} POST(s) from {len(clients)} client(s) were answered with {_codes(tally)} and not followed: "
         "the official MCP SDKs (Python and TypeScript) follow a POST's redirect to HTTPS only when it is a 307 or 308, and stop "
         "at a 301/302/303 (docs/clients.md). Serve MCP over HTTPS and publish the https:// URL; redirect with 308."
-    )
+    ) + who_sent(ctx, tally, _codes(tally))
     severity = "high" if ctx.any_failing(clients) else "medium"
     return [ctx.finding("redirect-not-followed", severity, "POST redirected and never followed", detail, tally)]
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -18,7 +18,7 @@ from ..choices import SEVERITIES
 from ..flows import Flows, neighbours
 from ..ingest import Ingest, log_order
 
-SERVERS = ("nginx", "caddy", "traefik", "apache")
+SERVERS = ("nginx", "caddy", "traefik", "apache")  # the servers whose fix a report lists first when no log names its own
 MAX_EVIDENCE = 6
 FAILING = ("stuck", "failing")
 #: Findings about the server's policy rather than a client's connection: they name no clients, so they
@@ -31,12 +31,27 @@ def fixes() -> dict[str, dict[str, str]]:
     return tomllib.loads(resources.files("logscope.data").joinpath("fixes.toml").read_text("utf-8"))
 
 
-def server_fixes(code: str) -> dict[str, str]:
-    return {k: v for k, v in fixes().get(code, {}).items() if k in SERVERS}
+@cache
+def edges() -> dict[str, dict[str, Any]]:
+    """The edges logscope reads logs of (data/edges.toml): their names, and what their redirects can send."""
+    return tomllib.loads(resources.files("logscope.data").joinpath("edges.toml").read_text("utf-8"))
 
 
-def short_fix(code: str) -> str | None:
-    return fixes().get(code, {}).get("short")
+def edge_name(edge: str) -> str:
+    return str(edges().get(edge, {}).get("name", edge))
+
+
+def server_fixes(code: str, first: Sequence[str] = ()) -> dict[str, str]:
+    """The fix of `code` per server and edge, those named in `first` first (the systems the logs came from)."""
+    table = {k: v for k, v in fixes().get(code, {}).items() if isinstance(v, str) and k != "short"}
+    ordered = [k for k in first if k in table] + [k for k in table if k not in first]
+    return {k: table[k] for k in ordered}
+
+
+def short_fix(code: str, system: str | None = None) -> str | None:
+    """The one line the summary shows: the system's own where it needs another, else the usual one."""
+    entry = fixes().get(code, {})
+    return entry.get("short_for", {}).get(system) or entry.get("short")
 
 
 def severity_rank(severity: str) -> int:
@@ -64,6 +79,10 @@ class Finding:
     last_seen: datetime | None
     fix: dict[str, str]
     evidence: list[Evidence] = field(default_factory=list)
+    #: "edge" when the requests it is about were answered by the edge in front of the server itself (its own
+    #: redirect), "origin" when by the server behind it; None where no log says. `edge` names that edge.
+    answered_by: str | None = None
+    edge: str | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -123,11 +142,28 @@ class Context:
     def any_failing(self, client_ids: list[str]) -> bool:
         return any(self.outcomes(client_ids).get(o, 0) for o in FAILING)
 
-    def servers(self) -> list[str]:
-        """The servers the logs came from, to put their fix first."""
-        families = {r.format for r in self.ingest.inputs}
-        order = [s for s in ("caddy", "traefik") if s in families]
-        return order + [s for s in SERVERS if s not in order]
+    def systems(self) -> list[str]:
+        """The systems the logs came from, to put their fix first: the edges that wrote them, then the servers."""
+        found = [str(r.format_detail["edge"]) for r in self.ingest.inputs if r.format_detail.get("edge")]
+        found += [r.format for r in self.ingest.inputs if r.format in SERVERS]
+        return list(dict.fromkeys(found))
+
+    def edge(self) -> str | None:
+        """The edge the logs came from (the first, where several inputs name one)."""
+        return next((str(r.format_detail["edge"]) for r in self.ingest.inputs if r.format_detail.get("edge")), None)
+
+    def answered(self, tally: pl.DataFrame) -> tuple[str | None, str | None]:
+        """Who answered the requests a tally counts (`answered_by` among its columns): ("edge", its name) when
+        the edge did for most of them, ("origin", its name) when the server behind it did; (None, None)
+        where no log says."""
+        edge = self.edge()
+        if edge is None or "answered_by" not in tally.columns or tally.height == 0:
+            return None, None
+        counts = dict(tally.group_by(pl.col("answered_by").cast(pl.String)).agg(pl.col("n").sum()).iter_rows())
+        by_edge, by_origin = counts.get("edge", 0), counts.get("origin", 0)
+        if not by_edge and not by_origin:
+            return None, None
+        return ("edge" if by_edge >= by_origin else "origin"), edge
 
     def tally(self, rows: pl.DataFrame, *by: str, partner: str | None = None) -> pl.DataFrame:
         """`rows` (annotated requests, in log order) reduced to one row per client and value of `by`: how
@@ -167,8 +203,11 @@ class Context:
         """A finding about the requests `tally` counts: who, how often, when, evidence and fix.
 
         Evidence is the first requests of the tally in log order, or with `pairs` the first three, each
-        shown with its partner request (the follow-up, or the request before)."""
+        shown with its partner request (the follow-up, or the request before). The fix of the system the
+        logs came from comes first; where the tally says the server behind the edge answered, the servers'."""
         clients = [] if code in SERVER_LEVEL else tally["client_id"].drop_nulls().unique().to_list()
+        answered_by, edge = self.answered(tally)
+        first = [s for s in self.systems() if s != edge] if answered_by == "origin" else self.systems()
         return Finding(
             code=code,
             severity=severity,
@@ -178,8 +217,10 @@ class Context:
             count=int(tally["n"].sum()) if count is None else count,
             first_seen=tally["first_seen"].min() if tally.height else None,  # type: ignore[arg-type]
             last_seen=tally["last_seen"].max() if tally.height else None,  # type: ignore[arg-type]
-            fix=fix if fix is not None else server_fixes(code),
+            fix=fix if fix is not None else server_fixes(code, first),
             evidence=self.evidence(self._evidence_refs(tally, pairs)),
+            answered_by=answered_by,
+            edge=edge,
         )
 
     def _evidence_refs(self, tally: pl.DataFrame, pairs: bool) -> pl.DataFrame:

@@ -230,7 +230,8 @@ class JsonFormat:
         traits = self.traits or Traits(family=self.family)
         time_is = traits.time_is or ("start" if self.family == "traefik" else "end")
         name = {"log_format_name": self.name} if self.name else {}
-        return {"format": self.family, **name, **self.detail, "logged": sorted(self.logged), "time_is": time_is, **traits.describe()}
+        described = traits.describe(self.variables().keys())
+        return {"format": self.family, **name, **self.detail, "logged": sorted(self.logged), "time_is": time_is, **described}
 
 
 # Caddy ---------------------------------------------------------------------------------------------
@@ -334,7 +335,16 @@ _TRAEFIK_KEYS = {
     "downstream_Strict-Transport-Security": "sent_http_strict_transport_security",
     "RouterName": "router_name",
     "entryPointName": "entry_point",
+    # 0 or absent "if the request was handled by this Traefik instance (e.g. with a redirect)" (Traefik's docs).
+    "OriginStatus": "_origin_status",
 }
+#: Traefik as an edge: who answered is read where its log keeps OriginStatus.
+_TRAEFIK_TRAITS = Traits(
+    family="traefik",
+    edge="traefik",
+    time_is="start",
+    answered=(("edge", ((("_origin_status", "^0?$"),),)), ("origin", ((("_origin_status", "^[1-9][0-9]{2}$"),),))),
+)
 _TRAEFIK_TIMES = ("StartUTC", "time", "StartLocal")
 
 
@@ -354,6 +364,7 @@ def traefik_format(has_prefix: bool = False, keys: set[str] | None = None) -> Js
         variables=lambda: _traefik_variables(seen),
         is_access=lambda: pl.col("DownstreamStatus").is_not_null() | pl.col("RequestMethod").is_not_null(),
         has_prefix=has_prefix,
+        traits=_TRAEFIK_TRAITS,
     )
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from ..errors import FormatError
 from ..schema import OK, RAW, REASON
 from .captures import capture_columns, fit_captures
+from .haproxy import haproxy_to_nginx, is_haproxy_syntax
 from .traits import Traits, traits_from
 from .variables import canonical_from_variables, logged_columns
 
@@ -57,6 +58,7 @@ VARIABLE_PATTERNS: dict[str, str] = {
     "time_haproxy": r"[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?",
     "status_or_unset": r"-1|[0-9]{1,3}",
     "duration_ms_or_unset": r"[-+]?[0-9]+",
+    "captured_quoted_headers": r'(?: ?"[^"]*")* ?',  # HAProxy's `%hrl %hsl`: quoted values, space-separated
 }
 
 # nginx writes a quote inside a value as \x22, so a quoted value never holds `"`. Apache writes \" and
@@ -175,7 +177,7 @@ class TextFormat:
             "log_format": self.format,
             "logged": sorted(self.logged),
             "time_is": self.time_is,
-            **self.traits.describe(),
+            **self.traits.describe(self.variables),
         }
         if self.captures:
             out["captured_headers"] = {var: f"{block}[{pos}]" for var, block, pos in self.captures}
@@ -288,10 +290,13 @@ def presets() -> dict[str, TextFormat]:
 
 
 def text_format(spec: str) -> TextFormat:
-    """A preset by name (`combined`) or a log_format given as its own text."""
+    """A preset by name (`combined`), a log_format given as its own text, or a HAProxy log-format string."""
     known = presets()
     if spec in known:
         return known[spec]
+    if is_haproxy_syntax(spec):
+        # HAProxy's own syntax: the HAProxy layouts' traits (who answered, when a line is stamped) apply to it.
+        return TextFormat(haproxy_to_nginx(spec), name="custom HAProxy log-format", open_end=True, traits=known["haproxy_httplog"].traits)
     if "$" not in spec and "%" not in spec:
         raise FormatError(f"unknown log format {spec!r}: give the log_format text or one of {', '.join(known)}")
     return TextFormat(spec)

@@ -6,7 +6,7 @@ so a contributor adds an edge there without touching the parsers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +35,15 @@ class Traits:
     #: Lines the layout fits that are no request (Envoy's TCP connections): (what they are, conditions).
     non_request: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
 
-    def describe(self) -> dict[str, object]:
+    def describe(self, present: Iterable[str]) -> dict[str, object]:
+        """What the report says of the edge, for a format with the variables `present`."""
         out: dict[str, object] = {}
         if self.edge:
             out["edge"] = self.edge
         if self.client_from:
             out["client_from"] = self.client_from
-        if self.answered:
+        names = set(present)
+        if any(all(var in names for var, _ in c) for _, conditions in self.answered for c in conditions):
             out["answered_by_logged"] = True
         return out
 

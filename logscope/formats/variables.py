@@ -51,6 +51,7 @@ CONSUMED = frozenset(
         "latency_text",
         "request_url",
         "frontend_tls",
+        "ssl_fc",
         "status_or_unset",
         "tls_version",
         "http_user_agent",
@@ -97,7 +98,7 @@ LOGGED_BY: dict[str, tuple[str, ...]] = {
     "path": ("request", "request_uri", "uri", "request_url"),
     "query": ("request", "request_uri", "args", "query_string", "request_url"),
     "protocol": ("request", "server_protocol"),
-    "scheme": ("scheme", "https", "ssl_protocol", "frontend_tls", "request_url"),
+    "scheme": ("scheme", "https", "ssl_protocol", "frontend_tls", "ssl_fc", "request_url"),
     "host": ("host", "http_host", "server_name", "request_url"),
     "status": ("status", "status_or_unset"),
     "bytes_sent": ("body_bytes_sent", "bytes_sent"),
@@ -152,6 +153,8 @@ def _scheme(present: set[str], traits: Traits, url_scheme: pl.Expr | None) -> pl
         candidates.append(pl.when(pl.col("https").str.to_lowercase() == "on").then(pl.lit("https")).otherwise(pl.lit("http")))
     if "ssl_protocol" in present:
         candidates.append(pl.when(cv.blank_to_null(pl.col("ssl_protocol")).is_not_null()).then(pl.lit("https")).otherwise(pl.lit("http")))
+    if "ssl_fc" in present:  # HAProxy's %[ssl_fc]: 1 over TLS
+        candidates.append(pl.when(pl.col("ssl_fc") == "1").then(pl.lit("https")).when(pl.col("ssl_fc") == "0").then(pl.lit("http")))
     if "frontend_tls" in present:
         # HAProxy writes `~` after the frontend's name when the connection came over TLS.
         candidates.append(pl.when(pl.col("frontend_tls").str.ends_with("~")).then(pl.lit("https")).otherwise(pl.lit("http")))

@@ -169,7 +169,7 @@ class W3CFormat:
             **({"software": self.software} if self.software else {}),
             "logged": sorted(self.logged),
             "time_is": self.traits.time_is or "end",
-            **self.traits.describe(),
+            **self.traits.describe(self._variables(self.fields)),
         }
 
 
@@ -190,7 +190,7 @@ def detect(sample: Sequence[str]) -> W3CFormat | None:
         fields = tuple(header.group(1).split())
         tabs = sum("\t" in line for line in data) * 2 > len(data) > 0
         cloudfront = any(f.startswith("x-edge-") for f in fields)
-        iis = software is not None and "Microsoft" in software
+        iis = software is not None and ("Microsoft" in software or "IIS" in software)
         dialect = "cloudfront" if cloudfront else "iis" if iis else "w3c"
         return W3CFormat(dialect, fields, "\t" if tabs or cloudfront else " ", software=software)
     if data and sum(bool(_CLOUDFRONT_LINE.match(line)) for line in data) * 2 > len(data):

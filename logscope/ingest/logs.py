@@ -154,7 +154,8 @@ def _read_input(
         report.notes = [*notes, "empty input: no log lines"]
         return report
     parser = InputParser.detect(src.name, choice, sample, naive_tz)
-    parser.report.notes = [*notes, *parser.report.notes]
+    notes.extend(parser.report.notes)  # the reader's list: it adds to it while the blocks are read
+    parser.report.notes = notes
 
     def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
         return block, *parser.parse(block)
