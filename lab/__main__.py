@@ -27,15 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     record = sub.add_parser("record", help="pack a run's logs, truth and manifest as the test corpus")
     record.add_argument("run", type=Path, help="a lab run's directory")
     record.add_argument("--out", type=Path, default=Path("tests/lab_corpus"), help="where the corpus goes (default tests/lab_corpus)")
+    record.add_argument("--add", action="store_true", help="add the run's servers to the corpus already there")
     doc = sub.add_parser("clients-doc", help="docs/clients.md from a run (or the unpacked corpus), to standard output")
     doc.add_argument("run", type=Path)
     check = sub.add_parser("check", help="logscope's verdicts on a run's logs against what each client recorded")
     check.add_argument("run", type=Path, help="a lab run's directory, or the recorded corpus")
     args = parser.parse_args(argv)
     if args.command == "record":
-        from .corpus import record_corpus
+        from .corpus import add_to_corpus, record_corpus
 
-        path = record_corpus(args.run, args.out)
+        path = add_to_corpus(args.run, args.out) if args.add else record_corpus(args.run, args.out)
         print(f"lab: corpus {path} ({path.stat().st_size:,} bytes)")
         return 0
     if args.command == "clients-doc":

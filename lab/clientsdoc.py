@@ -92,8 +92,9 @@ def _directives() -> dict[str, dict[int, str]]:
     found: dict[str, dict[int, str]] = {}
     pattern = re.compile(
         r'return 30\d [^;"]*;|redir https://\{host\}\{uri\}[^"}\n]*|Redirect \w+ / https://[^"\s]*|RewriteRule \^\(\.\*\)\$ [^"]*'
+        r'|http-request redirect scheme https[^"\n]*'
     )
-    for server in ("nginx", "caddy", "apache"):
+    for server in ("nginx", "caddy", "apache", "haproxy"):
         for code in REDIRECT_CODES:
             text = (LAB / "servers" / server / "cases" / f"http-{code}.j2").read_text()
             m = pattern.search(text)
@@ -117,8 +118,15 @@ def clients_doc(run: Path) -> str:
         "# MCP clients, measured",
         "",
         "Written by `python -m lab clients-doc` from the lab run recorded in `tests/lab_corpus` (do not edit by hand:",
-        "`python -m lab run --profile corpus --parallel --out RUN`, `python -m lab record RUN`, then this command).",
-        f"Servers: {manifest['versions']['nginx']}; Caddy {manifest['versions']['caddy']}; {manifest['versions']['apache']}.",
+        "`python -m lab run --profile corpus --parallel --out RUN`, `python -m lab record RUN`, then this command;",
+        "a server added later: `python -m lab run --profile corpus --servers NEW --out RUN2`, `python -m lab record RUN2 --add`).",
+        "Servers: "
+        + "; ".join(
+            f"{'Caddy ' if s == 'caddy' else ''}{manifest['versions'][s].split(' - ')[0]}"
+            for s in manifest["servers"]
+            if s in manifest["versions"]
+        )
+        + ".",
         "Each row is what the client's own library reported (lab/truth.py), not what logscope says about it.",
         "",
         "## Who they are",

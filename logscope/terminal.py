@@ -31,12 +31,17 @@ def clean(text: object) -> str:
 
 def _inputs(report: dict[str, Any], console: Console) -> None:
     table = Table(title="Inputs", title_justify="left", show_edge=False)
-    for col, justify in (("input", "left"), ("format", "left"), ("lines", "right"), ("parsed", "right"), ("rejected", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    records = any(item.get("non_request") for item in report["inputs"])  # lines that are no request: a column when any
+    columns = ["input", "format", "lines", "parsed", "rejected", *(["non-request"] if records else [])]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("input", "format") else "right")
     for item in report["inputs"]:
         name = item.get("log_format_name")
         fmt = f"{item['format']} ({name})" if name else item["format"]
-        table.add_row(clean(item["path"]), clean(fmt), f"{item['lines']:,}", f"{item['parsed']:,}", f"{item['rejected']:,}")
+        if item.get("container"):
+            fmt += f", in {item['container']}"
+        counts = [f"{item[k]:,}" for k in ("lines", "parsed", "rejected")] + ([f"{item.get('non_request', 0):,}"] if records else [])
+        table.add_row(clean(item["path"]), clean(fmt), *counts)
     console.print(table)
 
 
@@ -155,6 +160,9 @@ def _rejections(report: dict[str, Any], console: Console) -> None:
     for item in report["inputs"]:
         for note in item["notes"]:
             console.print(f"[yellow]note[/]: {clean(item['path'])}: {clean(note)}")
+        if item.get("non_request"):
+            kinds = ", ".join(f"{clean(k)} ({n:,})" for k, n in item.get("non_request_kinds", {}).items())
+            console.print(f"[dim]not requests[/] in {clean(item['path'])}: {kinds}")
         if item["rejected"]:
             reasons = ", ".join(f"{clean(r)} ({n:,})" for r, n in item["rejected_reasons"].items())
             console.print(f"[yellow]rejected[/] in {clean(item['path'])}: {reasons}")

@@ -1,8 +1,8 @@
-"""The lab, live: real nginx, Caddy and Apache, the official MCP SDK servers and every client, run now on
+"""The lab, live: real nginx, Caddy, Apache and HAProxy, the official MCP SDK servers and every client, run now on
 this machine in the fast profile (a 5 s attempt gap, given to logscope too), once as the cases are and
 once with logscope's fix snippets pasted in (`python -m lab run --fast [--fixed]`).
 
-It needs root (ports 80 and 443 on loopback addresses), Debian's nginx, caddy and apache2, Node.js with
+It needs root (ports 80 and 443 on loopback addresses), Debian's nginx, caddy, apache2 and haproxy, Node.js with
 lab/node's packages (`npm ci --prefix lab/node`), the JDK and curl. `.ci/run` installs them and sets
 LOGSCOPE_LAB=1, under which anything missing fails the test instead of skipping it.
 """
@@ -18,7 +18,7 @@ import pytest
 from lab.run import FAST, NODE, run_lab
 from lab.verdicts import fix_problems, judge, summary
 
-PROGRAMS = ("nginx", "caddy", "apache2", "node", "java", "javac", "keytool", "curl", "openssl")
+PROGRAMS = ("nginx", "caddy", "apache2", "haproxy", "node", "java", "javac", "keytool", "curl", "openssl")
 
 
 def _missing() -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .registry import Context, Finding, detector
+from .registry import Context, Finding, detector, edge_name, edges
 
 # canonical column -> (nginx variable, why logscope wants it)
 WANTED = {
@@ -33,9 +33,30 @@ FIX = {
 }
 
 
+#: For an edge's log (which names no nginx variables): what each column is, in words, and why it is wanted.
+EDGE_WANTED = {
+    "user_agent": ("the User-Agent", "telling apart the clients behind one address, and naming them"),
+    "scheme": ("the scheme", WANTED["scheme"][1]),
+    "location": ("the Location", WANTED["location"][1]),
+    "hsts": ("Strict-Transport-Security", WANTED["hsts"][1]),
+    "duration_s": ("the duration", WANTED["duration_s"][1]),
+}
+
+
 @detector()
 def log_field_missing(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
-    missing = [(col, var, why) for col, (var, why) in WANTED.items() if not ctx.logs(col)]
+    edge = ctx.edge()
+    if edge is not None:  # in the edge's own words: what its log lacks and how that edge logs it (data/edges.toml)
+        spec = edges().get(edge, {})
+        named = spec.get("fields", {})
+        missing = [(col, label, f"{named[col]}: {why}" if col in named else why) for col, (label, why) in EDGE_WANTED.items()]
+        missing = [m for m in missing if not ctx.logs(m[0])]
+        title = f"The {edge_name(edge).removeprefix('the ')} log lacks " + ", ".join(label for _, label, _ in missing)
+        fix = {edge: spec["log_fix"], **FIX} if "log_fix" in spec else dict(FIX)
+    else:
+        missing = [(col, var, why) for col, (var, why) in WANTED.items() if not ctx.logs(col)]
+        title = "Log format lacks " + ", ".join(var for _, var, _ in missing)
+        fix = dict(FIX)
     if not missing:
         return []
     inferred = ctx.flows.server.evidence == "inferred"
@@ -47,13 +68,13 @@ def log_field_missing(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
         Finding(
             code="log-field-missing",
             severity="info",
-            title="Log format lacks " + ", ".join(var for _, var, _ in missing),
+            title=title,
             detail=detail,
             clients=[],
             count=len(missing),
             first_seen=None,
             last_seen=None,
-            fix=dict(FIX),
+            fix=fix,
         )
     ]
 

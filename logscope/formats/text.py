@@ -129,7 +129,9 @@ class TextFormat:
 
     @property
     def logged(self) -> frozenset[str]:
-        return logged_columns((*self.variables, *(var for var, _, _ in self.captures)))
+        logged = logged_columns((*self.variables, *(var for var, _, _ in self.captures)))
+        # An absolute request target (AWS) carries the scheme and the host.
+        return logged | {"scheme", "host"} if self.traits.absolute_urls and "request" in self.variables else logged
 
     def fitted(self, sample: list[str]) -> TextFormat:
         """This layout with what its sample lines decide: which header each captured position holds."""
