@@ -326,7 +326,7 @@ def _parse_jobs(sources: list[Source], choice: FormatChoice, naive_tz: str, exec
     for k, src in enumerate(sources):
         size = src.size() if src.path is not None else None
         parser = detect_input(src, choice, naive_tz) if size is not None and size > RANGE_BYTES and not _gzipped(src) else None
-        if parser is None:
+        if parser is None or not parser.splittable:  # a W3C header or a split line carried from block to block
             jobs.append(ParseJob(k))
             continue
         ranged.append((k, parser, line_ranges(src.path, -(-size // RANGE_BYTES))))  # type: ignore[arg-type, operator]

@@ -458,6 +458,69 @@ def cloudfront_lines(requests_: list[Request]) -> list[str]:
     return out
 
 
+def envoy_text_line(r: Request) -> str:
+    """Envoy's default text format: no peer address (the client is X-Forwarded-For's), no scheme."""
+    start = _start(r)
+    upstream = "-" if _by_edge(r) else f"{EDGE_HOST}:8000"
+    return (
+        f'[{start.strftime("%Y-%m-%dT%H:%M:%S.")}{start.microsecond // 1000:03d}Z] "{r.method} {r.target} {r.protocol}" {r.status} - 0 '
+        f'{r.size} {round(r.duration * 1000)} - "{r.ip}" "{r.ua or "-"}" "{rng.getrandbits(64):016x}" "{HOST}" "{upstream}"'
+    )
+
+
+def elb_line(r: Request) -> str:
+    """AWS Classic Load Balancer: it has no redirect, so the backend's 301 passes through it (`timestamp` when the
+    request arrived)."""
+    tls = "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2" if r.https else "- -"
+    return (
+        f"{_start(r).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} mcp-elb {r.ip}:{rng.randint(1024, 65535)} {EDGE_HOST}:8000 0.000021 "
+        f'{r.duration:.6f} 0.000014 {r.status} {r.status} 120 {r.size} "{r.method} {_url(r)} {r.protocol}" "{r.ua or "-"}" {tls}'
+    )
+
+
+def frontdoor_line(r: Request) -> str:
+    """Azure Front Door Standard/Premium access log record (an edge redirect names no origin: unverified)."""
+    record = {
+        "time": r.ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "category": "FrontDoorAccessLog",
+        "operationName": "Microsoft.Cdn/Profiles/AccessLog/Write",
+        "properties": {
+            "trackingReference": f"{rng.getrandbits(64):016X}",
+            "httpMethod": r.method,
+            "httpVersion": r.protocol.removeprefix("HTTP/"),
+            "requestUri": _url(r),
+            "requestBytes": "120",
+            "responseBytes": str(r.size),
+            "userAgent": r.ua or "",
+            "clientIp": r.ip,
+            "clientPort": str(rng.randint(1024, 65535)),
+            "timeTaken": f"{r.duration:.3f}",
+            "securityProtocol": "TLS 1.3" if r.https else "",
+            "httpStatusCode": str(r.status),
+            "pop": "FRA",
+            "cacheStatus": "CONFIG_NOCACHE",
+            "originIp": "N/A" if _by_edge(r) else f"{EDGE_HOST}:443",
+        },
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
+def iis_lines(requests_: list[Request]) -> list[str]:
+    """IIS 10 W3C extended log (URL Rewrite answers plain HTTP itself; the log cannot say who answered)."""
+    out = ["#Software: Microsoft Internet Information Services 10.0", "#Version: 1.0", "#Date: 2026-05-16 12:00:00"]
+    out.append(
+        "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken"
+    )  # noqa: E501
+    for r in requests_:
+        path, _, query = r.target.partition("?")
+        ua = (r.ua or "-").replace(" ", "+")
+        out.append(
+            f"{r.ts.strftime('%Y-%m-%d %H:%M:%S')} 10.0.3.17 {r.method} {path} {query or '-'} {443 if r.https else 80} - {r.ip} {ua} - "
+            f"{r.status} 0 0 {round(r.duration * 1000)}"
+        )
+    return out
+
+
 EDGE_WRITERS = {
     "aws-alb.log": alb_line,
     "haproxy.log": haproxy_line,
@@ -465,6 +528,9 @@ EDGE_WRITERS = {
     "cloudflare.json": cloudflare_line,
     "gcp-lb.json": gcp_line,
     "azure-appgw.json": appgw_line,
+    "azure-frontdoor.json": frontdoor_line,
+    "envoy.log": envoy_text_line,
+    "aws-elb.log": elb_line,
 }
 
 
@@ -475,9 +541,11 @@ def write_edges(out: Path, requests_: list[Request]) -> list[Path]:
         path = out / name
         path.write_text("".join(writer(r) + "\n" for r in requests_), encoding="utf-8")
         written.append(path)
-    path = out / "cloudfront.log"
-    path.write_text("\n".join(cloudfront_lines(requests_)) + "\n", encoding="utf-8")
-    return [*written, path]
+    for name, lines in (("cloudfront.log", cloudfront_lines(requests_)), ("iis.log", iis_lines(requests_))):
+        path = out / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
 
 
 if __name__ == "__main__":

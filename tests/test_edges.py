@@ -254,14 +254,19 @@ def nginx_story() -> pl.DataFrame:
     return outcomes(analyze(SAMPLES / "mcp-seed.access.log"))
 
 
+#: file -> (edge, who the log says sent the story's redirects, whether the scheme is logged)
 EDGE_OF = {
-    "aws-alb.log": "aws-alb",
-    "haproxy.log": "haproxy",
-    "envoy-gateway.json": "envoy",
-    "cloudflare.json": "cloudflare",
-    "gcp-lb.json": "gcp-lb",
-    "azure-appgw.json": "azure-appgw",
-    "cloudfront.log": "cloudfront",
+    "aws-alb.log": ("aws-alb", "edge", "logged"),
+    "haproxy.log": ("haproxy", "edge", "logged"),
+    "envoy-gateway.json": ("envoy", "edge", "logged"),
+    "envoy.log": ("envoy", "edge", "inferred"),  # Envoy's default text format logs no scheme
+    "cloudflare.json": ("cloudflare", "edge", "logged"),
+    "gcp-lb.json": ("gcp-lb", "edge", "logged"),
+    "azure-appgw.json": ("azure-appgw", "edge", "logged"),
+    "azure-frontdoor.json": ("azure-frontdoor", "edge", "logged"),
+    "cloudfront.log": ("cloudfront", "edge", "logged"),
+    "aws-elb.log": ("aws-elb", "origin", "logged"),  # a Classic Load Balancer has no redirect: the backend's passes through
+    "iis.log": ("iis", None, "logged"),  # IIS's log cannot say who answered
 }
 
 
@@ -269,15 +274,25 @@ EDGE_OF = {
 def test_the_story_behind_each_edge_gives_the_same_verdicts(story: dict[str, Path], nginx_story: pl.DataFrame, name: str) -> None:
     analysis = analyze(story[name])
     report = analysis.ingest.inputs[0]
-    edge = EDGE_OF[name]
+    edge, answered_by, evidence = EDGE_OF[name]
     assert report.format_detail.get("edge") == edge and report.rejected == 0
+    if name == "iis.log":  # IIS writes a space in a User-Agent as `+`, so a `+` of its own reads back as a space
+        nginx_story = nginx_story.with_columns(pl.col("user_agent").str.replace_all("+", " ", literal=True)).sort(
+            "ip", "user_agent", nulls_last=True
+        )
     assert outcomes(analysis).equals(nginx_story)
-    # The scheme is in every one of these logs: the transport is logged, not inferred.
-    assert analysis.flows.server.evidence == "logged" and analysis.flows.server.by_edge == analysis.flows.server.status_codes[301] == 1111
+    server = analysis.flows.server
+    assert server.evidence == evidence and server.status_codes == {301: 1111}
+    assert server.by_edge == (1111 if answered_by == "edge" else 0)
     top = analysis.findings[0]
-    assert top.code == "redirect-method-downgrade" and (top.answered_by, top.edge) == ("edge", edge)
-    assert next(iter(top.fix)) == edge, "the fix for the edge the log came from comes first"
-    assert "itself, not by your server" in top.detail
+    assert top.code == "redirect-method-downgrade" and (top.answered_by, top.edge) == (answered_by, edge if answered_by else None)
+    if answered_by == "edge":
+        assert next(iter(top.fix)) == edge, "the fix for the edge the log came from comes first"
+        assert "itself, not by your server" in top.detail
+    elif answered_by == "origin":
+        assert next(iter(top.fix)) == "nginx" and "came from the server behind" in top.detail
+    else:
+        assert next(iter(top.fix)) == edge and "itself" not in top.detail
     validate_report(build_report(analysis))
 
 
@@ -328,3 +343,45 @@ def test_every_edge_has_a_name_a_fix_and_a_place_in_the_schema() -> None:
     written = {k for table in fixes().values() for k, v in table.items() if isinstance(v, str) and k != "short"}
     assert written <= allowed, written - allowed
     assert {k for table in fixes().values() for k in table.get("short_for", {})} <= allowed
+
+
+def test_azure_records_blobs_are_read_record_by_record(tmp_path: Path) -> None:
+    """Azure's `{"records": [...]}` blobs (an Event Hub message each): every record read, a broken blob rejected."""
+    records = [GEN.appgw_record(r) for r in GEN.requests[:300]]
+    blobs = [json.dumps({"records": records[i : i + 37]}) for i in range(0, len(records), 37)]
+    blobs.insert(2, '{"records": [{"time": "2026-05-16T12:00:00Z", "properties": {"clientIP": "cut')
+    path = tmp_path / "PT1H.json"
+    path.write_text("\n".join(blobs) + "\n")
+    for block_bytes in (1 << 20, 4000):
+        ingest = read_logs([path], block_bytes=block_bytes)
+        report = ingest.inputs[0]
+        assert (report.format, report.format_detail["edge"], report.format_detail["container"]) == ("azure", "azure-appgw", "records")
+        assert (report.lines, report.parsed, report.rejected) == (301, 300, 1)
+        assert any("records" in note for note in report.notes)
+        assert ingest.requests.filter(pl.col("status") == 301)["answered_by"].unique().to_list() == ["edge"]
+        assert ingest.requests["line"].max() == len(blobs)  # each record numbered as its blob's line
+
+
+def test_ingress_nginx_upstreaminfo_says_when_the_controller_answered(tmp_path: Path) -> None:
+    """ingress-nginx's default layout (its docs' log-format.md): a request without an upstream address was
+    answered by the controller (its HTTPS redirect); retried upstreams are logged as lists."""
+    lines = [
+        '192.0.2.10 - - [05/Dec/2026:10:00:00 +0000] "POST /mcp HTTP/1.1" 301 164 "-" "MCP-Client/1.0" 312 0.000 '
+        "[default-mcp-80] [] - - - - 4f1c0b9b5a2c1d0e8f7a6b5c4d3e2f10",
+        '192.0.2.10 - - [05/Dec/2026:10:00:01 +0000] "GET /mcp HTTP/1.1" 400 12 "-" "MCP-Client/1.0" 350 0.012 '
+        "[default-mcp-80] [] 10.244.1.7:8000 12 0.012 400 5a1c0b9b5a2c1d0e8f7a6b5c4d3e2f11",
+        '192.0.2.11 - - [05/Dec/2026:10:00:02 +0000] "GET / HTTP/1.1" 502 150 "-" "curl/8.5.0" 80 0.004 '
+        "[default-mcp-80] [] 10.244.1.7:8000, 10.244.1.8:8000 0, 0 0.002, 0.002 502, 502 6a1c0b9b5a2c1d0e8f7a6b5c4d3e2f12",
+    ]
+    path = tmp_path / "controller.log"
+    path.write_text("\n".join(lines) + "\n")
+    analysis = analyze(path)
+    report = analysis.ingest.inputs[0]
+    assert (report.format_detail["log_format_name"], report.format_detail["edge"], report.parsed) == (
+        "ingress_nginx_upstreaminfo",
+        "ingress-nginx",
+        3,
+    )
+    assert analysis.ingest.requests.sort("line")["answered_by"].to_list() == ["edge", "origin", "origin"]
+    finding = next(f for f in analysis.findings if f.code == "redirect-method-downgrade")
+    assert finding.answered_by == "edge" and "http-redirect-code" in finding.detail and next(iter(finding.fix)) == "ingress-nginx"

@@ -59,6 +59,11 @@ VARIABLE_PATTERNS: dict[str, str] = {
     "status_or_unset": r"-1|[0-9]{1,3}",
     "duration_ms_or_unset": r"[-+]?[0-9]+",
     "captured_quoted_headers": r'(?: ?"[^"]*")* ?',  # HAProxy's `%hrl %hsl`: quoted values, space-separated
+    # ingress-nginx's upstream fields: a list where nginx tried several upstreams ("10.0.0.1:80, 10.0.0.2:80").
+    "_upstream_addr": r"[^ ,]+(?:(?:, | : )[^ ,]+)*",
+    "_upstream_response_length": _LIST,
+    "_upstream_response_time": _LIST,
+    "_upstream_status": _LIST,
 }
 
 # nginx writes a quote inside a value as \x22, so a quoted value never holds `"`. Apache writes \" and

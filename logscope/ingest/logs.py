@@ -89,6 +89,8 @@ class InputParser:
         report.format_detail = fmt.describe()
         if container is not None:
             report.format_detail["container"] = container.kind
+            if container.kind == "records":
+                report.notes.append('its lines are {"records": [...]} blobs: lines, parsed and rejected count the records in them')
         missing = report.format_detail.get("missing_fields") or {}
         if missing:  # said once per input, and the analysis goes on with what is there
             fields = ", ".join(f"{key} (for {column})" for column, key in missing.items())  # type: ignore[union-attr]
@@ -104,6 +106,11 @@ class InputParser:
             block = Block(frame, block.lossy, joined=joined)
         prepare = getattr(self.fmt, "prepare", None)
         return prepare(block) if prepare is not None else block
+
+    @property
+    def splittable(self) -> bool:
+        """Whether the input can be parsed in byte ranges apart: nothing is carried from one block to the next."""
+        return self.container is None and getattr(self.fmt, "prepare", None) is None
 
     def rest(self) -> Iterator[Block]:
         """What `prepare` still holds when the input ends (pieces of a line never ended), as a last block."""
