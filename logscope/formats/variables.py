@@ -17,6 +17,16 @@ from .traits import Traits, answered_expr, non_request_expr
 # Canonical column -> the variables that can fill it, best first. A variable not listed anywhere is
 # kept as a string column of its own name ("unknown variables become string columns").
 TIME_VARIABLES = ("time_start", "time_local", "time_iso8601", "msec", "time_any", "time_haproxy", "time_end")
+#: The variables a duration is read from (`time_end` with `time_start`: the time between them).
+DURATION_VARIABLES = (
+    "request_time",
+    "request_time_ms",
+    "request_time_us",
+    "request_time_ns",
+    "duration_ms_or_unset",
+    "latency_text",
+    "time_end",
+)
 # Apache %l (identd, nearly always "-"), and HAProxy's captured-header blocks (read position by position).
 IGNORED_VARIABLES = frozenset({"ident", "captured_request_headers", "captured_response_headers", "captured_quoted_headers"})
 CONSUMED = frozenset(
@@ -43,12 +53,7 @@ CONSUMED = frozenset(
         "status",
         "body_bytes_sent",
         "bytes_sent",
-        "request_time",
-        "request_time_ms",
-        "request_time_us",
-        "request_time_ns",
-        "duration_ms_or_unset",
-        "latency_text",
+        *DURATION_VARIABLES,
         "request_url",
         "frontend_tls",
         "ssl_fc",
@@ -102,15 +107,7 @@ LOGGED_BY: dict[str, tuple[str, ...]] = {
     "host": ("host", "http_host", "server_name", "request_url"),
     "status": ("status", "status_or_unset"),
     "bytes_sent": ("body_bytes_sent", "bytes_sent"),
-    "duration_s": (
-        "request_time",
-        "request_time_ms",
-        "request_time_us",
-        "request_time_ns",
-        "duration_ms_or_unset",
-        "latency_text",
-        "time_end",
-    ),
+    "duration_s": DURATION_VARIABLES,
     "user_agent": ("http_user_agent",),
     "referer": ("http_referer",),
     "location": ("sent_http_location",),
