@@ -47,6 +47,10 @@ REAL = {
         {},
         {"HAProxy TCP connection (tcplog: no HTTP request)": 1, "HAProxy TLS or connection error (no request was made)": 1},
     ),
+    **{
+        f"debian_haproxy_2.6_format_{f}.log": ("haproxy", "haproxy", {}, {})
+        for f in ("rfc5424", "rfc3164", "short", "priority", "iso", "timed")
+    },
     "lnav_w3c_iis_8_5.log": ("w3c", "iis", {}, {DIRECTIVE: 4}),
     "lnav_w3c_http_server_api.log": ("w3c", "iis", {}, {DIRECTIVE: 4}),
     "lnav_w3c_iis_advanced_logging.log": ("w3c", "iis", {"blank line": 3}, {DIRECTIVE: 4}),
@@ -123,6 +127,15 @@ def test_real_haproxy_2_6_redirects_are_its_own_and_frontends_mix() -> None:
     # Host and User-Agent captured in that order: told apart by their values.
     cap = frame.filter(pl.col("status") == 302).row(0, named=True)
     assert cap["user_agent"] == "python-httpx/0.28.1" and cap["host"] == "127.0.0.1:18081"
+
+
+@pytest.mark.parametrize("syslog", ["rfc5424", "rfc3164", "short", "priority", "iso", "timed"])
+def test_haproxy_through_each_of_its_log_formats(syslog: str) -> None:
+    """`log stdout format <syslog>` as Debian's HAProxy 2.6 writes it: the same two requests under each prefix."""
+    frame = read_logs([EDGES / f"debian_haproxy_2.6_format_{syslog}.log"]).requests.sort("line")
+    assert frame["status"].to_list() == [301, 200] and frame["answered_by"].to_list() == ["edge", "origin"]
+    assert frame["user_agent"].to_list() == ["MCP-Client/1.0", "python-httpx/0.28.1"]
+    assert frame["ts"][0].isoformat().startswith("2026-12-05T16:51:")  # %tr, read in UTC (--timezone otherwise)
 
 
 def test_haproxy_log_format_given_in_haproxys_own_syntax() -> None:
@@ -385,3 +398,20 @@ def test_ingress_nginx_upstreaminfo_says_when_the_controller_answered(tmp_path: 
     assert analysis.ingest.requests.sort("line")["answered_by"].to_list() == ["edge", "origin", "origin"]
     finding = next(f for f in analysis.findings if f.code == "redirect-method-downgrade")
     assert finding.answered_by == "edge" and "http-redirect-code" in finding.detail and next(iter(finding.fix)) == "ingress-nginx"
+
+
+def test_envoy_tcp_connections_are_counted_not_parsed(tmp_path: Path) -> None:
+    """A TCP proxy's connections in the same Envoy access log have no method: non-request records, in JSON and text."""
+    tcp = {"start_time": "2026-12-05T10:00:00.000Z", "method": None, "response_code": 0, "bytes_sent": 10, "duration": 5,
+           "downstream_remote_address": "198.51.100.4:5000", "upstream_host": "10.0.0.1:5432", "x-envoy-origin-path": None}  # fmt: skip
+    http = {**tcp, "method": "POST", "response_code": 301, "upstream_host": None, "response_code_details": "direct_response",
+            "x-envoy-origin-path": "/mcp", "downstream_local_address": "10.42.0.77:10080", "user-agent": "MCP-Client/1.0"}  # fmt: skip
+    text = '[2026-12-05T10:00:02.000Z] "- - -" 0 - 0 10 5 - "-" "-" "-" "-" "10.0.0.1:5432"'
+    path = tmp_path / "envoy.json"
+    path.write_text(f"{json.dumps(tcp)}\n{json.dumps(http)}\n{text}\n")
+    ingest = read_logs([path])
+    report = ingest.inputs[0]
+    assert (report.parsed, report.rejected, report.non_request) == (1, 0, 2)
+    assert report.non_request_kinds == {"Envoy TCP connection (no HTTP request)": 2}
+    finding = next(f for f in analyze(path).findings if f.code == "redirect-not-followed")
+    assert list(finding.fix)[:2] == ["envoy", "envoy-gateway"]  # a log cannot tell Envoy from Envoy Gateway

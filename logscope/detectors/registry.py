@@ -144,7 +144,9 @@ class Context:
 
     def systems(self) -> list[str]:
         """The systems the logs came from, to put their fix first: the edges that wrote them, then the servers."""
-        found = [str(r.format_detail["edge"]) for r in self.ingest.inputs if r.format_detail.get("edge")]
+        found = []
+        for edge in (str(r.format_detail["edge"]) for r in self.ingest.inputs if r.format_detail.get("edge")):
+            found += [edge, *edges().get(edge, {}).get("also", [])]
         found += [r.format for r in self.ingest.inputs if r.format in SERVERS]
         return list(dict.fromkeys(found))
 

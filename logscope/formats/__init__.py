@@ -25,8 +25,9 @@ WRAPPERS = {
     "syslog": r"(?:<\d+>)?(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) (?:\S+ )?[^\s:\[]+(?:\[\d+\])?: ",
     # RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID STRUCTURED-DATA (HAProxy's `log ... format rfc5424`).
     "syslog5424": r"<\d+>1 \S+ \S+ \S+ \S+ \S+ (?:-|\[(?:[^\]\\]|\\.)*\])+ \x{feff}?",
-    # A priority alone (HAProxy's `format short` and `format priority`).
+    # A priority alone (HAProxy's `format short` and `format priority`), or a time (`format iso`, `format timed`).
     "priority": r"<\d+>(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} )?",
+    "timestamp": r"(?:<\d+>)?\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})? ",
     "docker": r"[\w.-]+\s+\| ",
 }
 MAX_MIXED = 3  # layouts reported for a file that mixes several
