@@ -185,7 +185,8 @@ def test_the_lab_corpus_replayed_in_chunks_gives_analyzes_answers(tmp_path: Path
             fold_lag = timedelta(0) if checked % 2 else None
             same_as_analyze(path, options, layout_choice(layout, manifest["formats"], corpus), seed=checked, fold_lag=fold_lag)
             checked += 1
-    assert checked == len(cases) * 6
+    # nginx's three layouts, Apache's two and Caddy's, and HAProxy's one for the cases HAProxy runs.
+    assert checked == len(cases) * 6 + len(cases & set(manifest["server_cases"]["haproxy"])) and checked > 50
 
 
 def test_a_generated_log_of_many_clients_gives_analyzes_answers(tmp_path: Path) -> None:
