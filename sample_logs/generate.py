@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generate the bundled sample: the first seed's five days of MCP traffic, as nginx combined and Caddy JSON.
 
-    python sample_logs/generate.py [OUT_DIR]  # (re)writes mcp-seed.access.log, mcp-seed.caddy.json
-                                              # and mcp-after-fix.access.log (the day after the 308 fix)
+    python sample_logs/generate.py [OUT_DIR]  # (re)writes mcp-seed.access.log, mcp-seed.caddy.json,
+                                              # mcp-after-fix.access.log (the day after the 308 fix) and
+                                              # mcp-seed.haproxy.log (the five days behind HAProxy)
 
 Deterministic (fixed seed). One list of requests is written in both formats, so the same scenario can
 be analysed from a log that records the scheme (Caddy's `tls` object) and from one that does not
@@ -287,6 +288,7 @@ def caddy_line(r: Request) -> str:
 # answer (no backend named); everything else went to the backend. Times: `r.ts` is when the request ended.
 
 EDGE_HOST = "10.0.3.17"  # the backend behind the edge
+edge_rng = random.Random(20261205)  # ports and ids of the edges' lines: apart, so the other files stay as they are
 
 
 def _start(r: Request) -> datetime:
@@ -306,7 +308,7 @@ def alb_line(r: Request) -> str:
     iso = "%Y-%m-%dT%H:%M:%S.%fZ"
     kind = ("h2" if r.protocol == "HTTP/2.0" else "https") if r.https else "http"
     tls = "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2" if r.https else "- -"
-    port = rng.randint(1024, 65535)
+    port = edge_rng.randint(1024, 65535)
     if _by_edge(r):
         target, times, target_status, actions = "-", "-1 -1 -1", "-", "redirect"
         location = f"https://{HOST}:443{r.target}"
@@ -332,7 +334,7 @@ def haproxy_line(r: Request) -> str:
         ms = max(0, round(r.duration * 1000))
         route, timers, state = "be_mcp/mcp1", f"0/0/0/{ms}/{ms}", "----"
     return (
-        f"{r.ts.strftime('%b %d %H:%M:%S')} lb1 haproxy[2174]: {r.ip}:{rng.randint(1024, 65535)} "
+        f"{r.ts.strftime('%b %d %H:%M:%S')} lb1 haproxy[2174]: {r.ip}:{edge_rng.randint(1024, 65535)} "
         f"[{start.strftime('%d/%b/%Y:%H:%M:%S')}.{start.microsecond // 1000:03d}] {frontend} {route} {timers} {r.status} {r.size} "
         f'- - {state} 1/1/0/0/0 0/0 {{{r.ua or ""}}} "{r.method} {r.target} {r.protocol}"'
     )
@@ -346,7 +348,7 @@ def envoy_json_line(r: Request) -> str:
         "bytes_received": 0,
         "bytes_sent": r.size,
         "downstream_local_address": f"10.42.0.77:{10443 if r.https else 10080}",
-        "downstream_remote_address": f"{r.ip}:{rng.randint(1024, 65535)}",
+        "downstream_remote_address": f"{r.ip}:{edge_rng.randint(1024, 65535)}",
         "duration": round(r.duration * 1000),
         "method": r.method,
         "protocol": r.protocol.replace("HTTP/2.0", "HTTP/2"),
@@ -377,7 +379,7 @@ def cloudflare_line(r: Request) -> str:
         "EdgeResponseStatus": r.status,
         "EdgeResponseBytes": r.size,
         "OriginResponseStatus": 0 if _by_edge(r) else r.status,
-        "RayID": f"{rng.getrandbits(64):016x}",
+        "RayID": f"{edge_rng.getrandbits(64):016x}",
     }
     return json.dumps(record, separators=(",", ":"))
 
@@ -385,7 +387,7 @@ def cloudflare_line(r: Request) -> str:
 def gcp_line(r: Request) -> str:
     """Google Cloud external Application Load Balancer LogEntry (statusDetails of its own redirect: assumed)."""
     record = {
-        "insertId": f"{rng.getrandbits(40):x}",
+        "insertId": f"{edge_rng.getrandbits(40):x}",
         "jsonPayload": {
             "@type": "type.googleapis.com/google.cloud.loadbalancing.type.LoadBalancerLogEntry",
             "statusDetails": "redirected_by_load_balancer" if _by_edge(r) else "response_sent_by_backend",
@@ -452,7 +454,17 @@ def cloudfront_lines(requests_: list[Request]) -> list[str]:
         ua = (r.ua or "-").replace(" ", "%20")
         tls = ("TLSv1.3", "TLS_AES_128_GCM_SHA256") if r.https else ("-", "-")
         values = [r.ts.strftime("%Y-%m-%d"), r.ts.strftime("%H:%M:%S"), "FRA56-P1", str(r.size), r.ip, r.method]
-        values += ["d111111abcdef8.cloudfront.net", path, str(r.status), "-", ua, query or "-", "-", result, f"{rng.getrandbits(64):x}"]
+        values += [
+            "d111111abcdef8.cloudfront.net",
+            path,
+            str(r.status),
+            "-",
+            ua,
+            query or "-",
+            "-",
+            result,
+            f"{edge_rng.getrandbits(64):x}",
+        ]
         values += [HOST, "https" if r.https else "http", "120", f"{r.duration:.3f}", "-", *tls, result, r.protocol]
         out.append("\t".join(values))
     return out
@@ -464,7 +476,7 @@ def envoy_text_line(r: Request) -> str:
     upstream = "-" if _by_edge(r) else f"{EDGE_HOST}:8000"
     return (
         f'[{start.strftime("%Y-%m-%dT%H:%M:%S.")}{start.microsecond // 1000:03d}Z] "{r.method} {r.target} {r.protocol}" {r.status} - 0 '
-        f'{r.size} {round(r.duration * 1000)} - "{r.ip}" "{r.ua or "-"}" "{rng.getrandbits(64):016x}" "{HOST}" "{upstream}"'
+        f'{r.size} {round(r.duration * 1000)} - "{r.ip}" "{r.ua or "-"}" "{edge_rng.getrandbits(64):016x}" "{HOST}" "{upstream}"'
     )
 
 
@@ -473,7 +485,7 @@ def elb_line(r: Request) -> str:
     request arrived)."""
     tls = "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2" if r.https else "- -"
     return (
-        f"{_start(r).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} mcp-elb {r.ip}:{rng.randint(1024, 65535)} {EDGE_HOST}:8000 0.000021 "
+        f"{_start(r).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} mcp-elb {r.ip}:{edge_rng.randint(1024, 65535)} {EDGE_HOST}:8000 0.000021 "
         f'{r.duration:.6f} 0.000014 {r.status} {r.status} 120 {r.size} "{r.method} {_url(r)} {r.protocol}" "{r.ua or "-"}" {tls}'
     )
 
@@ -485,7 +497,7 @@ def frontdoor_line(r: Request) -> str:
         "category": "FrontDoorAccessLog",
         "operationName": "Microsoft.Cdn/Profiles/AccessLog/Write",
         "properties": {
-            "trackingReference": f"{rng.getrandbits(64):016X}",
+            "trackingReference": f"{edge_rng.getrandbits(64):016X}",
             "httpMethod": r.method,
             "httpVersion": r.protocol.removeprefix("HTTP/"),
             "requestUri": _url(r),
@@ -493,7 +505,7 @@ def frontdoor_line(r: Request) -> str:
             "responseBytes": str(r.size),
             "userAgent": r.ua or "",
             "clientIp": r.ip,
-            "clientPort": str(rng.randint(1024, 65535)),
+            "clientPort": str(edge_rng.randint(1024, 65535)),
             "timeTaken": f"{r.duration:.3f}",
             "securityProtocol": "TLS 1.3" if r.https else "",
             "httpStatusCode": str(r.status),
@@ -557,3 +569,6 @@ if __name__ == "__main__":
     after = after_fix_day()
     (out / "mcp-after-fix.access.log").write_text("".join(nginx_line(r) + "\n" for r in after), encoding="utf-8")
     print(f"wrote {len(after)} requests of the day after the fix (308)")
+    # The same five days behind HAProxy, which answers plain HTTP with its own 301 (option httplog through syslog).
+    (out / "mcp-seed.haproxy.log").write_text("".join(haproxy_line(r) + "\n" for r in requests), encoding="utf-8")
+    print(f"wrote {len(requests)} requests as HAProxy logs them")
