@@ -4,7 +4,7 @@ Each case is a real file on disk (sometimes gzipped) built from lines of one for
 ways the internet breaks them, plus random bytes, invalid UTF-8, NULs, CRLF, megabyte lines, a cut last
 line and lines of other formats. Whatever the case:
 - no exception escapes except logscope's own one-line InputError (only when nothing in the file is a log);
-- every line is accounted for: parsed + rejected == lines == the file's physical line count;
+- every line is accounted for: parsed + rejected + non_request == lines == the file's physical line count;
 - the canonical frame has the canonical types, and the JSON report is valid against its schema.
 
 LOGSCOPE_FUZZ_EXAMPLES sets the number of cases per parser (CI runs the default; the README quotes a
@@ -286,7 +286,7 @@ def check_file(data: bytes, choice: FormatChoice, compress: bool, shards: bool =
             assert "\n" not in str(exc) and "--field" in str(exc)
             return 0
         report = ingest.inputs[0]
-        assert report.parsed + report.rejected == report.lines == physical_lines(path)
+        assert report.parsed + report.rejected + report.non_request == report.lines == physical_lines(path)
         assert report.parsed == ingest.requests.height
         assert len(report.rejected_samples) <= MAX_REJECTED_SAMPLES
         for name, dtype in CANONICAL.items():

@@ -17,12 +17,20 @@ from .conftest import physical_lines
 
 BLANK = "blank line"
 NO_LAYOUT = "matches no known layout"
-NOT_ACCESS = "not an access record (a server message, or no request fields)"
+SERVER_MESSAGE = "the server's own message (a JSON object with no request)"
+#: file -> {kind: count} of its lines that are no request (counted, not rejected); {} for the others.
+NON_REQUEST = {
+    "apache/crowdsec_hub_apache2_logs.log": {"Apache error-log line": 2},
+    "caddy/crowdsec_hub_caddy_logs.json": {SERVER_MESSAGE: 1},
+    "caddy/lnav_caddy_log_0_docker_prefixed.log": {SERVER_MESSAGE: 35},
+    "nginx/crowdsec_hub_nginx_http_logs.log": {"nginx error-log line": 1},
+    "nginx_custom/crowdsec_hub_npm_mixed_formats.log": {"nginx error-log line": 2},
+}
 
 # file -> (format family, log_format_name or None, {reason: count}, explicit log_format or None)
 EXPECTED: dict[str, tuple[str, str | None, dict[str, int], str | None]] = {
-    # Eight combined lines and a common one; the other two are Apache *error log* lines.
-    "apache/crowdsec_hub_apache2_logs.log": ("nginx", None, {NO_LAYOUT: 2}, None),
+    # Eight combined lines and a common one; the other two are Apache *error log* lines (non-request records).
+    "apache/crowdsec_hub_apache2_logs.log": ("nginx", None, {}, None),
     "apache/crowdsec_hub_apache2_malformed.log": ("nginx", "combined", {}, None),
     # Line 8899 is cut off inside its User-Agent (no closing quote, no newline before the next line).
     "apache/elastic_examples_apache_logs.log": ("nginx", "combined", {NO_LAYOUT: 1}, None),
@@ -36,14 +44,14 @@ EXPECTED: dict[str, tuple[str, str | None, dict[str, int], str | None]] = {
     "apache/lovecoding1987_sample_logs_other_vhosts_access.log.2": ("nginx", "vhost_combined", {}, None),
     "apache/lovecoding1987_sample_logs_other_vhosts_access.log.5": ("nginx", "vhost_combined", {}, None),
     "caddy/crowdsec_hub_caddy_basic_auth_bf.json": ("caddy", None, {}, None),
-    # One Caddy runtime message (no request) and an empty last line.
-    "caddy/crowdsec_hub_caddy_logs.json": ("caddy", None, {NOT_ACCESS: 1, BLANK: 1}, None),
+    # One Caddy runtime message (a non-request record) and an empty last line.
+    "caddy/crowdsec_hub_caddy_logs.json": ("caddy", None, {BLANK: 1}, None),
     "caddy/hannah_xiang_jewelry_caddy_access.json": ("caddy", None, {}, None),
     "caddy/jakecarlson1_website_caddy_v1_common_access.log": ("nginx", "common", {}, None),
     "caddy/jasontgai_retirement_caddy_console_access-2026-08-06.log.gz": ("caddy", None, {}, None),
     "caddy/jasontgai_retirement_caddy_console_access-2026-08-13.log.gz": ("caddy", None, {}, None),
-    # 35 of 39 lines are Caddy start-up/shutdown messages, not requests.
-    "caddy/lnav_caddy_log_0_docker_prefixed.log": ("caddy", None, {NOT_ACCESS: 35}, None),
+    # 35 of 39 lines are Caddy start-up/shutdown messages, not requests (non-request records).
+    "caddy/lnav_caddy_log_0_docker_prefixed.log": ("caddy", None, {}, None),
     "caddy/lnav_caddy_log_1_tnonline_mirror.json": ("caddy", None, {}, None),
     "caddy/matlendzi_turboinserat_caddy_access.json": ("caddy", None, {}, None),
     "caddy/matomo_log_analytics_caddy_json_fixture.json": ("caddy", None, {}, None),
@@ -60,8 +68,8 @@ EXPECTED: dict[str, tuple[str, str | None, dict[str, int], str | None]] = {
     "nginx/bce_ymput_log_analizer_access.log.14.gz": ("nginx", "combined", {}, None),
     "nginx/coralogix_resources_logstash_nginx_access.log": ("nginx", "combined", {}, None),
     "nginx/crowdsec_hub_nginx_dos_bypass_cache.log": ("nginx", "combined", {}, None),
-    # One line lacks the ident field (`1.1.1.1 - [date]`); one is an nginx *error log* line.
-    "nginx/crowdsec_hub_nginx_http_logs.log": ("nginx", None, {NO_LAYOUT: 2}, None),
+    # One line lacks the ident field (`1.1.1.1 - [date]`); one is an nginx *error log* line (a non-request record).
+    "nginx/crowdsec_hub_nginx_http_logs.log": ("nginx", None, {NO_LAYOUT: 1}, None),
     "nginx/crowdsec_hub_nginx_http_malformed.log": ("nginx", "combined", {}, None),
     # The last line is empty.
     "nginx/crowdsec_hub_nginx_syslog_prefixed_wpconfig.log": ("nginx", "combined, syslog-wrapped", {BLANK: 1}, None),
@@ -77,8 +85,8 @@ EXPECTED: dict[str, tuple[str, str | None, dict[str, int], str | None]] = {
         {"does not match the custom log_format layout": 2},
         '[$time_local] $host $remote_addr $request_time "$request" $status $body_bytes_sent $bytes_sent $http_referer $http_user_agent',
     ),
-    # NPM proxy, NPM standard and combined lines; the two rejected ones are nginx *error log* lines.
-    "nginx_custom/crowdsec_hub_npm_mixed_formats.log": ("nginx", None, {NO_LAYOUT: 2}, None),
+    # NPM proxy, NPM standard and combined lines, and two nginx *error log* lines (non-request records).
+    "nginx_custom/crowdsec_hub_npm_mixed_formats.log": ("nginx", None, {}, None),
     "nginx_custom/emillaursen_nginx_text_request_time_mid_access.log": (
         "nginx",
         None,
@@ -128,8 +136,9 @@ def test_real_log_parses(realdata: Path, name: str) -> None:
     if layout is not None:
         assert report.format_detail.get("log_format_name") == layout
     assert report.lines == physical_lines(path)
-    assert report.parsed + report.rejected == report.lines
+    assert report.parsed + report.rejected + report.non_request == report.lines
     assert report.rejected_reasons == reasons
+    assert report.non_request_kinds == NON_REQUEST.get(name, {})
     assert report.parsed == ingest.requests.height > 0
     frame = ingest.requests
     # Every accepted line has a time and a status; the frame is in time order.

@@ -64,7 +64,7 @@ def test_json_report_layout() -> None:
     assert report["schema_version"] == 1 and report["generator"].startswith("logscope ")
     assert [i["format"] for i in report["inputs"]] == ["nginx", "caddy"]
     assert report["inputs"][0]["log_format_name"] == "combined"
-    assert all(i["parsed"] + i["rejected"] == i["lines"] for i in report["inputs"])
+    assert all(i["parsed"] + i["rejected"] + i["non_request"] == i["lines"] for i in report["inputs"])
     assert report["window"] == {"start": "2026-05-16T12:00:00Z", "end": "2026-05-21T11:59:32.751600Z"}
     assert report["totals"]["requests"] == 2 * NGINX.read_text().count("\n")
     validate_report(report)

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import FormatError
-from ..schema import CANONICAL, OK, RAW, REASON
+from ..schema import CANONICAL, OK, RAW, REASON, RECORD
 from . import fields as cv
 from .traits import Traits, traits_from
 from .variables import CANONICAL_TO_VARIABLE, canonical_from_variables, logged_columns
@@ -32,6 +32,9 @@ PREFIX = "_prefix"
 NOT_JSON = "not a JSON object"
 BAD_SHAPE = "invalid JSON, or a field holds the wrong kind of value"
 NOT_ACCESS = "not an access record (a server message, or no request fields)"
+#: A JSON object with none of the flavour's request fields: the server's own message (Caddy's start-up, a
+#: Traefik plugin's line), counted as a non-request record.
+SERVER_MESSAGE = "the server's own message (a JSON object with no request)"
 
 #: Variable -> expression over the decoded frame (and `_prefix`, the text before the JSON object).
 VariableMap = Mapping[str, pl.Expr]
@@ -221,6 +224,7 @@ class JsonFormat:
                 .when(~pl.col("_access"))
                 .then(pl.lit(NOT_ACCESS))
                 .alias(REASON),
+                pl.when(pl.col("_decoded") & ~pl.col("_access")).then(pl.lit(SERVER_MESSAGE)).alias(RECORD),
                 *[expr.cast(pl.String).alias(name) for name, expr in var_exprs.items()],
             )
         )
