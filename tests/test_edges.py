@@ -420,5 +420,5 @@ def test_envoy_tcp_connections_are_counted_not_parsed(tmp_path: Path) -> None:
 def test_an_edge_named_with_format_that_the_log_is_not_is_one_line() -> None:
     done = run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--format", "aws-alb", "--no-html")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().endswith("its first 200 lines are not a aws-alb log (--format aws-alb)")
+    assert done.stderr.strip().endswith("its first 200 lines are not in the aws-alb format (--format aws-alb)")
     assert run_cli("analyze", str(EDGES / "lnav_haproxy_syslog.log"), "--format", "haproxy", "--no-html", "-q").returncode == 0

@@ -81,7 +81,7 @@ class InputParser:
             sample = [line for line in container.unwrap_lines(sample) if line.strip()]
         fmt: LogFormat | None = resolve(choice, sample)
         if fmt is None and choice.family not in ("auto", "nginx", "apache"):
-            raise InputError(f"{name}: its first {len(sample)} lines are not a {choice.family} log (--format {choice.family})")
+            raise InputError(f"{name}: its first {len(sample)} lines are not in the {choice.family} format (--format {choice.family})")
         if fmt is None:
             raise InputError(
                 f"{name}: no known access-log format in its first {len(sample)} lines (name it with --format, --log-format or --nginx-conf)"
