@@ -163,6 +163,12 @@ def test_envoy_gateway_json_through_cri_with_a_text_line_among_them() -> None:
     assert (text["client_ip"], text["user_agent"], text["status"], text["method"]) == ("10.0.35.28", "nsq2http", 204, "POST")
 
 
+def test_envoys_default_text_format_says_where_the_client_comes_from(story: dict[str, Path]) -> None:
+    report = read_logs([story["envoy.log"]]).inputs[0]
+    assert report.format_detail["client_from"] == "x-forwarded-for"
+    assert report.notes == ["the log records no peer address: each client is X-Forwarded-For's first address"]
+
+
 def test_cloudflare_always_use_https_is_the_edges_answer() -> None:
     row = rows(EDGES / "lnav_cloudflare.json")[0]
     assert (row["status"], row["answered_by"], row["scheme"], row["host"]) == (301, "edge", "http", "www.ripe.net")

@@ -89,6 +89,8 @@ class InputParser:
         report = InputReport(path=name)
         report.format = fmt.family
         report.format_detail = fmt.describe()
+        if report.format_detail.get("client_from") == "x-forwarded-for":
+            report.notes.append("the log records no peer address: each client is X-Forwarded-For's first address")
         if container is not None:
             report.format_detail["container"] = container.kind
             if container.kind == "records":
