@@ -101,8 +101,8 @@ def test_alb_redirect_waf_and_url_fields() -> None:
     # the load balancer's redirects). actions_executed "waf,fixed-response": the load balancer answered itself.
     assert first["ts"].isoformat() == "2023-04-26T12:22:55.463821+00:00"
     assert waf["answered_by"] == "edge" and waf["status"] == 404
-    # request_creation_time is the start; `time` (the response leaving) less it is the duration.
-    assert waf["ts"].isoformat() == "2023-04-26T19:53:46.678000+00:00" and waf["duration_s"] == pytest.approx(0.001895)
+    # `time` (the response leaving) orders the line; less request_creation_time (the start), it is the duration.
+    assert waf["ts"].isoformat() == "2023-04-26T19:53:46.679895+00:00" and waf["duration_s"] == pytest.approx(0.001895)
 
 
 def test_haproxy_syslog_tls_marker_captured_user_agent_and_timers() -> None:
@@ -113,7 +113,8 @@ def test_haproxy_syslog_tls_marker_captured_user_agent_and_timers() -> None:
     assert first["scheme"] == "https"  # `~` after the frontend's name
     assert first["user_agent"].startswith("Mozilla/5.0 (Windows NT 6.1")
     assert first["duration_s"] == pytest.approx(1.487) and first["answered_by"] == "origin"
-    assert first["ts"].isoformat() == "2019-02-25T16:19:48.143000+00:00"  # %tr, the request's start
+    # %tr (the request's start, 16:19:48.143) plus %Ta: HAProxy writes the line at the request's end.
+    assert first["ts"].isoformat() == "2019-02-25T16:19:49.630000+00:00"
 
 
 def test_real_haproxy_2_6_redirects_are_its_own_and_frontends_mix() -> None:

@@ -24,6 +24,10 @@ class Traits:
     family: str = "nginx"  # the `format` an input is reported in
     edge: str | None = None  # the system in front of the server that wrote the log (aws-alb, haproxy, ...)
     time_is: str | None = None  # "start" or "end": when a line's time was taken; None: the parser decides
+    #: The line logs when the request started and how long it took, and is written when it ended: its time is the
+    #: start plus the duration (HAProxy, Envoy). Ordered by their ends, requests keep the order of the log, which
+    #: several threads' clocks (HAProxy's) can invert by a millisecond at the start.
+    end_from_duration: bool = False
     #: Request targets are absolute URLs (`GET http://host:80/mcp HTTP/1.1`): scheme, host and port are read from them.
     absolute_urls: bool = False
     #: Listener ports that tell the scheme where nothing else does (Envoy Gateway's 10080 and 10443).
@@ -67,8 +71,8 @@ def _matches(conditions: tuple[Condition, ...], present: set[str]) -> pl.Expr | 
 
 
 def traits_from(spec: Mapping[str, Any], default_family: str = "nginx") -> Traits:
-    """Traits from a format's table in a data file (keys: family, edge, time_is, absolute_urls, scheme_ports,
-    answered_by_edge, answered_by_origin, client_from)."""
+    """Traits from a format's table in a data file (keys: family, edge, time_is, end_from_duration, absolute_urls,
+    scheme_ports, answered_by_edge, answered_by_origin, client_from, non_request)."""
     answered = [
         (outcome, _conditions(spec[f"answered_by_{outcome}"], f"answered_by_{outcome}"))
         for outcome in ANSWERED
@@ -82,6 +86,7 @@ def traits_from(spec: Mapping[str, Any], default_family: str = "nginx") -> Trait
         family=spec.get("family", default_family),
         edge=spec.get("edge"),
         time_is=time_is,
+        end_from_duration=bool(spec.get("end_from_duration", False)),
         absolute_urls=bool(spec.get("absolute_urls", False)),
         scheme_ports=tuple(sorted((int(port), scheme) for port, scheme in spec.get("scheme_ports", {}).items())),
         answered=tuple(answered),

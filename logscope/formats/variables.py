@@ -192,8 +192,10 @@ _ABSOLUTE_URL = r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(
 _URL_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
-def _times(present: set[str], naive_tz: str) -> list[pl.Expr]:
+def _times(present: set[str], naive_tz: str, traits: Traits) -> list[pl.Expr]:
     times = []
+    if "time_end" in present and traits.time_is == "end":  # both ends logged, the line ordered at its end (AWS ALB)
+        times.append(cv.parse_any_time(pl.col("time_end"), naive_tz))
     if "time_start" in present:
         times.append(cv.parse_any_time(pl.col("time_start"), naive_tz))
     if "time_local" in present:
@@ -287,10 +289,13 @@ def canonical_from_variables(
         lf = lf.with_columns(cv.split_target(target).alias("_target"))
         path_of, query_of = pl.col("_target").struct.field("field_0"), pl.col("_target").struct.field("field_1")
 
-    times = _times(present, naive_tz)
+    times = _times(present, naive_tz, traits)
     ts = cv.plausible(pl.coalesce(times) if len(times) > 1 else times[0]) if times else None
     args = _first(present, "args", "query_string")
     durations = _durations(present)
+    if traits.end_from_duration and ts is not None and durations:
+        taken = pl.coalesce(durations) if len(durations) > 1 else durations[0]
+        ts = pl.when(taken.is_not_null()).then(ts + pl.duration(microseconds=(taken * 1e6).round(0).cast(pl.Int64))).otherwise(ts)
     clients = [
         e
         for e in (
