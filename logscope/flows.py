@@ -277,12 +277,27 @@ def _linked(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
 
     benign = pl.any_horizontal([(pl.col("method") == b["method"]) & (pl.col("status") == b["status"]) for b in rules["benign"]])
     base = _with_client_ids(requests.with_row_index("seq"))
-    return base.with_columns(
+    linked = base.with_columns(
         per_distinct(requests["path"], role_of).alias("role"),
         benign.fill_null(False).alias("benign"),
         _start(requests, _time_is_end_sources(ingest)).alias("start"),
         *_client_sequence(base["ckey"]),
     )
+    return _within_clock_jitter(linked, ingest)
+
+
+def _within_clock_jitter(df: pl.DataFrame, ingest: Ingest) -> pl.DataFrame:
+    """Where a log's clocks disagree by a few milliseconds (HAProxy's threads), a client's request logged after
+    another but starting up to that much before it starts with it instead, so that it keeps its place in the log
+    (the redirect before the request that followed it). A stream that opened long before stays where it opened."""
+    jitter = {r.path: float(r.format_detail.get("clock_jitter_ms") or 0) for r in ingest.inputs}
+    if not any(jitter.values()):
+        return df
+    window = pl.col("source").cast(pl.String).replace_strict(jitter, default=0.0, return_dtype=pl.Float64)
+    before = pl.col("start").cum_max().shift(1).over("ckey")  # the latest start of the client's requests logged before
+    behind_us = (before - pl.col("start")).dt.total_microseconds()
+    slightly = (behind_us > 0) & (behind_us <= window * 1000)
+    return df.with_columns(pl.when(slightly.fill_null(False)).then(before).otherwise(pl.col("start")).alias("start"))
 
 
 def _start(requests: pl.DataFrame, time_is_end: list[str]) -> pl.Expr:

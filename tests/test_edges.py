@@ -18,6 +18,7 @@ import pytest
 from logscope import FormatChoice, read_logs
 from logscope.analysis import Analysis, analyze
 from logscope.detectors import SERVER_LEVEL
+from logscope.flows import FlowOptions
 from logscope.report import build_report
 
 from .conftest import ROOT, SAMPLES, physical_lines, run_cli, validate_report
@@ -51,6 +52,7 @@ REAL = {
         f"debian_haproxy_2.6_format_{f}.log": ("haproxy", "haproxy", {}, {})
         for f in ("rfc5424", "rfc3164", "short", "priority", "iso", "timed")
     },
+    "debian_haproxy_2.6_thread_clocks.log": ("haproxy", "haproxy", {}, {}),
     "lnav_w3c_iis_8_5.log": ("w3c", "iis", {}, {DIRECTIVE: 4}),
     "lnav_w3c_http_server_api.log": ("w3c", "iis", {}, {DIRECTIVE: 4}),
     "lnav_w3c_iis_advanced_logging.log": ("w3c", "iis", {"blank line": 3}, {DIRECTIVE: 4}),
@@ -137,6 +139,21 @@ def test_haproxy_through_each_of_its_log_formats(syslog: str) -> None:
     assert frame["status"].to_list() == [301, 200] and frame["answered_by"].to_list() == ["edge", "origin"]
     assert frame["user_agent"].to_list() == ["MCP-Client/1.0", "python-httpx/0.28.1"]
     assert frame["ts"][0].isoformat().startswith("2026-12-05T16:51:")  # %tr, read in UTC (--timezone otherwise)
+
+
+def test_haproxys_thread_clocks_do_not_put_a_follow_up_before_its_redirect() -> None:
+    """Found by the live lab: HAProxy's threads stamp `%tr` with clocks of their own, and a follow-up over HTTPS
+    started, by its log, a millisecond before the 308 it followed. Requests are ordered by their ends, and a
+    request logged after another but starting at most `clock_jitter_ms` before it starts with it: every attempt
+    of this client, each of which connected (its own record), is a success."""
+    analysis = analyze(EDGES / "debian_haproxy_2.6_thread_clocks.log", options=FlowOptions(attempt_gap_s=5, stuck_after=5))
+    client = analysis.clients.row(0, named=True)
+    assert (client["attempts"], client["successful_attempts"], client["outcome"]) == (6, 6, "connected")
+    assert not client["failure_modes"]
+    frame = analysis.ingest.requests.sort("line")
+    starts = frame.with_columns((pl.col("ts") - pl.duration(microseconds=(pl.col("duration_s") * 1e6).cast(pl.Int64))).alias("start"))
+    inverted = starts.filter((pl.col("start") < pl.col("start").shift(1)) & (pl.col("status").shift(1) == 308))
+    assert inverted.height >= 2, "the log does hold follow-ups stamped before their redirects"
 
 
 def test_haproxy_log_format_given_in_haproxys_own_syntax() -> None:

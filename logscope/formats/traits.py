@@ -28,6 +28,9 @@ class Traits:
     #: start plus the duration (HAProxy, Envoy). Ordered by their ends, requests keep the order of the log, which
     #: several threads' clocks (HAProxy's) can invert by a millisecond at the start.
     end_from_duration: bool = False
+    #: How far apart the clocks that stamp the lines can be (HAProxy: each thread keeps its own, updated when it
+    #: wakes up): a client's request logged after another but starting up to this much before it is ordered after it.
+    clock_jitter_ms: float = 0.0
     #: Request targets are absolute URLs (`GET http://host:80/mcp HTTP/1.1`): scheme, host and port are read from them.
     absolute_urls: bool = False
     #: Listener ports that tell the scheme where nothing else does (Envoy Gateway's 10080 and 10443).
@@ -46,6 +49,8 @@ class Traits:
             out["edge"] = self.edge
         if self.client_from:
             out["client_from"] = self.client_from
+        if self.clock_jitter_ms:
+            out["clock_jitter_ms"] = self.clock_jitter_ms
         names = set(present)
         if any(all(var in names for var, _ in c) for _, conditions in self.answered for c in conditions):
             out["answered_by_logged"] = True
@@ -71,8 +76,8 @@ def _matches(conditions: tuple[Condition, ...], present: set[str]) -> pl.Expr | 
 
 
 def traits_from(spec: Mapping[str, Any], default_family: str = "nginx") -> Traits:
-    """Traits from a format's table in a data file (keys: family, edge, time_is, end_from_duration, absolute_urls,
-    scheme_ports, answered_by_edge, answered_by_origin, client_from, non_request)."""
+    """Traits from a format's table in a data file (keys: family, edge, time_is, end_from_duration, clock_jitter_ms,
+    absolute_urls, scheme_ports, answered_by_edge, answered_by_origin, client_from, non_request)."""
     answered = [
         (outcome, _conditions(spec[f"answered_by_{outcome}"], f"answered_by_{outcome}"))
         for outcome in ANSWERED
@@ -87,6 +92,7 @@ def traits_from(spec: Mapping[str, Any], default_family: str = "nginx") -> Trait
         edge=spec.get("edge"),
         time_is=time_is,
         end_from_duration=bool(spec.get("end_from_duration", False)),
+        clock_jitter_ms=float(spec.get("clock_jitter_ms", 0.0)),
         absolute_urls=bool(spec.get("absolute_urls", False)),
         scheme_ports=tuple(sorted((int(port), scheme) for port, scheme in spec.get("scheme_ports", {}).items())),
         answered=tuple(answered),
