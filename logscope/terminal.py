@@ -15,7 +15,9 @@ from rich.text import Text
 
 from .report import clients_where
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: C0 and C1 controls (escape sequences start with them), and the Unicode bidirectional controls, which reorder what
+#: a terminal shows (`abc\u202egnp.exe` reads as `abcexe.png`): none of them reaches the terminal from a log.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
@@ -213,11 +215,12 @@ def print_comparison(comparison: dict[str, Any], console: Console, top: int = 20
             continue
         console.print(f"[bold]Clients that {what} ({len(rows)})[/bold]")
         for c in rows[:top]:
-            ua = plain(c["user_agent"]) if c["user_agent"] else "(no User-Agent)"
-            console.print(f"  {plain(c['ip'] or '')}  {ua}  {c['before'] or '-'} -> {c['after'] or '-'}")
+            # Log text goes through `clean` (controls gone, markup escaped): this line is printed as markup.
+            ua = clean(c["user_agent"]) if c["user_agent"] else "(no User-Agent)"
+            console.print(f"  {clean(c['ip'] or '')}  {ua}  {clean(c['before'] or '-')} -> {clean(c['after'] or '-')}")
         if len(rows) > top:
             console.print(f"  ... and {len(rows) - top} more")
     f = comparison["findings"]
     for status in ("resolved", "new", "persisting"):
         if f[status]:
-            console.print(f"[bold]Findings {status}[/bold]: {', '.join(f[status])}")
+            console.print(f"[bold]Findings {status}[/bold]: {clean(', '.join(f[status]))}")

@@ -26,7 +26,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from ..terminal import clean
+from ..terminal import clean, plain
 from .events import Event
 from .state import LiveState
 
@@ -69,8 +69,9 @@ class JsonLines:
 
 
 def describe_event(e: Event) -> str:
-    """One line an operator reads; text from the log is stripped of control characters."""
-    who = f"{clean(e.ip or '')} {clean(e.user_agent) if e.user_agent else '(no User-Agent)'}" if e.client_id else "server"
+    """One line an operator reads, as plain text: text from the log is stripped of control characters (a view that
+    prints it as markup escapes the whole line once)."""
+    who = f"{plain(e.ip or '')} {plain(e.user_agent) if e.user_agent else '(no User-Agent)'}" if e.client_id else "server"
     ts = e.to_json()["ts"] or "-"
     if e.event == "client-stuck":
         return f"{ts} STUCK     {who}: {e.count} failed attempts ({', '.join(e.failure_modes) or 'no failure mode named'})"
@@ -111,7 +112,7 @@ class LiveView:
         if verdicts is not None and verdicts.outcomes.height:
             rows = verdicts.outcomes.filter(verdicts.outcomes["outcome"].is_in(["stuck", "failing"])).head(20)
             for r in rows.iter_rows(named=True):
-                failing.add_row(escape(clean(r["ip"] or "")), escape(clean(r["user_agent"] or "(none)")), r["outcome"], str(r["failed"]))
+                failing.add_row(clean(r["ip"] or ""), clean(r["user_agent"] or "(none)"), r["outcome"], str(r["failed"]))
         head = (
             f"lines {figures.lines:,} ({figures.lines_per_s:,.0f}/s)   rejected {figures.rejected:,}   clients {figures.clients:,}   "
             f"log time {figures.watermark or '-'}"
