@@ -126,8 +126,7 @@ def analyze(
     try:
         if fail_on is not None and fail_on not in SEVERITIES:
             raise LogscopeError(f"--fail-on takes one of {', '.join(SEVERITIES)}, not {fail_on!r}")
-        if attempt_gap <= 0 or stuck_after < 1:
-            raise LogscopeError("--attempt-gap must be above 0 and --stuck-after at least 1")
+        _at_least_one(top, "--top")
         choice = FormatChoice(format, log_format, nginx_conf, log_format_name, tuple(field or ()))
         options = FlowOptions(
             attempt_gap_s=attempt_gap, stuck_after=stuck_after, endpoints=tuple(endpoint or ()), trust_forwarded=trust_forwarded
@@ -280,12 +279,8 @@ def watch(
 
     sinks: list = []
     try:
-        if attempt_gap <= 0 or stuck_after < 1 or batch <= 0 or max_clients < 1:
-            raise LogscopeError("--attempt-gap and --batch must be above 0, --stuck-after and --max-clients at least 1")
         if webhook is not None and not webhook.startswith(("http://", "https://")):
             raise LogscopeError(f"--webhook takes an http:// or https:// URL, not {webhook!r}")
-        if metrics is not None and not re.fullmatch(r"[\w.:\[\]-]*:\d{1,5}", metrics):
-            raise LogscopeError(f"--metrics takes HOST:PORT, not {metrics!r}")
         options = WatchOptions(
             choice=FormatChoice(format, log_format, nginx_conf, log_format_name, tuple(field or ())),
             flows=FlowOptions(
@@ -349,6 +344,7 @@ def compare(
     try:
         if fail_on is not None and fail_on not in SEVERITIES:
             raise LogscopeError(f"--fail-on takes one of {', '.join(SEVERITIES)}, not {fail_on!r}")
+        _at_least_one(top, "--top")
         choice = FormatChoice(format, log_format)
         options = FlowOptions(attempt_gap_s=attempt_gap, stuck_after=stuck_after)
         sides = []
@@ -374,6 +370,11 @@ def _duration(text: str, option: str) -> timedelta:
     if m is None:
         raise LogscopeError(f"{option} takes a duration such as 90s, 30m, 24h or 7d, not {text!r}")
     return timedelta(seconds=float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)])
+
+
+def _at_least_one(value: int, option: str) -> None:
+    if value < 1:
+        raise LogscopeError(f"{option} takes a number of entries, 1 or more, not {value}")
 
 
 def _fail(message: str) -> None:

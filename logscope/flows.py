@@ -9,6 +9,7 @@ distinct (IP, User-Agent) pairs, to give each client a stable short id.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 import polars as pl
 import polars.selectors as cs
 
+from .errors import LogscopeError
 from .ingest import Ingest
 from .schema import CANONICAL, CODED, CODED_COLUMNS, per_distinct
 
@@ -42,6 +44,15 @@ class FlowOptions:
     endpoints: tuple[str, ...] = ()  # globs; empty means the defaults in data/endpoints.toml
     follow_window_s: float = 5.0  # a redirect followed to the same path within this was HTTP -> HTTPS
     trust_forwarded: bool = False  # the client is X-Forwarded-For's first address / Caddy's client_ip
+
+    def __post_init__(self) -> None:
+        # NaN compares false with everything, and infinity is no gap: both are refused here, once for every command.
+        if not (math.isfinite(self.attempt_gap_s) and self.attempt_gap_s > 0):
+            raise LogscopeError(f"--attempt-gap takes a number of seconds above 0, not {self.attempt_gap_s}")
+        if self.stuck_after < 1:
+            raise LogscopeError(f"--stuck-after takes a number of failed attempts, 1 or more, not {self.stuck_after}")
+        if not (math.isfinite(self.follow_window_s) and self.follow_window_s >= 0):
+            raise LogscopeError(f"the follow window takes a number of seconds, not {self.follow_window_s}")
 
     @property
     def endpoint_globs(self) -> tuple[str, ...]:

@@ -165,6 +165,13 @@ def test_truncated_gzip_names_the_line_reached(tmp_path: Path) -> None:
         (["--log-format", "$remote_addr$status"], "touch with no text between them"),
         (["--nginx-conf", "/nonexistent/nginx.conf"], "no such nginx config file"),
         (["--field", "client_ip"], "--field takes canonical=source"),
+        # Issue 24, item 15: values that ended in a traceback or were taken.
+        (["--attempt-gap", "nan"], "--attempt-gap takes a number of seconds above 0, not nan"),
+        (["--attempt-gap", "inf"], "--attempt-gap takes a number of seconds above 0, not inf"),
+        (["--stuck-after", "0"], "--stuck-after takes"),
+        (["--top", "-5"], "--top takes a number of entries, 1 or more, not -5"),
+        (["--scheduler", "foo"], "--scheduler takes a Dask scheduler's address"),
+        (["--scheduler", "local:999"], "--scheduler local:N starts N worker processes here"),
     ],
 )
 def test_bad_options_are_one_clear_line(args: list[str], message: str) -> None:
@@ -173,6 +180,16 @@ def test_bad_options_are_one_clear_line(args: list[str], message: str) -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"logscope: error: {result.stderr.strip().split('error: ', 1)[1]}"]
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--attempt-gap", "-1"], "--attempt-gap takes"), (["--attempt-gap", "nan"], "--attempt-gap takes"), (["--top", "0"], "--top takes")],
+)
+def test_bad_compare_options_are_one_clear_line(args: list[str], message: str) -> None:
+    result = run_cli("compare", str(SAMPLES / "mcp-seed.access.log"), str(SAMPLES / "mcp-after-fix.access.log"), *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_stdin_plain_and_gzip() -> None:

@@ -318,6 +318,11 @@ def test_standard_input_ends_the_watch_at_its_end() -> None:
         (["--webhook", "ftp://x", "-"], "--webhook takes"),
         (["--metrics", "nope", "-"], "--metrics takes"),
         (["--forget-after", "soon", "-"], "--forget-after takes"),
+        # Issue 24, item 15: values that ended in a traceback.
+        (["--metrics", "127.0.0.1:99999", "-"], "--metrics takes HOST:PORT with a port from 1 to 65535"),
+        (["--attempt-gap", "nan", "-"], "--attempt-gap takes a number of seconds above 0, not nan"),
+        (["--batch", "inf", "-"], "--batch takes a number of seconds above 0, not inf"),
+        (["--max-clients", "0", "-"], "--max-clients takes"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:

@@ -26,6 +26,9 @@ R = TypeVar("R")
 
 ENVIRONMENT = "DASK_SCHEDULER_ADDRESS"
 _LOCAL = re.compile(r"local(?::(\d+))?")
+#: A scheduler's address: a protocol (tcp, tls, ws, wss, ucx) or none, a host, and a port.
+_ADDRESS = re.compile(r"(?:[a-z]+://)?[\w.-]+:\d{1,5}|(?:[a-z]+://)?\[[0-9a-fA-F:]+\]:\d{1,5}")
+MAX_LOCAL_PER_CORE = 4  # local:N worker processes on this machine, at most this many per core
 
 
 class Executor(Protocol):
@@ -61,16 +64,19 @@ class DaskCluster:
         try:
             if local:
                 n = int(local.group(1) or os.cpu_count() or 1)
-                if n < 1:
-                    raise LogscopeError(f"--scheduler local:N needs at least one worker, not {n}")
+                most = MAX_LOCAL_PER_CORE * (os.cpu_count() or 1)
+                if not 1 <= n <= most:
+                    raise LogscopeError(f"--scheduler local:N starts N worker processes here: 1 to {most} on this machine, not {n}")
                 # Worker processes with one thread each: Polars uses the cores inside each task.
                 self.cluster = LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR
                 )
                 self.client = Client(self.cluster)
             else:
+                if not _ADDRESS.fullmatch(address):
+                    raise LogscopeError(f"--scheduler takes a Dask scheduler's address (tcp://host:8786) or local[:N], not {address!r}")
                 self.client = Client(address, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             self.close()
             raise LogscopeError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
         self.address = address

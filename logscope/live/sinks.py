@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import re
 import threading
 import time
 import urllib.error
@@ -26,6 +27,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from ..errors import LogscopeError
 from ..terminal import clean, plain
 from .events import Event
 from .state import LiveState
@@ -182,6 +184,8 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
         host, _, port = address.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536 or not re.fullmatch(r"[\w.:\[\]-]*", host):
+            raise LogscopeError(f"--metrics takes HOST:PORT with a port from 1 to 65535, not {address!r}")
         self.registry = CollectorRegistry()
         self.clients = Gauge("logscope_clients", "Tracked clients by outcome (closed attempts)", ["outcome"], registry=self.registry)
         self.findings = Gauge("logscope_findings_open", "Open findings by code and severity", ["code", "severity"], registry=self.registry)
@@ -198,7 +202,10 @@ class Metrics:
         self.late = Gauge("logscope_lines_late", "Lines that arrived more than a minute behind the log's time", registry=self.registry)
         self.webhook = webhook
         self._seen = (0, 0, 0)
-        self.server, self.thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
+        try:
+            self.server, self.thread = start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
+        except OSError as exc:
+            raise LogscopeError(f"--metrics cannot listen on {address} ({exc.strerror or exc})") from None
 
     def emit(self, events: list[Event], state: LiveState, figures: Figures) -> None:
         parsed = figures.lines - figures.rejected - figures.non_request

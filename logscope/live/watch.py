@@ -10,6 +10,7 @@ name (SIGHUP). With `once`, the loop ends when the inputs have no more to give (
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import InputError
+from ..errors import InputError, LogscopeError
 from ..flows import FlowOptions
 from ..formats import FormatChoice
 from ..privacy import anonymize_key, anonymize_requests
@@ -44,6 +45,14 @@ class WatchOptions:
     max_clients: int = 100_000
     anonymize: bool = False
     once: bool = False  # stop when the inputs have nothing more (a replay), instead of following them
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.batch_s) and self.batch_s > 0):
+            raise LogscopeError(f"--batch takes a number of seconds above 0, not {self.batch_s}")
+        if self.max_clients < 1:
+            raise LogscopeError(f"--max-clients takes a number of clients, 1 or more, not {self.max_clients}")
+        if self.forget_after <= timedelta(0):
+            raise LogscopeError("--forget-after takes a duration above 0")
 
 
 @dataclass
