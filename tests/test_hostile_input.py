@@ -32,7 +32,7 @@ from logscope.ingest import MAX_REJECTED_SAMPLES, read_logs
 from logscope.report import build_report
 from logscope.schema import CANONICAL
 
-from .conftest import physical_lines, same_report, validate_report
+from .conftest import SAMPLES, physical_lines, run_cli, same_report, validate_report
 
 EXAMPLES = int(os.environ.get("LOGSCOPE_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
@@ -460,3 +460,23 @@ def test_one_abusive_client_costs_its_aggregates_not_its_requests(tmp_path: Path
     assert html.count("/mcp/99999") == 0  # a request late in the flood is in no list
     drill = analysis.flows.attempts.filter(pl.col("counted")).height
     assert drill > MAX_ATTEMPTS_SHOWN  # so the drill-down's cap was needed
+
+
+@pytest.mark.parametrize("command", ["analyze", "compare", "convert"])
+def test_json_nested_ten_thousand_deep_is_one_rejected_line(tmp_path: Path, command: str) -> None:
+    """Issue 24, item 10: a line of JSON nested 10,000 deep (Python's own decoder gives up at about 1,000) among
+    Caddy's lines, even as the first line the format is detected from: that line is rejected, the rest analysed."""
+    caddy = (SAMPLES / "mcp-seed.caddy.json").read_text().splitlines(keepends=True)[:20]
+    deep = '{"a":' * 10_000 + "1" + "}" * 10_000 + "\n"
+    log = tmp_path / "caddy.json"
+    log.write_text(deep + "".join(caddy[:10]) + deep + "".join(caddy[10:]))
+    report = read_logs([log]).inputs[0]
+    assert (report.format, report.parsed, report.rejected) == ("caddy", 20, 2)
+    assert report.rejected_reasons == {"not an access record (a JSON object with no request fields)": 2}
+    args = {
+        "analyze": [str(log), "--no-html", "-q"],
+        "compare": [str(log), str(log)],
+        "convert": [str(log), "--out", str(tmp_path / "store")],
+    }
+    done = run_cli(command, *args[command])
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "RecursionError" not in done.stderr, done.stderr

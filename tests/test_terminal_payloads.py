@@ -37,7 +37,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     after = "".join(
         _line(start + timedelta(days=1, minutes=i), "POST", 308) + _line(start + timedelta(days=1, minutes=i, seconds=1), "POST", 200)
         for i in range(12)
-    )  # noqa: E501
+    )
     (d / "before.log").write_bytes(before.encode("utf-8", "surrogateescape"))
     (d / "after.log").write_bytes(after.encode("utf-8", "surrogateescape"))
     return d / "before.log", d / "after.log"

@@ -31,7 +31,7 @@ JSON_TEXT = "_json"
 PREFIX = "_prefix"
 NOT_JSON = "not a JSON object"
 BAD_SHAPE = "invalid JSON, or a field holds the wrong kind of value"
-NOT_ACCESS = "not an access record (a server message, or no request fields)"
+NOT_ACCESS = "not an access record (a JSON object with no request fields)"
 #: A JSON object with none of the flavour's request fields: the server's own message (Caddy's start-up, a
 #: Traefik plugin's line), counted as a non-request record.
 SERVER_MESSAGE = "the server's own message (a JSON object with no request)"
@@ -178,6 +178,9 @@ class JsonFormat:
     numbers: Mapping[tuple[str, ...], str] = field(default_factory=dict)  # key paths the flavour writes as numbers
     traits: Traits | None = None  # an edge's flavour (json_formats.toml): who answered, when a line is stamped
     name: str | None = None  # the flavour's name in json_formats.toml
+    #: What makes an object without a request the server's own message (Caddy's `logger`/`msg`), counted as a
+    #: non-request record; None: such an object is rejected as no access record.
+    is_message: Callable[[], pl.Expr] | None = None
 
     @property
     def label(self) -> str:
@@ -224,7 +227,13 @@ class JsonFormat:
                 .when(~pl.col("_access"))
                 .then(pl.lit(NOT_ACCESS))
                 .alias(REASON),
-                pl.when(pl.col("_decoded") & ~pl.col("_access")).then(pl.lit(SERVER_MESSAGE)).alias(RECORD),
+                pl.when(
+                    pl.col("_decoded")
+                    & ~pl.col("_access")
+                    & (self.is_message().fill_null(False) if self.is_message is not None else pl.lit(False))
+                )
+                .then(pl.lit(SERVER_MESSAGE))
+                .alias(RECORD),
                 *[expr.cast(pl.String).alias(name) for name, expr in var_exprs.items()],
             )
         )
@@ -314,6 +323,7 @@ def caddy_format(has_prefix: bool = False) -> JsonFormat:
         has_prefix=has_prefix,
         detail={"wrapped": has_prefix} if has_prefix else {},
         numbers=_CADDY_NUMBERS,
+        is_message=lambda: pl.col("logger").is_not_null() | pl.col("msg").is_not_null(),
     )
 
 
@@ -497,7 +507,7 @@ def sample_keys(lines: Sequence[str]) -> tuple[set[str], int, bool]:
             continue
         try:
             value = json.loads(text[start:])
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than any access record (a hostile line)
             continue
         if isinstance(value, dict):
             objects += 1
