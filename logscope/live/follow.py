@@ -1,20 +1,24 @@
 """Following logs as `tail -F` does: the new lines of files, globs and standard input, batch by batch.
 
 A file is followed by name. When the name comes to point at another file (rotation by rename and
-re-create), the old file is read to its end first and the new one from its start; when a file shrinks
-(`copytruncate`), it is read again from its start; when it disappears, its open file is read out and the
-name is watched until it comes back. A glob picks up files created later, read from their start. A last
-line without its newline is held until the newline comes. Work is per read (up to `MAX_READ` bytes),
-never per line: the lines of a read become one Block.
+re-create), the new one is read from its start, and the old one goes on being read for `ROTATE_WAIT`
+seconds after it last grew: a writer (nginx until its USR1, a process until its SIGHUP) keeps writing the
+file it has open. When a file shrinks (`copytruncate`), it is read again from its start; when it
+disappears, its open file is read out the same way and the name is watched until it comes back. SIGHUP
+(`reopen`) looks at every name again at once. A glob picks up files created later, read from their start.
+A last line without its newline is held until the newline comes (each file its own). Work is per read (up
+to `MAX_READ` bytes), never per line: the lines of a read become one Block.
 """
 
 from __future__ import annotations
 
 import glob
+import gzip
 import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +28,23 @@ from ..errors import InputError
 from ..sources import GZIP_MAGIC, STDIN, Block, lines_block
 
 MAX_READ = 16 << 20  # bytes read from one file per poll: a replay catches up in steps of this
+#: Seconds a rotated file goes on being read after it last grew (fluent-bit's `rotate_wait` is 5 s too).
+ROTATE_WAIT = 5.0
+
+
+@dataclass
+class Retired:
+    """A file rotated away from its name, still read while its writer may be writing to it."""
+
+    handle: BinaryIO
+    partial: bytes  # its own cut last line
+    grew: float  # when it last grew (time.monotonic())
 
 
 @dataclass
 class Followed:
-    """One followed name: the file open under it now, where reading got to, and the cut last line."""
+    """One followed name: the file open under it now, where reading got to, and the cut last line; and the
+    files rotated away from it that are still read."""
 
     name: str
     handle: BinaryIO | None = None
@@ -36,11 +52,25 @@ class Followed:
     offset: int = 0
     partial: bytes = b""
     next_line: int = 1  # lines are numbered on across rotations: (source, line) stays in arrival order
+    retired: list[Retired] = field(default_factory=list)
+    compressed: bool = False  # a compressed file under the name: read whole once (from the start), never followed
 
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
         self.handle, self.identity = None, None
+
+    def retire(self) -> None:
+        """The open file no longer has the name: keep reading it a while, from where reading got to."""
+        if self.handle is not None:
+            self.retired.append(Retired(self.handle, self.partial, time.monotonic()))
+        self.handle, self.identity, self.partial, self.offset = None, None, b"", 0
+
+    def close_all(self) -> None:
+        self.close()
+        for r in self.retired:
+            r.handle.close()
+        self.retired = []
 
 
 @dataclass
@@ -86,15 +116,26 @@ class Follower:
         self._started = True
 
     def reopen(self) -> None:
-        """Close and open every file again by its name (SIGHUP), keeping where reading got to."""
+        """Look at every name again at once (SIGHUP, logrotate's postrotate): a name that now points to another
+        file is followed from the new file's start, and the old file goes on being read to its end and for
+        ROTATE_WAIT after, as after any rotation; a name that still points to its file keeps its place."""
         for f in self.followed.values():
-            if f.handle is not None:
-                f.close()
-                self._open(f, at_end=False, keep_offset=True)
+            if f.handle is not None and self._identity(f.name) != f.identity:
+                self.notes.append(f"{f.name}: reopened (SIGHUP); the rotated file is read to its end")
+                f.retire()
+                self._open(f, at_end=False)
 
     def close(self) -> None:
         for f in self.followed.values():
-            f.close()
+            f.close_all()
+
+    @staticmethod
+    def _identity(name: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
 
     def poll(self) -> list[tuple[str, Block]]:
         """Whatever whole lines arrived since the last poll, one Block per source that has some."""
@@ -103,17 +144,24 @@ class Follower:
         out = []
         for name in self.names():
             f = self.followed.setdefault(name, Followed(name))
-            block = self._lines(f, self._drain_stdin() if name == STDIN else self._read_file(f))
+            if name == STDIN:
+                block = self._lines(f, self._drain_stdin())
+            else:
+                whole = self._read_file(f)
+                block = self._block(f, whole) if whole else None
             if block is not None:
                 out.append((name, block))
         return out
 
     def finish(self) -> list[tuple[str, Block]]:
-        """The held last lines without their newline, at the end of input (standard input closed, or stop)."""
+        """The held last lines without their newline, and what rotated files still had, at the end of input
+        (standard input closed, or stop)."""
         out = []
         for name, f in self.followed.items():
+            data = b"".join(self._drain_retired(f, final=True))
             if f.partial:
-                data, f.partial = f.partial + b"\n", b""
+                data, f.partial = data + f.partial + b"\n", b""
+            if data:
                 out.append((name, self._block(f, data)))
         return out
 
@@ -123,7 +171,9 @@ class Follower:
 
     # -- files ---------------------------------------------------------------------------------------------
 
-    def _open(self, f: Followed, *, at_end: bool, keep_offset: bool = False) -> None:
+    def _open(self, f: Followed, *, at_end: bool) -> None:
+        if f.compressed:
+            return
         try:
             handle = open(f.name, "rb")  # noqa: SIM115 - kept open while followed, closed by close()
         except FileNotFoundError:
@@ -133,43 +183,94 @@ class Follower:
             return
         st = os.fstat(handle.fileno())
         if handle.peek(2)[:2] == GZIP_MAGIC:
+            # A compressed file (a rotation's `access.log.2.gz`) is never written to again: from the start, it is
+            # read whole once, as analyze reads it; from the end, there is nothing of it to follow.
+            f.compressed = True
+            self.notes.append(f"{f.name}: compressed; " + ("not followed (no new lines come to it)" if at_end else "read whole once"))
             handle.close()
-            self.notes.append(f"{f.name}: compressed; a followed log is read as it is written (analyze reads .gz files)")
+            if not at_end:
+                f.handle = gzip.open(f.name, "rb")  # type: ignore[assignment]  # noqa: SIM115 - closed at its end
             return
         f.handle, f.identity = handle, (st.st_dev, st.st_ino)
-        if not keep_offset:
-            f.offset = st.st_size if at_end else 0
-        f.offset = min(f.offset, st.st_size)
+        f.offset = st.st_size if at_end else 0
         handle.seek(f.offset)
 
     def _read_file(self, f: Followed) -> bytes:
-        try:
-            st = os.stat(f.name)
-        except FileNotFoundError:
-            st = None
-        data = b""
+        """The whole lines that arrived in the file under the name and in those rotated away from it."""
+        out = self._drain_retired(f)
+        if f.compressed:
+            if f.handle is not None:
+                out.append(self._whole(f, self._read_compressed(f)))
+            return b"".join(out)
+        identity = self._identity(f.name)
         if f.handle is not None:
             now = os.fstat(f.handle.fileno())
             if now.st_size < f.offset:  # copytruncate: the same file, shorter than where reading got to
                 self.notes.append(f"{f.name}: truncated; reading it again from its start")
                 f.handle.seek(0)
                 f.offset, f.partial = 0, b""
-            data = self._read(f)
-            replaced = st is None or (st.st_dev, st.st_ino) != f.identity
-            if replaced and len(data) < MAX_READ:  # rotated or gone, and read to its end: let it go
+            out.append(self._whole(f, self._read(f)))
+            if identity != f.identity:  # rotated or gone: its writer may still be writing it
                 self.notes.append(
-                    f"{f.name}: {'rotated' if st is not None else 'gone'}; " + ("following the new file" if st else "waiting for it")
+                    f"{f.name}: {'rotated' if identity else 'gone'}; "
+                    + ("following the new file" if identity else "waiting for it")
+                    + f", the old one read on for {ROTATE_WAIT:g} s after it last grows"
                 )
-                f.close()
-        if f.handle is None and st is not None:
+                f.retire()
+        if f.handle is None and identity is not None:
             self._open(f, at_end=False)  # a new file under the name: from its start
-            data += self._read(f)
-        return data
+            if f.handle is not None and not f.compressed:
+                out.append(self._whole(f, self._read(f)))
+        return b"".join(out)
+
+    def _drain_retired(self, f: Followed, final: bool = False) -> list[bytes]:
+        """What the files rotated away from the name got since the last read; a file quiet for ROTATE_WAIT (or
+        every one, at the end) is let go, its cut last line taken as a line."""
+        out = []
+        now = time.monotonic()
+        kept = []
+        for r in f.retired:
+            chunk = r.handle.read(MAX_READ)
+            if chunk:
+                r.grew = now
+                data = r.partial + chunk
+                cut = data.rfind(b"\n") + 1
+                r.partial = data[cut:]
+                out.append(data[:cut])
+            if final or (not chunk and now - r.grew >= ROTATE_WAIT):
+                if r.partial:
+                    out.append(r.partial + b"\n")
+                r.handle.close()
+            else:
+                kept.append(r)
+        f.retired = kept
+        return out
+
+    def _whole(self, f: Followed, chunk: bytes) -> bytes:
+        """The whole lines of what was read from the file open under the name; its cut last line is kept."""
+        if not chunk:
+            return b""
+        data = f.partial + chunk
+        cut = data.rfind(b"\n") + 1
+        f.partial = data[cut:]
+        return data[:cut]
 
     def _read(self, f: Followed) -> bytes:
-        assert f.handle is not None
+        if f.handle is None:
+            return b""
         chunk = f.handle.read(MAX_READ)
         f.offset += len(chunk)
+        return chunk
+
+    def _read_compressed(self, f: Followed) -> bytes:
+        """The next part of a compressed file read whole once; the file is closed at its end."""
+        try:
+            chunk = self._read(f)
+        except (EOFError, OSError) as exc:
+            self.notes.append(f"{f.name}: compressed data ends early or is corrupt ({exc}); read up to there")
+            chunk = b""
+        if not chunk:
+            f.close()
         return chunk
 
     # -- standard input ------------------------------------------------------------------------------------

@@ -1,0 +1,148 @@
+"""No line lost when a followed log is rotated (issue 24, items 1 to 3), with a real writer, real files and real
+signals: a file renamed while its writer still writes it (nginx until its USR1), logrotate's rename, re-create and
+`postrotate kill -HUP`, and compressed rotations matched by a followed glob."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .conftest import SAMPLES
+from .test_watch import _free_port
+
+LINES = (SAMPLES / "mcp-seed.access.log").read_text().splitlines(keepends=True)
+
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], int]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "logscope",
+            "watch",
+            *args,
+            "--jsonl",
+            "--batch",
+            "0.2",
+            "--forget-after",
+            "30d",
+            "--metrics",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, port
+
+
+def _parsed(port: int) -> int:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return -1
+    found = re.search(r'logscope_lines_total\{result="parsed"\} ([0-9.e+]+)', text)
+    return int(float(found.group(1))) if found else 0
+
+
+def _ready(port: int) -> None:
+    """The metrics endpoint answers, and the follower has had time to open its files at their end."""
+    assert _wait_for(port, 0) == 0
+    time.sleep(1.5)
+
+
+def _wait_for(port: int, expected: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    got = _parsed(port)
+    while got != expected and time.monotonic() < deadline:
+        time.sleep(0.3)
+        got = _parsed(port)
+    return got
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    return err
+
+
+def test_a_file_renamed_while_its_writer_still_writes_it_is_read_on(tmp_path: Path) -> None:
+    """nginx keeps writing the file it has open until USR1: the lines written to the renamed file count."""
+    log = tmp_path / "a.log"
+    log.write_text("")
+    process, port = _start(str(log))
+    try:
+        _ready(port)
+        with log.open("a") as writer:  # the writer's descriptor, opened before the rotation
+            os.rename(log, tmp_path / "a.log.1")
+            log.write_text("")
+            time.sleep(1)  # the watch sees the rotation and follows the new file
+            writer.writelines(LINES[:1000])
+        with log.open("a") as out:
+            out.writelines(LINES[1000:2000])
+        assert _wait_for(port, 2000) == 2000
+    finally:
+        err = _stop(process) if process.poll() is None else ""
+    assert "rotated" in err
+
+
+def test_sighup_right_after_rename_and_re_create_loses_nothing(tmp_path: Path) -> None:
+    """logrotate's `create` and `postrotate kill -HUP`: the old file's unread end is read before the new file."""
+    log = tmp_path / "a.log"
+    log.write_text("")
+    process, port = _start(str(log))
+    try:
+        _ready(port)
+        with log.open("a") as writer:
+            writer.writelines(LINES[:1000])
+        os.rename(log, tmp_path / "a.log.1")
+        log.write_text("")
+        process.send_signal(signal.SIGHUP)
+        with log.open("a") as out:
+            out.writelines(LINES[1000:2000])
+        assert _wait_for(port, 2000) == 2000
+    finally:
+        if process.poll() is None:
+            _stop(process)
+
+
+def test_compressed_rotations_matched_by_a_followed_glob(tmp_path: Path) -> None:
+    """`'access.log*'` beside `access.log.2.gz`: from the start the .gz is read whole once; followed from the end it
+    is not followed (no line comes to it); a .gz named alone is read with --from-start --once. No traceback."""
+    (tmp_path / "access.log").write_text("".join(LINES[3000:4000]))
+    (tmp_path / "access.log.1").write_text("".join(LINES[2000:3000]))
+    (tmp_path / "access.log.2.gz").write_bytes(gzip.compress("".join(LINES[:2000]).encode()))
+    glob = str(tmp_path / "access.log*")
+    done = subprocess.run(
+        [sys.executable, "-m", "logscope", "watch", glob, "--from-start", "--once", "--jsonl", "--forget-after", "30d"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "access.log.2.gz: compressed; read whole once" in done.stderr
+    alone = subprocess.run(
+        [sys.executable, "-m", "logscope", "watch", str(tmp_path / "access.log.2.gz"), "--from-start", "--once", "--jsonl"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert alone.returncode == 0 and "Traceback" not in alone.stderr, alone.stderr
+    process, port = _start(glob)
+    try:
+        _ready(port)
+        with (tmp_path / "access.log").open("a") as out:
+            out.writelines(LINES[4000:4500])
+        assert _wait_for(port, 500) == 500
+    finally:
+        err = _stop(process)
+    assert "access.log.2.gz: compressed; not followed" in err
