@@ -269,6 +269,7 @@ def watch(
 ) -> None:
     """Follow the logs and tell the moment a client gets stuck (the verdicts of analyze, kept up to date)."""
     import signal
+    import threading
 
     from rich.console import Console
 
@@ -278,6 +279,7 @@ def watch(
     from .live.sinks import JsonLines, LiveView, Metrics, PlainLines, Webhook
 
     sinks: list = []
+    interrupted = threading.Event()  # by Ctrl-C (SIGINT)
     try:
         if webhook is not None and not webhook.startswith(("http://", "https://")):
             raise LogscopeError(f"--webhook takes an http:// or https:// URL, not {webhook!r}")
@@ -298,12 +300,17 @@ def watch(
         sinks = [JsonLines(sys.stdout) if jsonl else LiveView(Console(highlight=False)) if sys.stdout.isatty() else PlainLines(sys.stdout)]
         sinks += [s for s in (hook, Metrics(metrics, hook) if metrics else None) if s is not None]
         watcher = Watch(logs, options, sinks, on_note=lambda note: print(f"logscope: {note}", file=sys.stderr))
-        signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: watcher.reopen.set())
-        try:
-            watcher.run()
-        except KeyboardInterrupt:
+
+        def interrupt(*_: object) -> None:
+            interrupted.set()
             watcher.stop.set()
+
+        # SIGTERM and Ctrl-C both end the watch the same way: the last batch is analysed and its events sent (an
+        # exception raised wherever Ctrl-C fell would skip that); Ctrl-C then exits 130, as an interrupted command.
+        signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGHUP, lambda *_: watcher.reopen.set())
+        watcher.run()
     except LogscopeError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -311,6 +318,8 @@ def watch(
     finally:
         for sink in sinks:
             sink.close()
+    if interrupted.is_set():
+        raise typer.Exit(130)
 
 
 @app.command()

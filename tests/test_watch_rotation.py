@@ -146,3 +146,56 @@ def test_compressed_rotations_matched_by_a_followed_glob(tmp_path: Path) -> None
     finally:
         err = _stop(process)
     assert "access.log.2.gz: compressed; not followed" in err
+
+
+def _pending_stuck_log(path: Path) -> None:
+    """One client in the seed's loop, its tenth failed attempt the log's last lines: the attempt is still open
+    while the watch follows, so the client is told stuck only by the final flush."""
+    start = time.mktime((2026, 5, 16, 12, 0, 0, 0, 0, 0))
+    rows = []
+    for i in range(10):
+        for k, (method, status) in enumerate((("POST", 301), ("GET", 400))):
+            t = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(start + 60 * i + k))
+            rows.append(f'203.0.113.7 - - [{t}] "{method} /mcp HTTP/1.1" {status} 0 "-" "MCP-Client/1.0"\n')
+    path.write_text("".join(rows))
+
+
+def test_ctrl_c_flushes_like_sigterm_and_exits_130(tmp_path: Path) -> None:
+    """Issue 24, item 4: SIGINT sends the pending client-stuck (the final flush), then exits 130, with no traceback."""
+    log = tmp_path / "access.log"
+    _pending_stuck_log(log)
+    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "logscope", "watch", str(log), "--from-start", "--jsonl", "--batch", "0.2", "--forget-after", "30d"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == code and "Traceback" not in err, (sig, err)
+        assert sum('"client-stuck"' in line for line in out.splitlines()) == 1, (sig, out)
+
+
+def test_a_piped_follower_stopped_by_sigterm_exits_0(tmp_path: Path) -> None:
+    """Issue 24, item 5: `tail -F file | logscope watch -`, then SIGTERM: exit 0, not Python's fatal error on stdin
+    (SIGABRT, 134), so that a unit with Restart=on-failure does not restart in a loop."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(LINES[:200]))
+    tail = subprocess.Popen(["tail", "-n", "+1", "-F", str(log)], stdout=subprocess.PIPE)
+    try:
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "logscope", "watch", "-", "--jsonl", "--batch", "0.2"],
+            stdin=tail.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        watch.send_signal(signal.SIGTERM)
+        _, err = watch.communicate(timeout=60)
+        assert watch.returncode == 0 and "Fatal Python error" not in err and "Traceback" not in err, err
+    finally:
+        tail.terminate()  # by its process id
+        tail.wait(timeout=10)

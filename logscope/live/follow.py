@@ -276,10 +276,16 @@ class Follower:
     # -- standard input ------------------------------------------------------------------------------------
 
     def _read_stdin(self) -> None:
-        stream = sys.stdin.buffer
+        # The descriptor, not sys.stdin's buffered reader: a thread blocked in the buffered reader holds its lock,
+        # and the interpreter's exit then aborts ("Fatal Python error: _enter_buffered_busy") when stopped by a
+        # signal while a pipe (`tail -F file | logscope watch -`) has nothing to give.
         assert self._stdin is not None
+        fd = sys.stdin.fileno()
         while True:
-            chunk = stream.read1(1 << 20) if hasattr(stream, "read1") else stream.read(1 << 16)
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except OSError:
+                chunk = b""
             self._stdin.put(chunk if chunk else None)
             if not chunk:
                 return
