@@ -56,7 +56,7 @@ from .ingest import (
     read_range,
 )
 from .schema import empty_frame
-from .sources import BLOCK_BYTES, GZIP_MAGIC, STDIN, Source, count_lines, expand_inputs, line_ranges
+from .sources import BLOCK_BYTES, STDIN, Source, compression_of, count_lines, expand_inputs, line_ranges
 from .spill import Spill, join, makedirs, matching, remove
 
 WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faster, and it fits
@@ -346,8 +346,9 @@ def _count_lines(span: tuple[Path, int, int]) -> int:
 
 
 def _gzipped(src: Source) -> bool:
+    """Whether the file is compressed (gzip, bzip2, xz...): read whole, never cut into byte ranges."""
     with open(src.path, "rb") as f:  # type: ignore[arg-type]
-        return f.read(2) == GZIP_MAGIC
+        return compression_of(f.read(6)) is not None
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,16 @@ whole. Problems with an input become one-line `InputError`s naming the input.
 
 from __future__ import annotations
 
+import bz2
 import glob
 import gzip
+import lzma
 import os
 import re
 import stat
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -28,6 +30,14 @@ from .schema import RAW
 BLOCK_BYTES = 32 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 STDIN = "-"
+#: What a compressed input starts with, its name, and the reader for it (None: one logscope does not read).
+COMPRESSIONS: dict[bytes, tuple[str, Callable[[BinaryIO], BinaryIO] | None]] = {
+    GZIP_MAGIC: ("gzip", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),  # type: ignore[dict-item]
+    b"BZh": ("bzip2", lambda raw: bz2.BZ2File(raw, mode="rb")),  # type: ignore[dict-item]
+    b"\xfd7zXZ\x00": ("xz", lambda raw: lzma.LZMAFile(raw, mode="rb")),  # type: ignore[dict-item]  # noqa: SIM115
+    b"\x28\xb5\x2f\xfd": ("zstd", None),
+    b"PK\x03\x04": ("a zip archive", None),
+}
 
 
 #: An input named by URL (s3://, gs://, http://, ...) is read through fsspec; file:// is a local path.
@@ -162,31 +172,40 @@ def _check_readable(src: Source) -> None:
         raise InputError(f"{src.name}: permission denied")
 
 
-def _open(src: Source) -> tuple[BinaryIO, bool]:
-    """Open a source for binary reading; gzip is recognised by its magic bytes, not its name."""
+def compression_of(head: bytes) -> str | None:
+    """The compression an input's first bytes show (gzip, bzip2, xz, zstd, a zip archive), or None."""
+    return next((name for magic, (name, _) in COMPRESSIONS.items() if head.startswith(magic)), None)
+
+
+def _open(src: Source) -> tuple[BinaryIO, str | None]:
+    """Open a source for binary reading, and the compression it is read through: recognised by its first bytes,
+    not its name. A compression logscope does not read is one line saying how to read it."""
     raw: BinaryIO
     if src.url is not None:
         fs, where = _filesystem(src.url)
         try:
             raw = fs.open(where, "rb")  # type: ignore[attr-defined]
-            head = raw.read(2)
+            head = raw.read(6)
             raw.seek(0)
         except OSError as exc:
             raise InputError(f"{src.name}: cannot open ({exc})") from None
-        if head == GZIP_MAGIC:
-            return gzip.GzipFile(fileobj=raw, mode="rb"), True  # type: ignore[return-value]
-        return raw, False
-    if src.path is None:
-        raw = sys.stdin.buffer
     else:
-        try:
-            raw = open(src.path, "rb")  # noqa: SIM115 - closed by the caller's generator
-        except OSError as exc:
-            raise InputError(f"{src.name}: cannot open ({exc.strerror or exc})") from None
-    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), True  # type: ignore[return-value]
-    return raw, False
+        if src.path is None:
+            raw = sys.stdin.buffer
+        else:
+            try:
+                raw = open(src.path, "rb")  # noqa: SIM115 - closed by the caller's generator
+            except OSError as exc:
+                raise InputError(f"{src.name}: cannot open ({exc.strerror or exc})") from None
+        head = raw.peek(6)[:6] if hasattr(raw, "peek") else b""
+    for magic, (name, reader) in COMPRESSIONS.items():
+        if head.startswith(magic):
+            if reader is None:
+                raw.close()
+                tool = {"zstd": "zstdcat", "a zip archive": "unzip -p"}.get(name, "cat")
+                raise InputError(f"{src.name}: compressed as {name}, which logscope does not read: {tool} {src.name} | logscope analyze -")
+            return reader(raw), name
+    return raw, None
 
 
 #: First bytes that begin no compressed stream Polars recognises (gzip 1f 8b, zlib 78 .., zstd 28 b5 2f fd):
@@ -305,7 +324,7 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | 
             try:
                 data = stream.read(block_bytes)
                 tail = stream.readline() if data and not data.endswith(b"\n") else b""
-            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            except (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
                 raise InputError(_gzip_message(src, exc, next_line - 1, compressed)) from None
             read_bytes += len(data) + len(tail)
             if not data:
@@ -363,10 +382,11 @@ def read_ahead(blocks: Iterator[Block], depth: int = 1) -> Iterator[Block]:
                 worker.join(timeout=0.05)
 
 
-def _gzip_message(src: Source, exc: BaseException, lines_read: int, compressed: bool) -> str:
+def _gzip_message(src: Source, exc: BaseException, lines_read: int, compressed: str | None) -> str:
     where = f"after line {lines_read}" if lines_read else "before the first line"
+    kind = compressed or "gzip"
     if isinstance(exc, EOFError):
-        return f"{src.name}: gzip data is truncated {where} (file cut short or still being written)"
+        return f"{src.name}: {kind} data is truncated {where} (file cut short or still being written)"
     if compressed or isinstance(exc, (gzip.BadGzipFile, zlib.error)):
-        return f"{src.name}: corrupt gzip data {where} ({exc})"
+        return f"{src.name}: corrupt {kind} data {where} ({exc})"
     return f"{src.name}: read error {where} ({exc})"

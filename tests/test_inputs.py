@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from logscope import InputError, read_logs
+from logscope import FormatChoice, InputError, read_logs
 
 from .conftest import SAMPLES, run_cli, validate_report
 
@@ -260,7 +260,7 @@ def test_impossible_values_are_rejected_with_reasons(tmp_path: Path) -> None:
     report = read_logs([path]).inputs[0]
     assert (report.lines, report.parsed) == (5, 2)  # the nested "request" is kept as text, its method unknown
     assert report.rejected_reasons == {
-        "timestamp unparseable or impossible": 1,
+        "timestamp unparseable or outside 1990-2099": 1,
         "status is not a number from 0 to 999": 1,
         "not a JSON object": 1,
     }
@@ -439,3 +439,46 @@ def test_blocks_split_a_file_into_the_same_lines_at_any_size(tmp_path: Path, see
             assert (lines, lossy) == (whole[0], False), block_bytes
         else:  # replaced characters may fall differently at a cut, but every line is there
             assert lossy and len(lines) == len(whole[0]), block_bytes
+
+
+def test_bzip2_and_xz_are_read_and_zstd_is_named(tmp_path: Path) -> None:
+    """Issue 24, item 12: inputs compressed otherwise than with gzip."""
+    import bz2
+    import lzma
+
+    data = (SAMPLES / "mcp-seed.access.log").read_bytes()
+    (tmp_path / "a.log.bz2").write_bytes(bz2.compress(data))
+    (tmp_path / "a.log.xz").write_bytes(lzma.compress(data))
+    for name in ("a.log.bz2", "a.log.xz"):
+        report = read_logs([tmp_path / name]).inputs[0]
+        assert report.lines == report.parsed == 6557, name
+    (tmp_path / "cut.bz2").write_bytes(bz2.compress(data)[:20000])
+    with pytest.raises(InputError, match=r"cut.bz2: bzip2 data is truncated"):
+        read_logs([tmp_path / "cut.bz2"])
+    (tmp_path / "a.log.zst").write_bytes(b"\x28\xb5\x2f\xfd" + os.urandom(64))
+    done = run_cli("analyze", str(tmp_path / "a.log.zst"))
+    assert done.returncode == 2 and done.stderr.strip().endswith(
+        "compressed as zstd, which logscope does not read: zstdcat " + str(tmp_path / "a.log.zst") + " | logscope analyze -"
+    )
+
+
+def test_a_year_out_of_range_is_named_as_the_timestamp(tmp_path: Path) -> None:
+    """Issue 24, item 12: lines of a known layout with a time in 1970 or 9999 are rejected for their timestamp."""
+    lines = (SAMPLES / "mcp-seed.access.log").read_text().splitlines(keepends=True)[:50]
+    path = tmp_path / "old.log"
+    path.write_text(
+        "".join(lines[:40])
+        + "".join(line.replace("/2026:", "/1970:") for line in lines[40:45])
+        + "".join(line.replace("/2026:", "/9999:") for line in lines[45:])
+    )
+    report = read_logs([path]).inputs[0]
+    assert report.rejected_reasons == {"timestamp unparseable or outside 1990-2099": 10}
+
+
+def test_an_nginx_conf_without_log_format_says_it_reads_combined(tmp_path: Path) -> None:
+    """Issue 24, item 12: nginx writes `combined` when the config defines no log_format; the report says so."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("http { server { listen 80; access_log /var/log/nginx/access.log; } }\n")
+    report = read_logs([SAMPLES / "mcp-seed.access.log"], FormatChoice(nginx_conf=conf)).inputs[0]
+    assert report.format_detail["log_format_name"] == "combined (nginx's default: the config defines no log_format)"
+    assert report.parsed == 6557

@@ -129,7 +129,7 @@ def test_compressed_rotations_matched_by_a_followed_glob(tmp_path: Path) -> None
         timeout=120,
     )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    assert "access.log.2.gz: compressed; read whole once" in done.stderr
+    assert "access.log.2.gz: compressed (gzip); read whole once" in done.stderr
     alone = subprocess.run(
         [sys.executable, "-m", "logscope", "watch", str(tmp_path / "access.log.2.gz"), "--from-start", "--once", "--jsonl"],
         capture_output=True,
@@ -145,7 +145,7 @@ def test_compressed_rotations_matched_by_a_followed_glob(tmp_path: Path) -> None
         assert _wait_for(port, 500) == 500
     finally:
         err = _stop(process)
-    assert "access.log.2.gz: compressed; not followed" in err
+    assert "access.log.2.gz: compressed (gzip); not followed" in err
 
 
 def _pending_stuck_log(path: Path) -> None:
@@ -199,3 +199,21 @@ def test_a_piped_follower_stopped_by_sigterm_exits_0(tmp_path: Path) -> None:
     finally:
         tail.terminate()  # by its process id
         tail.wait(timeout=10)
+
+
+def test_a_fifo_a_link_loop_and_a_device_are_named(tmp_path: Path) -> None:
+    """Issue 24, item 12: what cannot be followed is one line naming it (a FIFO blocked the open before)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "l1").symlink_to(tmp_path / "l2")
+    (tmp_path / "l2").symlink_to(tmp_path / "l1")
+    cases = (
+        (fifo, "a FIFO (named pipe), not a file to follow"),
+        (tmp_path / "l1", "a symbolic link that leads round in a loop"),
+        (Path("/dev/null"), "not a regular file"),
+    )
+    for target, message in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "logscope", "watch", str(target), "--once"], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

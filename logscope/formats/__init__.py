@@ -86,6 +86,11 @@ class MixedText:
         parsed = self.layouts[0].parse(lines, naive_tz).collect()
         if parsed[OK].all():
             return parsed.lazy()
+        # A line a layout matched but refused for a field (a timestamp in 1970) keeps that reason when no other
+        # layout takes it: it says more than "matches no known layout".
+        specific = parsed.filter(~pl.col(OK) & ~pl.col(REASON).str.starts_with("does not match")).select(
+            "line", pl.col(REASON).alias("_first")
+        )
         for layout in (*self.layouts[1:], *self.fallbacks):
             failed = parsed.filter(~pl.col(OK))
             if failed.height == 0:
@@ -93,8 +98,13 @@ class MixedText:
             retry = layout.parse(failed.select(RAW, "line").lazy(), naive_tz).collect()
             parsed = pl.concat([parsed.filter(pl.col(OK)), retry], how="diagonal_relaxed")
         unmatched = ~pl.col(OK) & pl.col(REASON).str.starts_with("does not match")
-        reason = pl.when(unmatched).then(pl.lit(NO_LAYOUT)).otherwise(pl.col(REASON))
-        return parsed.lazy().with_columns(reason.alias(REASON)).sort("line")
+        reason = pl.when(unmatched).then(pl.coalesce("_first", pl.lit(NO_LAYOUT))).otherwise(pl.col(REASON))
+        parsed = (
+            parsed.join(specific, on="line", how="left")
+            if specific.height
+            else parsed.with_columns(pl.lit(None, pl.String).alias("_first"))
+        )
+        return parsed.lazy().with_columns(reason.alias(REASON)).drop("_first").sort("line")
 
     def describe(self) -> dict[str, object]:
         main = self.layouts[self.primary].describe()
@@ -120,11 +130,17 @@ class FormatChoice:
         jsonlines.parse_field_overrides(self.fields)  # fail on a malformed --field before reading anything
 
 
-def _explicit_text(choice: FormatChoice) -> str | None:
+#: The name of the layout read when --nginx-conf defines no log_format: nginx then writes `combined`.
+NGINX_DEFAULT = "combined (nginx's default: the config defines no log_format)"
+
+
+def _explicit_text(choice: FormatChoice) -> tuple[str, str | None] | None:
+    """The layout the operator gave (its text, and a name to report it by), or None."""
     if choice.nginx_conf is not None:
         directive = log_format_from_conf(choice.nginx_conf, choice.log_format_name)
-        return directive.format
-    return choice.log_format
+        unnamed = directive.name == "combined" and choice.log_format_name is None
+        return directive.format, NGINX_DEFAULT if unnamed else directive.name
+    return (choice.log_format, None) if choice.log_format is not None else None
 
 
 def _with_wrapper(fmt: TextFormat, wrapper: str | None) -> TextFormat:
@@ -202,14 +218,17 @@ def text_fallback(fmt: LogFormat) -> LogFormat | None:
 
 def resolve(choice: FormatChoice, sample: Sequence[str]) -> LogFormat | None:
     """The format for an input whose first non-blank lines are `sample`; None when nothing fits."""
-    explicit = _explicit_text(choice)
-    if explicit is not None:
+    given = _explicit_text(choice)
+    if given is not None:
+        explicit, name = given
         body = explicit.strip()
         if body.startswith("{"):  # an nginx escape=json format: its template names the JSON keys
             mapping = {**jsonlines.template_mapping(body), **jsonlines.parse_field_overrides(choice.fields)}
             _, _, prefixed = jsonlines.sample_keys(sample)
             return jsonlines.generic_format(mapping, prefixed)
         layout = text.text_format(explicit)
+        if name is not None and layout.name is None:
+            layout = replace(layout, name=name)
         frame = pl.DataFrame({RAW: list(sample)}, schema={RAW: pl.String})
         # Accept a syslog/docker wrapper around the operator's layout if the lines carry one.
         return _detect_text(frame, [layout]) or layout

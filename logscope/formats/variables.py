@@ -365,7 +365,7 @@ def validate(lf: pl.LazyFrame, *, has_time: bool, has_status: bool, has_duration
     """Reject matched lines whose time or status is unusable, naming why."""
     checks: list[tuple[pl.Expr, str]] = []
     if has_time:
-        checks.append((pl.col("ts").is_null(), "timestamp unparseable or impossible"))
+        checks.append((pl.col("ts").is_null(), "timestamp unparseable or outside 1990-2099"))
     if has_status:
         checks.append((~pl.col("status").is_between(0, 999) | pl.col("status").is_null(), "status is not a number from 0 to 999"))
     if has_duration:

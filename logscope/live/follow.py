@@ -12,10 +12,11 @@ to `MAX_READ` bytes), never per line: the lines of a read become one Block.
 
 from __future__ import annotations
 
+import errno
 import glob
-import gzip
 import os
 import queue
+import stat
 import sys
 import threading
 import time
@@ -25,11 +26,33 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError
-from ..sources import GZIP_MAGIC, STDIN, Block, lines_block
+from ..sources import COMPRESSIONS, STDIN, Block, compression_of, lines_block
 
 MAX_READ = 16 << 20  # bytes read from one file per poll: a replay catches up in steps of this
 #: Seconds a rotated file goes on being read after it last grew (fluent-bit's `rotate_wait` is 5 s too).
 ROTATE_WAIT = 5.0
+
+
+def _not_followable(name: str) -> str | None:
+    """Why a name cannot be followed as a file (None when it can, or is not there yet): a directory, a FIFO or a
+    device (opening one blocks, or it never ends), a symbolic link that leads round in a loop, no permission."""
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that leads round in a loop"
+        return f"cannot open ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a log file"
+    if stat.S_ISFIFO(st.st_mode):
+        return f"a FIFO (named pipe), not a file to follow: logscope watch - < {name}"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a device or a socket)"
+    if not os.access(name, os.R_OK):
+        return "cannot open (permission denied)"
+    return None
 
 
 @dataclass
@@ -101,10 +124,9 @@ class Follower:
         for spec in self.specs:
             if spec == STDIN or glob.has_magic(spec):
                 continue
-            if Path(spec).is_dir():
-                raise InputError(f"{spec}: is a directory, not a log file")
-            if Path(spec).exists() and not os.access(spec, os.R_OK):
-                raise InputError(f"{spec}: cannot open (permission denied)")
+            problem = _not_followable(spec)
+            if problem:
+                raise InputError(f"{spec}: {problem}")
             if not Path(spec).exists():
                 self.notes.append(f"{spec}: not there yet; following it by name")
         if STDIN in self.specs:
@@ -172,7 +194,7 @@ class Follower:
     # -- files ---------------------------------------------------------------------------------------------
 
     def _open(self, f: Followed, *, at_end: bool) -> None:
-        if f.compressed:
+        if f.compressed or _not_followable(f.name):  # a FIFO matched by a glob would block the open
             return
         try:
             handle = open(f.name, "rb")  # noqa: SIM115 - kept open while followed, closed by close()
@@ -182,14 +204,18 @@ class Follower:
             self.notes.append(f"{f.name}: cannot open ({exc.strerror or exc})")
             return
         st = os.fstat(handle.fileno())
-        if handle.peek(2)[:2] == GZIP_MAGIC:
+        kind = compression_of(handle.peek(6)[:6])
+        if kind is not None:
             # A compressed file (a rotation's `access.log.2.gz`) is never written to again: from the start, it is
             # read whole once, as analyze reads it; from the end, there is nothing of it to follow.
             f.compressed = True
-            self.notes.append(f"{f.name}: compressed; " + ("not followed (no new lines come to it)" if at_end else "read whole once"))
-            handle.close()
-            if not at_end:
-                f.handle = gzip.open(f.name, "rb")  # type: ignore[assignment]  # noqa: SIM115 - closed at its end
+            reader = next(r for name, r in COMPRESSIONS.values() if name == kind)
+            if at_end or reader is None:
+                handle.close()
+                self.notes.append(f"{f.name}: compressed ({kind}); " + ("not followed (no new lines come to it)" if at_end else "not read"))
+                return
+            self.notes.append(f"{f.name}: compressed ({kind}); read whole once")
+            f.handle = reader(handle)
             return
         f.handle, f.identity = handle, (st.st_dev, st.st_ino)
         f.offset = st.st_size if at_end else 0
