@@ -279,6 +279,7 @@ def watch(
     from .live.sinks import JsonLines, LiveView, Metrics, PlainLines, Webhook
 
     sinks: list = []
+    hook = None
     interrupted = threading.Event()  # by Ctrl-C (SIGINT)
     try:
         if webhook is not None and not webhook.startswith(("http://", "https://")):
@@ -318,6 +319,11 @@ def watch(
     finally:
         for sink in sinks:
             sink.close()
+        if hook is not None and hook.dropped:
+            print(
+                f"logscope: the webhook did not deliver {hook.dropped:,} event(s) (retries run out, or still queued at exit)",
+                file=sys.stderr,
+            )
     if interrupted.is_set():
         raise typer.Exit(130)
 

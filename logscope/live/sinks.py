@@ -134,6 +134,9 @@ class Webhook:
         self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=queue_size)
         self.sent = 0
         self.dropped = 0
+        self.sending = False  # a post is under way (its retries included)
+        self.written_off = False  # ... and `close` counted it as dropped
+        self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="logscope-webhook", daemon=True)
         self.thread.start()
 
@@ -149,10 +152,20 @@ class Webhook:
             payload = self.queue.get()
             if payload is None:
                 return
-            if self._post(payload):
-                self.sent += 1
-            else:
-                self.dropped += 1
+            self.sending = True
+            delivered = self._post(payload)
+            with self.lock:
+                # Counted as dropped by `close` while it was under way: only a delivery changes that.
+                if self.written_off:
+                    self.written_off = False
+                    if delivered:
+                        self.dropped -= 1
+                        self.sent += 1
+                elif delivered:
+                    self.sent += 1
+                else:
+                    self.dropped += 1
+                self.sending = False
 
     def _post(self, payload: dict[str, Any]) -> bool:
         body = json.dumps(payload).encode()
@@ -167,14 +180,26 @@ class Webhook:
             time.sleep(self.backoff_s * 2**attempt)
         return False
 
-    def close(self, wait_s: float = 10.0) -> None:
-        """Send what is queued (for up to `wait_s`), then stop."""
+    def close(self, wait_s: float = 10.0) -> int:
+        """Send what is queued (for up to `wait_s`), then stop. What is still queued, or still being sent, then is
+        never delivered: it counts as dropped, and the number is returned so that the caller can say so."""
         deadline = time.monotonic() + wait_s
-        while not self.queue.empty() and time.monotonic() < deadline:
+        while (not self.queue.empty() or self.sending) and time.monotonic() < deadline:
             time.sleep(0.05)
-        with contextlib.suppress(queue.Full):
-            self.queue.put_nowait(None)
-        self.thread.join(timeout=max(0.0, deadline - time.monotonic()) + 0.1)
+        left = 0
+        while True:
+            try:
+                left += self.queue.get_nowait() is not None
+            except queue.Empty:
+                break
+        with self.lock:
+            if self.sending:
+                left += 1  # the post under way when time ran out: dropped, unless it gets through before the end
+                self.written_off = True
+            self.dropped += left
+        self.queue.put_nowait(None)  # room for it: the queue was just emptied
+        self.thread.join(timeout=0.1)
+        return left
 
 
 class Metrics:
