@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -457,3 +457,32 @@ def test_webhook_events_left_at_exit_count_as_dropped() -> None:
     assert told > 3 and left > 0
     # The post under way at exit counts as dropped, unless it gets through before the process ends (here it can).
     assert hook.sent + hook.dropped == told and hook.dropped >= left - 1
+
+
+def test_forgotten_clients_are_not_told_fixed(tmp_path: Path) -> None:
+    """Issue 24, item 7: clients let go by --max-clients had their findings 'cleared', as if their problem had
+    gone away. Forgetting is not fixing: no finding-cleared for them, and the metrics count them."""
+    start = datetime(2026, 5, 16, 12, 0, tzinfo=UTC)
+    rows = []
+    for n in range(300):  # 300 addresses, each in the seed's loop once: a client-level finding each
+        t = start + timedelta(seconds=40 * n)
+        for k, (method, status) in enumerate((("POST", 301), ("GET", 400))):
+            stamp = (t + timedelta(seconds=k)).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            rows.append(f'198.51.{n // 250}.{n % 250 + 1} - - [{stamp}] "{method} /mcp HTTP/1.1" {status} 0 "-" "MCP-Client/1.0"\n')
+    log = tmp_path / "many.log"
+    log.write_text("".join(rows))
+    port = _free_port()
+    metrics = Metrics(f"127.0.0.1:{port}")
+    try:
+        watch = Watch([str(log)], WatchOptions(max_clients=20, forget_after=LONG), [metrics])
+        data = log.read_bytes().splitlines(keepends=True)
+        for i in range(0, len(data), 40):  # batches as a followed log brings them, twenty clients each
+            watch.step([(str(log), lines_block(b"".join(data[i : i + 40]), i + 1))])
+        watch.step([], final=True)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    finally:
+        metrics.close()
+    counts = watch.tracker.counts
+    assert watch.state.forgotten >= 250 and counts["finding-opened"] >= 250
+    assert counts["finding-cleared"] == 0
+    assert f"logscope_clients_forgotten {float(watch.state.forgotten)}" in text

@@ -5,7 +5,8 @@
 - `client-recovered`: a client that was stuck or failing connects (a stuck one: any successful attempt, though its
   failures may keep it `degraded`);
 - `finding-opened` / `finding-cleared`: a client gains or loses a failure mode, or the server a finding
-  about its policy (no client then).
+  about its policy (no client then). A client forgotten (idle past --forget-after, or beyond --max-clients)
+  has its findings let go silently: forgetting is not fixing (the metrics count the clients forgotten).
 
 The JSON form of an event is described by logscope/data/events.schema.json.
 """
@@ -106,12 +107,19 @@ class Tracker:
             current = joined.select("client_id", "outcome", ((told_stuck | pl.col("_gets_stuck")) & ~pl.col("_recovers")).alias("stuck"))
             self.told = pl.concat([self.told.join(current, on="client_id", how="anti"), current])
         opened, cleared = verdicts.modes.keys() - self.open.keys(), self.open.keys() - verdicts.modes.keys()
+        # A client forgotten (idle past --forget-after, or beyond --max-clients) has not been fixed: its findings
+        # are let go without an event (logscope_clients_forgotten counts it), and what was told of it with them.
+        tracked = set(state.clients["client_id"].cast(pl.String)) if state.clients is not None else set()
+        gone = {key for key in cleared if key[0] is not None and key[0] not in tracked}
+        cleared -= gone
+        if gone:
+            self.told = self.told.filter(pl.col("client_id").is_in(list(tracked)))
         clients = _who(state, {cid for cid, _ in opened | cleared if cid is not None})
         for key, f in verdicts.modes.items():
             if key in opened:
                 events.append(_finding_event("finding-opened", f, key[0], clients, self, f.last_seen))
         for key, f in self.open.items():
-            if key in cleared:
+            if key in cleared and key not in gone:
                 events.append(_finding_event("finding-cleared", f, key[0], clients, self, state.watermark))
         self.open = dict(verdicts.modes)
         for e in events:

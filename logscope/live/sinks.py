@@ -224,6 +224,9 @@ class Metrics:
         )
         self.requests = Gauge("logscope_requests", "Requests held whole and folded into per-client sums", ["kept"], registry=self.registry)
         self.late = Gauge("logscope_lines_late", "Lines that arrived more than a minute behind the log's time", registry=self.registry)
+        self.forgotten = Gauge(
+            "logscope_clients_forgotten", "Clients forgotten (idle past --forget-after, or beyond --max-clients)", registry=self.registry
+        )
         self.webhook = webhook
         self._seen = (0, 0, 0)
         try:
@@ -243,6 +246,7 @@ class Metrics:
         self.requests.labels("whole").set(figures.retained)
         self.requests.labels("folded").set(figures.folded)
         self.late.set(figures.late)
+        self.forgotten.set(figures.forgotten)
         verdicts = state.last_verdicts
         if verdicts is not None:
             counts = verdicts.outcomes.group_by("outcome").len() if verdicts.outcomes.height else None
