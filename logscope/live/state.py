@@ -278,15 +278,18 @@ class LiveState:
         return Flows(requests=empty, attempts=attempts, clients=clients, server=server, options=self.options)
 
     def findings(self, settled_before: datetime | None = None) -> list[Finding]:
-        """The findings, worded as `analyze` words them; with `settled_before`, only from requests before
-        it (the attempts that can still grow are left out of what events report)."""
+        """The findings, worded as `analyze` words them; with `settled_before`, only those whose requests began
+        before it (an attempt that can still grow is left out of what events report until it is over). A tally
+        row counts all of a client's requests of one kind: it is settled by its first one, not its last, or a
+        client's finding would be cleared each time a new occurrence arrives (and a finding another one hides,
+        opened meanwhile)."""
         flows = self.flows()
         ctx = Context(flows, Ingest(requests=flows.requests, inputs=self.inputs), fetch=lambda refs: flows.requests)
         found = []
         for d, tally in zip(DETECTORS, self.tallies, strict=True):
             t = tally if tally is not None else pl.DataFrame()
-            if settled_before is not None and t.height and "last_seen" in t.columns:
-                t = t.filter(pl.col("last_seen") < settled_before)
+            if settled_before is not None and t.height and "first_seen" in t.columns:
+                t = t.filter(pl.col("first_seen") < settled_before)
             found.extend(d.describe(ctx, t))
         return sorted(found, key=lambda f: (severity_rank(f.severity), -len(f.clients), -f.count))
 
