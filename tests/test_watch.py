@@ -501,7 +501,7 @@ def test_events_are_analyzes_answers_wherever_the_batches_fall(seed: int, tmp_pa
     log = SAMPLES / "mcp-seed.access.log"
     data = log.read_bytes().splitlines(keepends=True)
     rng = random.Random(seed)
-    cuts = sorted(rng.sample(range(200, len(data) - 200), 5)) + [len(data)]
+    cuts = [*sorted(rng.sample(range(200, len(data) - 200), 5)), len(data)]
     if seed == 1:
         cuts = [2000, 3000, len(data)]  # the cut
     watch = Watch([str(log)], WatchOptions(forget_after=LONG), [])
