@@ -152,7 +152,8 @@ def follow(rate: int, seconds: float, clients_n: int = 20_000) -> None:
     per_batch = (last[2] - first[2]) / batches if batches else 0.0
     delays = sorted(arrivals[ip] - closing[ip] for ip in closing if ip in arrivals)
     print(
-        f" follow {rate:>9,} lines/s from {len(clients):,} clients for {seconds:.0f} s: the watch counted {sustained:>9,.0f} lines/s while written "
+        f" follow {rate:>9,} lines/s from {len(clients):,} clients for {seconds:.0f} s: "
+        f"the watch counted {sustained:>9,.0f} lines/s while written "
         f"(slope over {len(steady)} scrapes); not yet counted: at most {max(backlogs):,.0f} lines "
         f"({max(backlogs) / rate:.1f} s of writing), {backlogs[-1]:,.0f} at the end; {final:,.0f} of {written:,} lines in all; "
         f"peak RSS {peak:,.0f} MiB"
