@@ -69,7 +69,7 @@ def _with_failure_modes(clients: pl.DataFrame, findings: list[Finding]) -> pl.Da
 
 def _with_agents_and_networks(clients: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
     """Agent per distinct User-Agent and owner per distinct address, joined back to the clients."""
-    agents = classify_user_agents(clients["user_agent"])
+    agents = classify_user_agents(clients["user_agent"], weights=clients["requests"])
     clients = clients.join(agents, on="user_agent", how="left", nulls_equal=True, maintain_order="left")
     owners = owners.select(
         "ip",

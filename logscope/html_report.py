@@ -312,7 +312,7 @@ def render_html(analysis: Analysis, report: dict[str, Any]) -> str:
     ]
     data = {
         "architectures": [a for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}][:MAX_ARCHITECTURES],
-        "architectures_total": sum(1 for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}),
+        "architectures_total": report["totals"]["mcp_architectures"],
         "clients": _client_columns(clients),
         "clients_total": mcp.height,
         "others": _others(report),

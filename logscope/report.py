@@ -178,11 +178,17 @@ CLIENT_DTYPES = {
 }
 
 
+#: Architectures the report lists, in the table's order (MCP first, failing first, then by traffic): one
+#: User-Agent per request (a crawler farm, an attacker) makes one architecture per client, and the report
+#: would repeat the clients list; `totals` keeps the counts of all of them.
+LISTED_ARCHITECTURES = 1000
+
+
 def architecture_rows(analysis: Analysis) -> list[dict[str, Any]]:
     from .inventory.architectures import OUTCOMES
 
     out = []
-    for a in analysis.architectures.iter_rows(named=True):
+    for a in analysis.architectures.head(LISTED_ARCHITECTURES).iter_rows(named=True):
         out.append(
             {
                 "id": a["architecture"],
@@ -224,6 +230,7 @@ def build_report(analysis: Analysis | Ingest, *, clients: Literal["rows", "frame
             "mcp_clients": table.filter(pl.col("outcome") != "not-mcp").height,
             "stuck_clients": table.filter(pl.col("outcome") == "stuck").height,
             "architectures": analysis.architectures.height,
+            "mcp_architectures": analysis.architectures.filter(pl.col("mcp")).height,
         },
         "server": {"transport": analysis.flows.server.to_json(), **_edge(analysis)},
         "clients": ClientTable(client_table(analysis)) if clients == "frame" else client_rows(analysis),

@@ -121,21 +121,22 @@ def _inventory(report: dict[str, Any], console: Console, top: int) -> None:
     rows = [a for a in report["architectures"] if set(a["outcomes"]) - {"not-mcp"}]
     if not rows:
         return
+    total = report["totals"]["mcp_architectures"]  # the list is capped (report.LISTED_ARCHITECTURES)
     if console.width < NARROW:
-        console.print(Text(f"Client architectures ({len(rows)})", style="bold"))
+        console.print(Text(f"Client architectures ({total:,})", style="bold"))
         for a in rows[:top]:
             console.print(Text(f" {plain(a['label'])}"), no_wrap=True, overflow="ellipsis")
             counts = Text(f"{a['clients']:,} client(s), {a['ips']:,} IP(s), {a['requests']:,} requests: ", style="dim")
             _indented(console, counts + _outcomes_text(a), 5)
     else:
-        table = Table(title=f"Client architectures ({len(rows)})", title_justify="left", show_edge=False)
+        table = Table(title=f"Client architectures ({total:,})", title_justify="left", show_edge=False)
         for col in ("architecture", "clients", "IPs", "requests", "outcome"):
             table.add_column(col, justify="left" if col in ("architecture", "outcome") else "right")
         for a in rows[:top]:
             table.add_row(clean(a["label"]), f"{a['clients']:,}", f"{a['ips']:,}", f"{a['requests']:,}", _outcomes_text(a))
         console.print(table)
-    if len(rows) > top:
-        console.print(f"  ... and {len(rows) - top:,} more architectures (see --json, or --top)")
+    if total > top:
+        console.print(f"  ... and {total - min(top, len(rows)):,} more architectures (see --json, or --top)")
 
 
 def _findings(report: dict[str, Any], console: Console, top: int) -> None:

@@ -73,3 +73,15 @@ def test_startup_times_every_command_it_names() -> None:
     names = re.findall(r"^ (.+?) +median (\d\.\d{3}) s", out, re.M)
     assert [n for n, _ in names] == ["python -c pass", "logscope --version", "logscope --help", "logscope analyze --help"]
     assert all(float(s) > 0 for _, s in names)
+
+
+def test_many_user_agents_runs_each_kind_and_counts_its_architectures(tmp_path) -> None:
+    from logscope.report import LISTED_ARCHITECTURES
+
+    out = run_script("many_user_agents.py", "--sizes", "3000", "--repeat", "1", "--data", str(tmp_path))
+    rows = {m.group(1): m for m in re.finditer(r"3,000 lines, (\w+) *: .*?; ([\d,]+) architectures, ([\d,]+) listed", out)}
+    assert set(rows) == {"one", "farm", "browsers", "tokens"}
+    # One product per request: an architecture per client, the list capped.
+    assert int(rows["tokens"].group(2).replace(",", "")) > LISTED_ARCHITECTURES == int(rows["tokens"].group(3).replace(",", ""))
+    assert int(rows["one"].group(2).replace(",", "")) < 10
+    assert sorted(p.name for p in tmp_path.glob("*.log")) == [f"many-ua-{k}-3000.log" for k in ("browsers", "farm", "one", "tokens")]

@@ -16,7 +16,7 @@ try:
     app({args!r}, prog_name="logscope")
 except SystemExit:
     pass
-heavy = sorted(m for m in ("polars", "pyarrow", "plotly", "user_agents", "jinja2") if m in sys.modules)
+heavy = sorted(m for m in ("polars", "pyarrow", "plotly", "ua_parser", "jinja2") if m in sys.modules)
 print("HEAVY", ",".join(heavy))
 """
 

@@ -462,6 +462,28 @@ def test_one_abusive_client_costs_its_aggregates_not_its_requests(tmp_path: Path
     assert drill > MAX_ATTEMPTS_SHOWN  # so the drill-down's cap was needed
 
 
+def test_one_user_agent_per_client_lists_a_capped_inventory(tmp_path: Path) -> None:
+    """Issue 24, item 11: 1,500 MCP clients, each its own product (`tool<n>/1.<n>`), make 1,500 architectures:
+    the report counts them all and lists the first LISTED_ARCHITECTURES, the terminal says how many more."""
+    from logscope.report import LISTED_ARCHITECTURES
+
+    log = tmp_path / "access.log"
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    lines = []
+    for n in range(1_500):
+        t = (start + timedelta(seconds=n)).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        lines.append(f'10.1.{n >> 8}.{n & 255} - - [{t}] "POST /mcp HTTP/1.1" 200 90 "-" "tool{n}/1.{n}"\n')
+    log.write_text("".join(lines))
+    report = build_report(diagnose(read_logs(log)))
+    validate_report(report)
+    assert report["totals"]["architectures"] == report["totals"]["mcp_architectures"] == 1_500
+    assert len(report["architectures"]) == LISTED_ARCHITECTURES < 1_500
+    assert {c["agent"] for c in report["clients"]} == {f"tool{n}" for n in range(1_500)}
+    result = run_cli("analyze", str(log), "--top", "5")
+    assert result.returncode == 0, result.stderr
+    assert "Client architectures (1,500)" in result.stdout and "and 1,495 more architectures" in result.stdout
+
+
 @pytest.mark.parametrize("command", ["analyze", "compare", "convert"])
 def test_json_nested_ten_thousand_deep_is_one_rejected_line(tmp_path: Path, command: str) -> None:
     """Issue 24, item 10: a line of JSON nested 10,000 deep (Python's own decoder gives up at about 1,000) among

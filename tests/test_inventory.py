@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from logscope.analysis import analyze
+from logscope.inventory import agents
 from logscope.inventory.agents import KINDS, agent_rules, classify, classify_user_agents
 
 from .conftest import SAMPLES, SHARED
@@ -79,6 +80,30 @@ def test_each_distinct_user_agent_classified_once() -> None:
     series = pl.Series(["node", "node", None, "MCP-Client/1.0", None])
     table = classify_user_agents(series)
     assert table.height == 3 and table.filter(pl.col("user_agent").is_null())["agent"].to_list() == [None]
+
+
+def test_rules_over_all_user_agents_at_once_name_each_as_one_at_a_time() -> None:
+    """The rules run as Polars expressions (Rust regex) over every distinct User-Agent; they must name
+    each one as Python's re does, one at a time, including what uap-core names."""
+    uas = [*KNOWN, *(line.rsplit('"', 2)[-2] for line in (SAMPLES / "mcp-seed.access.log").read_text("utf-8").splitlines())]
+    table = classify_user_agents(pl.Series(uas, dtype=pl.String))
+    assert table.height == len({u for u in uas})
+    for ua, *named in table.iter_rows():
+        assert tuple(named) == classify(ua), ua
+
+
+def test_the_long_tail_of_user_agents_gets_the_cheap_rule(monkeypatch) -> None:
+    """Beyond MAX_PARSED distinct User-Agents left by the rules, the least common get the cheap rule
+    (a bot's name, or the first product token) instead of uap-core; the rules still name every MCP client."""
+    monkeypatch.setattr(agents, "MAX_PARSED", 2)
+    chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{}.0.0.0 Safari/537.36"
+    uas = [chrome.format(140), chrome.format(141), chrome.format(142), "Mozilla/5.0 (compatible; FarmBot/7.0)", "claude-code/2.1.2 (cli)"]
+    table = classify_user_agents(pl.Series(uas), weights=pl.Series([50, 40, 1, 1, 1]))
+    named = {ua: (agent, kind) for ua, agent, _, kind in table.iter_rows()}
+    assert named[uas[0]] == ("Chrome", "browser") and named[uas[1]] == ("Chrome", "browser")
+    assert named[uas[2]] == ("Mozilla", "unknown")  # the cheap rule: its first product token
+    assert named[uas[3]] == ("FarmBot", "crawler")
+    assert named[uas[4]] == ("claude-code", "mcp-client")
 
 
 def test_sample_architectures(tmp_path: Path) -> None:

@@ -59,6 +59,10 @@ class Event:
         }
 
 
+#: User-Agents whose agent name the watch remembers (each is named when a client's event first needs it).
+KNOWN_AGENTS = 10_000
+
+
 @dataclass
 class Tracker:
     """What was told so far, to tell only what changed."""
@@ -73,6 +77,8 @@ class Tracker:
 
     def agent(self, user_agent: str | None) -> str | None:
         if user_agent not in self.agents:
+            if len(self.agents) >= KNOWN_AGENTS:  # one User-Agent per client must not grow the watch: oldest out
+                del self.agents[next(iter(self.agents))]
             named = classify_user_agents(pl.Series([user_agent], dtype=pl.String))
             self.agents[user_agent] = named["agent"][0] if named.height else None
         return self.agents[user_agent]
