@@ -22,7 +22,8 @@ from .inventory.architectures import architectures_table, assign_architectures
 from .inventory.asn import asn_lookup, merge_owners
 from .inventory.networks import default_ranges, lookup
 from .privacy import anonymize_key, anonymize_requests, mask_addresses
-from .shards import MAX_SHARDS, Prepare, ShardedRun, automatic_shards, sharded_flows, store_partitions
+from .shards import MAX_SHARDS, Prepare, ShardedRun, automatic_shards, sharded_flows, store_partitions, whole_read_budget
+from .sources import COMPRESSION_RATIO, TooLargeToReadWhole
 
 
 @dataclass
@@ -184,8 +185,13 @@ def analyze(
     executor = executor_for(scheduler)
     try:
         if isinstance(executor, InProcess) and count == 1:
-            ingest = read_logs(specs, choice, naive_tz=naive_tz, progress=progress)
-            return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
+            try:
+                budget = whole_read_budget(specs) if shards is None else None
+                ingest = read_logs(specs, choice, naive_tz=naive_tz, progress=progress, budget=budget)
+            except TooLargeToReadWhole as larger:  # a compressed input expands past its guess: shards, from the start
+                count = max(2, automatic_shards(specs, ratio=max(larger.ratio, COMPRESSION_RATIO)))
+            else:
+                return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
         if shards is None:
             # A store written in client partitions is read in as many shards, each partition where it is.
             stored = store_partitions(Path(specs[0]), options or FlowOptions()) if len(specs) == 1 else None

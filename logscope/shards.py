@@ -56,34 +56,60 @@ from .ingest import (
     read_range,
 )
 from .schema import empty_frame
-from .sources import BLOCK_BYTES, STDIN, Source, compression_of, count_lines, expand_inputs, line_ranges
+from .sources import (
+    BLOCK_BYTES,
+    COMPRESSION_RATIO,
+    STDIN,
+    ReadBudget,
+    Source,
+    compression_of,
+    count_lines,
+    expand_inputs,
+    expected_bytes,
+    line_ranges,
+)
 from .spill import Spill, join, makedirs, matching, remove
 
 WHOLE_BYTES = 2 << 30  # up to this much log (uncompressed) is read whole: faster, and it fits
 SHARD_BYTES = 1 << 30  # log per shard when sharding is automatic: about 1.5 GB of memory for nginx lines
-GZIP_RATIO = 8  # access logs compress about this well; a .gz is counted at this many times its size
 BYTES_PER_STORED_REQUEST = 128  # a converted store counts as the log its requests came from (nginx-sized lines)
 FLUSH_ROWS = 250_000  # parsed rows held before they are written out to their shards
 SEED = 0x10C5C0BE
 MAX_SHARDS = 4096  # a shard is a folder and a few files: more would only cost time
 
 
-def automatic_shards(specs: Sequence[str]) -> int:
-    """How many shards an analysis of `specs` takes by default: 1 (read whole) unless the logs are large."""
+def automatic_shards(specs: Sequence[str], ratio: float = COMPRESSION_RATIO) -> int:
+    """How many shards an analysis of `specs` takes by default: 1 (read whole) unless the logs are large.
+    A compressed input counts as what it is expected to read as (sources.expected_bytes, with `ratio`)."""
+    total = sum(size for size, _ in planned_bytes(specs, ratio).values())
+    return 1 if total <= WHOLE_BYTES else min(MAX_SHARDS, math.ceil(total / SHARD_BYTES))
+
+
+def planned_bytes(specs: Sequence[str], ratio: float = COMPRESSION_RATIO) -> dict[str, tuple[int, bool]]:
+    """Per input, the bytes it is expected to read as, and whether that is a guess (it is compressed)."""
     from .ingest.stores import is_store, stored_requests
 
-    total = 0
+    planned = {}
     for spec in specs:
         if spec == STDIN:
             continue  # unknown size: read whole unless told (--shards)
         if is_store(Path(spec)):
-            total += BYTES_PER_STORED_REQUEST * stored_requests(Path(spec))
+            planned[spec] = BYTES_PER_STORED_REQUEST * stored_requests(Path(spec)), False
             continue
         for src in expand_inputs([spec]):  # the files reading will read (a missing one: the same one-line error)
-            size = src.size()
-            if size is not None:
-                total += size * GZIP_RATIO if src.name.endswith(".gz") else size
-    return 1 if total <= WHOLE_BYTES else math.ceil(total / SHARD_BYTES)
+            expected = expected_bytes(src, ratio)
+            if expected is not None:
+                planned[src.name] = expected
+    return planned
+
+
+def whole_read_budget(specs: Sequence[str]) -> ReadBudget | None:
+    """What reading whole may take, when compressed inputs' sizes were guessed: past it, reading raises
+    TooLargeToReadWhole and `analyze` reads in shards. None when every size is known."""
+    planned = planned_bytes(specs)
+    if not any(guess for _, guess in planned.values()):
+        return None
+    return ReadBudget(WHOLE_BYTES, {name: size for name, (size, _) in planned.items()})
 
 
 def shard_of(options: FlowOptions, shards: int) -> pl.Expr:

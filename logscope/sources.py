@@ -10,6 +10,7 @@ import bz2
 import glob
 import gzip
 import lzma
+import math
 import os
 import re
 import stat
@@ -39,6 +40,11 @@ COMPRESSIONS: dict[bytes, tuple[str, Callable[[BinaryIO], BinaryIO] | None]] = {
     b"PK\x03\x04": ("a zip archive", None),
 }
 
+
+#: How many times its size a compressed input is expected to read as, where nothing better is known: access
+#: logs compress about this well (gzip, bzip2, xz), and a bomb is caught while it is read (ReadBudget).
+COMPRESSION_RATIO = 8
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 
 #: An input named by URL (s3://, gs://, http://, ...) is read through fsspec; file:// is a local path.
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -177,9 +183,9 @@ def compression_of(head: bytes) -> str | None:
     return next((name for magic, (name, _) in COMPRESSIONS.items() if head.startswith(magic)), None)
 
 
-def _open(src: Source) -> tuple[BinaryIO, str | None]:
-    """Open a source for binary reading, and the compression it is read through: recognised by its first bytes,
-    not its name. A compression logscope does not read is one line saying how to read it."""
+def _open(src: Source) -> tuple[BinaryIO, str | None, BinaryIO]:
+    """Open a source for binary reading, the compression it is read through (recognised by its first bytes,
+    not its name) and the stream as stored. A compression logscope does not read is one line saying how to read it."""
     raw: BinaryIO
     if src.url is not None:
         fs, where = _filesystem(src.url)
@@ -204,8 +210,8 @@ def _open(src: Source) -> tuple[BinaryIO, str | None]:
                 raw.close()
                 tool = {"zstd": "zstdcat", "a zip archive": "unzip -p"}.get(name, "cat")
                 raise InputError(f"{src.name}: compressed as {name}, which logscope does not read: {tool} {src.name} | logscope analyze -")
-            return reader(raw), name
-    return raw, None
+            return reader(raw), name, raw
+    return raw, None, raw
 
 
 #: First bytes that begin no compressed stream Polars recognises (gzip 1f 8b, zlib 78 .., zstd 28 b5 2f fd):
@@ -299,6 +305,14 @@ def iter_range(src: Source, start: int, end: int, first_line: int, block_bytes: 
             line += block.frame.height
 
 
+def _position(raw: BinaryIO) -> int:
+    """How far into its stored bytes a compressed input's reader is (0 where that cannot be told)."""
+    try:
+        return raw.tell()
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 def _size(stream: BinaryIO) -> int | None:
     """The size of a regular file behind `stream` now; None for pipes and standard input."""
     try:
@@ -308,15 +322,71 @@ def _size(stream: BinaryIO) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | None = None) -> Iterator[Block]:
+class TooLargeToReadWhole(Exception):
+    """Reading whole was chosen with a compressed input's size guessed, and it is found to read as more (a
+    gzip bomb, a trailer's size past 4 GiB): the caller reads in shards instead, sized from `ratio`."""
+
+    def __init__(self, name: str, read: int, ratio: float) -> None:
+        super().__init__(f"{name}: reads as more than can be read whole")
+        self.read = read  # bytes read of it when that was found
+        self.ratio = ratio  # bytes read per byte stored, so far
+
+
+@dataclass
+class ReadBudget:
+    """What reading whole may take (`limit` bytes, as read) and what each input is expected to read as.
+
+    A compressed input's size is a guess until it is read: as its bytes come out, it is estimated again
+    (its stored size times the bytes read per byte stored so far), so a bomb is caught at its first block,
+    not after filling memory; once the inputs are expected to read as more than the limit, reading stops."""
+
+    limit: int
+    expected: dict[str, int]  # per input name
+
+    def spend(self, src: Source, read: int, stored_at: int, stored_size: int | None) -> None:
+        """`read` bytes of `src` came out of the first `stored_at` of its `stored_size` stored bytes."""
+        ratio = read / max(stored_at, 1)
+        self.expected[src.name] = max(read, math.ceil(stored_size * ratio)) if stored_size else read
+        if sum(self.expected.values()) > self.limit:
+            raise TooLargeToReadWhole(src.name, read, ratio)
+
+
+def expected_bytes(src: Source, ratio: float = COMPRESSION_RATIO) -> tuple[int, bool] | None:
+    """The bytes an input will read as (decompressed), as well as can be told before reading it, and whether
+    it is compressed: a plain file's size; for gzip the larger of its trailer's ISIZE (the last member's
+    size, modulo 4 GiB) and `ratio` times its size; for the other compressions that. None for standard input."""
+    size = src.size()
+    if size is None:
+        return None
+    if src.path is None:  # a URL: its name says
+        compressed = src.name.endswith(COMPRESSED_SUFFIXES)
+        return (math.ceil(size * ratio) if compressed else size), compressed
+    try:
+        with open(src.path, "rb") as f:
+            compression = compression_of(f.read(6))
+            if compression is None:
+                return size, False
+            isize = 0
+            if compression == "gzip" and size >= 18:  # a header and a trailer at least
+                f.seek(-4, os.SEEK_END)
+                isize = int.from_bytes(f.read(4), "little")
+    except OSError:
+        return size, False  # reading will say what is wrong, in one line
+    return max(isize, math.ceil(size * ratio)), True
+
+
+def iter_blocks(
+    src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | None = None, budget: ReadBudget | None = None
+) -> Iterator[Block]:
     """Yield the source's lines in blocks. Line numbers are 1-based and count every line, blank or not.
 
     A file is read to the end it has while it is read: lines appended meanwhile are included. When it
     shrinks under the reader (truncated, or rotated with copytruncate) reading stops there, and a note
-    saying so is added to `notes`.
+    saying so is added to `notes`. With a `budget`, each compressed block is paid for as it is read.
     """
-    stream, compressed = _open(src)
+    stream, compressed, raw = _open(src)
     size_at_open = None if compressed else _size(stream)
+    stored_size = _size(raw) if compressed else None
     read_bytes = 0
     next_line = 1
     try:
@@ -327,6 +397,8 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, notes: list[str] | 
             except (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
                 raise InputError(_gzip_message(src, exc, next_line - 1, compressed)) from None
             read_bytes += len(data) + len(tail)
+            if budget is not None and compressed:
+                budget.spend(src, read_bytes, _position(raw), stored_size)
             if not data:
                 if notes is not None and size_at_open is not None and read_bytes < size_at_open:
                     notes.append(

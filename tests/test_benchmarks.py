@@ -85,3 +85,18 @@ def test_many_user_agents_runs_each_kind_and_counts_its_architectures(tmp_path) 
     assert int(rows["tokens"].group(2).replace(",", "")) > LISTED_ARCHITECTURES == int(rows["tokens"].group(3).replace(",", ""))
     assert int(rows["one"].group(2).replace(",", "")) < 10
     assert sorted(p.name for p in tmp_path.glob("*.log")) == [f"many-ua-{k}-3000.log" for k in ("browsers", "farm", "one", "tokens")]
+
+
+def test_gzip_bomb_costs_what_the_same_plain_log_does(tmp_path) -> None:
+    """A small bomb: read whole by all three runs (it is far under 2 GiB), the lines the same each way."""
+    out = run_script("gzip_bomb.py", "--gib", "0.002", "--data", str(tmp_path))
+    rows = re.findall(r"0\.002 GiB, ([\d,]+) lines, +(.+?): +([\d.]+) s, peak RSS ([\d,]+) MiB", out)
+    assert [how.split(" of gzip")[0].endswith("MB") or how for _, how, _, _ in rows] == [
+        True,
+        "the same 0.002 GiB as a plain file",
+        "the gzip, read whole (--shards 1)",
+    ]
+    assert len({lines for lines, _, _, _ in rows}) == 1
+    assert int(rows[0][0].replace(",", "")) > 15_000  # 2 MiB of nginx lines of about 120 bytes
+    bomb = tmp_path / "bomb-0.002GiB-64.log.gz"
+    assert bomb.stat().st_size * 50 < (tmp_path / "bomb-0.002GiB-64.log").stat().st_size  # it is a bomb

@@ -14,10 +14,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from logscope import shards as shards_module
 from logscope.analysis import analyze
 from logscope.flows import FlowOptions
+from logscope.ingest import read_logs
 from logscope.report import build_report
 from logscope.shards import SHARD_BYTES, WHOLE_BYTES, automatic_shards
+from logscope.sources import ReadBudget, TooLargeToReadWhole
 
 from .conftest import REALDATA, SAMPLES, run_cli, same_report, validate_report
 
@@ -123,13 +126,49 @@ def test_automatic_shards(tmp_path: Path) -> None:
     assert automatic_shards([str(tmp_path / "*.log")]) == 3
     packed = tmp_path / "old.log.gz"
     with packed.open("wb") as f:
-        f.truncate(WHOLE_BYTES // 4)  # a .gz counts for the log it unpacks to (about 8x)
+        f.write(b"\x1f\x8b\x08\x00")  # gzip, known by its first bytes; its trailer's ISIZE (0) tells nothing
+        f.truncate(WHOLE_BYTES // 4)  # so it counts for the log it unpacks to at about 8x
     assert automatic_shards([str(packed)]) == 4
+    sized = tmp_path / "sized.gz"  # a small gzip whose trailer says it reads as 2.5 GiB (modulo 4 GiB)
+    with sized.open("wb") as f:
+        f.write(b"\x1f\x8b\x08\x00")
+        f.truncate(1 << 20)
+        f.seek(-4, 2)
+        f.write((WHOLE_BYTES + SHARD_BYTES // 2).to_bytes(4, "little"))
+    assert automatic_shards([str(sized)]) == 3
     # A store counts as the log its requests came from (its Parquet is some 16 times smaller).
     store = tmp_path / "store"
     store.mkdir()
     (store / "logscope-inputs.json").write_text(json.dumps({"version": 1, "requests": 50_000_000, "inputs": []}))
     assert automatic_shards([str(store)]) == 6
+
+
+def test_a_gzip_bomb_is_read_in_shards_once_it_expands_past_reading_whole(tmp_path: Path, monkeypatch) -> None:
+    """Issue 24, item 9: a .gz that expands far beyond its guess (here 48 MiB from 0.3 MiB, against a
+    limit of 16 MiB for reading whole) stops being read whole as soon as it passes the limit and is
+    read in shards from the start, as a plain file of that size would be: the same report."""
+    monkeypatch.setattr(shards_module, "WHOLE_BYTES", 16 << 20)  # the machine's limits, scaled down 128 times
+    monkeypatch.setattr(shards_module, "SHARD_BYTES", 8 << 20)
+    lines = (SAMPLES / "mcp-seed.access.log").read_bytes().splitlines(keepends=True)
+    chunk = b"".join(lines[:100])  # repeated within gzip's 32 KiB window: it packs some 200 times
+    unpacked = chunk * (48 * 2**20 // len(chunk)) + b"".join(lines[100:110])
+    bomb = tmp_path / "bomb.log.gz"
+    # Two gzip members, as `cat a.gz b.gz` makes: the trailer's ISIZE is the small last one's.
+    bomb.write_bytes(gzip.compress(unpacked[: -len(b"".join(lines[100:110]))]) + gzip.compress(b"".join(lines[100:110])))
+    assert bomb.stat().st_size * 8 < 16 << 20 < len(unpacked)  # its guess is to read it whole; it is not
+    assert automatic_shards([str(bomb)]) == 1
+    read = analyze(bomb)
+    assert read.sharded is not None and len(read.sharded.written) >= 5  # shards sized from what it unpacked to (48 MiB: 6)
+    assert same_report(build_report(read), build_report(analyze(bomb, shards=1)))  # told to read it whole, it does
+    plain = tmp_path / "plain.log"
+    plain.write_bytes(unpacked)
+    assert analyze(plain).sharded is not None  # as a plain file of its size is
+    # The library's own step: the size is estimated again as the bytes come out of gzip, from their
+    # ratio, so the bomb is caught in its first blocks (of 256 KiB here; 32 MiB by default), not at the limit.
+    with pytest.raises(TooLargeToReadWhole) as raised:
+        read_logs(bomb, budget=ReadBudget(16 << 20, {}), block_bytes=256 << 10)
+    assert raised.value.read < 2 << 20  # of 48 MiB, against a limit of 16 MiB
+    assert 50 < raised.value.ratio < 2 * len(unpacked) / bomb.stat().st_size
 
 
 def test_gzip_and_several_inputs_in_shards(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from ..formats.fields import redact_frame, redact_text
 from ..formats.jsonlines import NOT_JSON
 from ..formats.records import name_records
 from ..schema import CANONICAL, OK, RAW, REASON, RECORD, REDACTED_COLUMNS, conform
-from ..sources import BLOCK_BYTES, Block, Source, expand_inputs, iter_blocks, iter_range, read_ahead
+from ..sources import BLOCK_BYTES, Block, ReadBudget, Source, expand_inputs, iter_blocks, iter_range, read_ahead
 from .result import Ingest, InputReport, ProgressHook, RejectedLine, merge_in_time_order
 from .stores import is_store, read_store
 
@@ -153,11 +153,17 @@ class InputParser:
 
 
 def _read_input(
-    src: Source, choice: FormatChoice, naive_tz: str, block_bytes: int, progress: ProgressHook | None, keep: Callable[[pl.DataFrame], None]
+    src: Source,
+    choice: FormatChoice,
+    naive_tz: str,
+    block_bytes: int,
+    progress: ProgressHook | None,
+    keep: Callable[[pl.DataFrame], None],
+    budget: ReadBudget | None = None,
 ) -> InputReport:
     """Parse one input block by block, handing each block's canonical rows to `keep`."""
     notes: list[str] = []
-    blocks = read_ahead(iter_blocks(src, block_bytes, notes))
+    blocks = read_ahead(iter_blocks(src, block_bytes, notes, budget))
     first = next(blocks, None)
     sample = _sample(first.frame) if first is not None else []
     if not sample:
@@ -218,18 +224,20 @@ def read_logs(
     naive_tz: str = "UTC",
     block_bytes: int = BLOCK_BYTES,
     progress: ProgressHook | None = None,
+    budget: ReadBudget | None = None,
 ) -> Ingest:
     """Parse access logs (paths, globs, `-` for stdin; gzip read directly) into one canonical frame.
 
     Raises `InputError` (one line, naming the input) for missing, unreadable, truncated, empty or
-    unrecognised inputs. An empty input among others with data is reported, not fatal.
+    unrecognised inputs. An empty input among others with data is reported, not fatal. With a `budget`,
+    compressed inputs that read as more than it raise `TooLargeToReadWhole` (logscope.shards.whole_read_budget).
     """
     specs: Iterable[str | Path] = [inputs] if isinstance(inputs, (str, Path)) else inputs
     specs = [str(s) for s in specs]
     if len(specs) == 1 and is_store(Path(specs[0])):
         return read_store(Path(specs[0]))  # converted earlier: no parsing
     frames: list[pl.DataFrame] = []
-    reports = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=block_bytes, progress=progress, keep=frames.append)
+    reports = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=block_bytes, progress=progress, keep=frames.append, budget=budget)
     return Ingest(requests=merge_in_time_order(frames), inputs=reports)
 
 
@@ -241,11 +249,12 @@ def parse_inputs(
     block_bytes: int,
     progress: ProgressHook | None,
     keep: Callable[[pl.DataFrame], None],
+    budget: ReadBudget | None = None,
 ) -> list[InputReport]:
     """Parse every input in order, handing each block's canonical rows to `keep`; one report per input."""
     sources = expand_inputs(specs)
     choice = choice or FormatChoice()
-    reports = [_read_input(src, choice, naive_tz, block_bytes, progress, keep) for src in sources]
+    reports = [_read_input(src, choice, naive_tz, block_bytes, progress, keep, budget) for src in sources]
     check_not_empty(reports)
     return reports
 
