@@ -396,6 +396,21 @@ def _pair_at_rows(height: int, seq: pl.Series, first: pl.Series, second: pl.Seri
     return out[first.name], out[second.name]
 
 
+def discovery_probe(role: pl.Expr, method: pl.Expr, status: pl.Expr, sse: pl.Expr) -> pl.Expr:
+    """Over one attempt's requests: is it a program checking whether the server asks for authorization, not
+    connecting? OAuth discovery, endpoint requests that are all GETs outside the legacy SSE path, no POST,
+    and no 401 (after a 401, discovery is part of connecting). mcp-remote 0.15.1 sends such an attempt under
+    a second User-Agent (`node`: GET /mcp 400, then the .well-known documents, 404) before it connects as
+    `undici` (measured in the lab). It is no connection attempt: neither successful nor failed."""
+    endpoint = role == "endpoint"
+    return (role == "auth").any() & endpoint.any() & (endpoint & ((method != "GET") | sse)).not_().all() & (status == 401).not_().all()
+
+
+def counted() -> pl.Expr:
+    """Over attempt rows: the attempts that count towards a client's outcome (flows, shards and watch alike)."""
+    return (pl.col("endpoint_requests") > 0) & ~pl.col("probe")
+
+
 def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], pl.DataFrame]:
     """Number endpoint and auth/discovery requests into attempts: the request columns `attempt`,
     `prev_endpoint_status` and `prev_endpoint_seq`, and one row per attempt.
@@ -404,10 +419,11 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], 
     """
     gap_us = int(options.attempt_gap_s * 1e6)
     keys = df.select("seq", "ckey", "start").filter(df["role"] != "other")
+    sse = per_distinct(df["path"], lambda p: p.str.contains(SSE_PATH)).fill_null(False).alias("_sse")
     # Client, then start, then log order: two stable single-key sorts of the keys are cheaper than one
     # sort on three, and the rows are then gathered once.
     order = keys.with_row_index("i").sort("start", maintain_order=True).sort("ckey", maintain_order=True)["i"]
-    flow = df.select("seq", "ckey", "client_id", "start", "ts", "role", "method", "status", "scheme_eff")[keys["seq"].gather(order)]
+    flow = df.select("seq", "ckey", "client_id", "start", "ts", "role", "method", "status", "scheme_eff", sse)[keys["seq"].gather(order)]
     same_client = pl.col("ckey") == pl.col("ckey").shift(1)
     new = ~same_client.fill_null(False) | ((pl.col("start") - pl.col("start").shift(1)).dt.total_microseconds() > gap_us)
     # A running count of non-negative numbers never decreases: telling Polars so lets it group by runs.
@@ -431,9 +447,10 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], 
         pl.col("scheme_eff").first().alias("first_scheme"),
         (pl.col("scheme_eff") == "https").any().alias("reached_https"),
         pl.col("seq").first().alias("first_seq"),
+        discovery_probe(pl.col("role"), pl.col("method"), pl.col("status"), pl.col("_sse")).alias("probe"),
     )
     attempts = attempts.with_columns(
-        (pl.col("endpoint_requests") > 0).alias("counted"),
+        counted().alias("counted"),
         pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success"),
     )
     # The endpoint request before each one in the same attempt (session-lost reads it). Its status is read
@@ -588,9 +605,9 @@ def finish_clients(partials: pl.DataFrame, counts: pl.DataFrame, options: FlowOp
         .with_columns(pl.col("attempts", "successful_attempts", "failed_attempts").fill_null(0).cast(pl.UInt32))
     )
     succ, failed, total = pl.col("successful_attempts"), pl.col("failed_attempts"), pl.col("attempts")
-    outcome = (
-        pl.when(pl.col("endpoint_requests") == 0).then(pl.lit("not-mcp")).otherwise(outcome_rule(succ, failed, total, options.stuck_after))
-    )
+    # No endpoint request, or only in discovery probes (discovery_probe): no MCP client of its own.
+    no_mcp = (pl.col("endpoint_requests") == 0) | (total == 0)
+    outcome = pl.when(no_mcp).then(pl.lit("not-mcp")).otherwise(outcome_rule(succ, failed, total, options.stuck_after))
     transport = (
         pl.when(pl.col("_http") & pl.col("_https"))
         .then(pl.lit("starts-http"))
@@ -607,7 +624,7 @@ def finish_clients(partials: pl.DataFrame, counts: pl.DataFrame, options: FlowOp
         clients.with_columns(outcome.alias("outcome"), transport.alias("transport"), evidence_label.alias("transport_evidence"))
         .with_columns(
             pl.when(pl.col("outcome") == "stuck").then(pl.col("_failing_since")).alias("stuck_since"),
-            pl.when(pl.col("endpoint_requests") == 0).then(pl.lit("unknown")).otherwise(pl.col("mcp_transport")).alias("mcp_transport"),
+            pl.when(no_mcp).then(pl.lit("unknown")).otherwise(pl.col("mcp_transport")).alias("mcp_transport"),
             pl.col("teardown").fill_null(False),
         )
         .drop(

@@ -237,3 +237,59 @@ def test_client_keys_number_pairs_in_order_of_first_appearance(monkeypatch: pyte
     # Codes too large to pack into one integer take the two-column join, which must agree.
     monkeypatch.setattr(flows, "_PACKABLE", 0)
     assert _client_keys(frame).to_list() == [0, 1, 2, 3, 0, 4, 5, 6, 1]
+
+
+# mcp-remote 0.15.1 as the lab measured it: a GET to the URL as `undici`, OAuth discovery and a second GET
+# as `node` (the server never asked for authorization: 404, 400), then it connects as `undici`.
+MCP_REMOTE = [
+    ("GET", "/mcp", 400, "undici"),
+    ("GET", "/.well-known/oauth-protected-resource/mcp", 404, "node"),
+    ("GET", "/.well-known/oauth-protected-resource", 404, "node"),
+    ("GET", "/.well-known/oauth-authorization-server/mcp", 404, "node"),
+    ("GET", "/.well-known/oauth-authorization-server", 404, "node"),
+    ("GET", "/.well-known/openid-configuration/mcp", 404, "node"),
+    ("GET", "/mcp/.well-known/openid-configuration", 404, "node"),
+    ("GET", "/mcp", 400, "node"),
+    ("POST", "/mcp", 200, "undici"),
+    ("POST", "/mcp", 202, "undici"),
+    ("GET", "/mcp", 200, "undici"),
+    ("POST", "/mcp", 200, "undici"),
+]
+
+
+def write_attempts(path: Path, attempts: int, requests: list[tuple[str, str, int, str]], ip: str = "203.0.113.5") -> Path:
+    """`requests` once per attempt, attempts a minute apart (past the 30 s gap), in nginx's combined layout."""
+    lines = []
+    for n in range(attempts):
+        for method, target, status, agent in requests:
+            lines.append(f'{ip} - - [05/Dec/2026:10:{n:02d}:00 +0000] "{method} {target} HTTP/1.1" {status} 0 "-" "{agent}"\n')
+    path.write_text("".join(lines))
+    return path
+
+
+def test_a_discovery_probe_is_no_attempt_and_its_user_agent_no_mcp_client(tmp_path: Path) -> None:
+    """mcp-remote's `node` half only probes (discovery and GET, no POST, no 401): it was reported stuck, 12
+    failed attempts, while the program connected every time. Probing is no connection attempt."""
+    clients = analyze(write_attempts(tmp_path / "remote.log", 12, MCP_REMOTE)).clients
+    by_agent = {row["user_agent"]: row for row in clients.iter_rows(named=True)}
+    assert by_agent["node"]["outcome"] == "not-mcp" and by_agent["node"]["attempts"] == 0
+    assert by_agent["undici"]["outcome"] == "connected" and by_agent["undici"]["attempts"] == 12
+
+
+@pytest.mark.parametrize(
+    ("requests", "outcome"),
+    [
+        # The server asks for authorization (401): discovery is part of connecting, and it never connects.
+        ([("GET", "/mcp", 401, "node"), ("GET", "/.well-known/oauth-protected-resource", 404, "node")], "stuck"),
+        # A legacy SSE client after discovery: its stream is refused, a failed attempt.
+        ([("GET", "/.well-known/oauth-protected-resource", 404, "x"), ("GET", "/sse", 404, "x")], "stuck"),
+        # A POST after discovery decides as always.
+        ([("GET", "/.well-known/oauth-protected-resource", 404, "x"), ("POST", "/mcp", 400, "x")], "stuck"),
+        # A GET without discovery (a POST redirected and followed as GET, its POST in another log) still fails.
+        ([("GET", "/mcp", 400, "x")], "stuck"),
+    ],
+    ids=["asked-401", "legacy-sse", "posted", "no-discovery"],
+)
+def test_what_is_no_discovery_probe_still_counts(tmp_path: Path, requests: list, outcome: str) -> None:
+    clients = analyze(write_attempts(tmp_path / "x.log", 12, requests)).clients
+    assert clients.height == 1 and clients["outcome"][0] == outcome and clients["attempts"][0] == 12

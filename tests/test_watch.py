@@ -518,3 +518,14 @@ def test_events_are_analyzes_answers_wherever_the_batches_fall(seed: int, tmp_pa
         assert not cleared & reported, f"at line {cut}, cleared what analyze still reports: {cleared & reported}"
     watch.step([], final=True)
     assert set(watch.tracker.open) == _keys(analyze(log).findings)
+
+
+@pytest.mark.parametrize("fold_lag", [None, timedelta(0)], ids=["default-fold", "fold-at-once"])
+def test_discovery_probes_replayed_in_chunks_give_analyzes_answers(tmp_path: Path, fold_lag: timedelta | None) -> None:
+    """mcp-remote's probing half stays no MCP client however the lines are cut and folded."""
+    from .test_flows import MCP_REMOTE, write_attempts
+
+    log = write_attempts(tmp_path / "remote.log", 12, MCP_REMOTE)
+    for seed in range(4):
+        same_as_analyze(log, FlowOptions(), seed=seed, fold_lag=fold_lag, largest=7)
+    assert {e.event for e in same_as_analyze(log, FlowOptions(), fold_lag=fold_lag, largest=5)} <= {"client-connected", "finding-opened"}

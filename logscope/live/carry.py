@@ -38,6 +38,7 @@ from ..flows import (
     FlowOptions,
     Flows,
     attempt_counts,
+    counted,
     finish_clients,
     mcp_transport_flags,
 )
@@ -230,11 +231,9 @@ def _chain_late(flows: Flows, carry: pl.DataFrame, gap_us: int) -> Flows:
     one = parts.group_by("_into").agg(
         pl.col("client_id").first(), pl.col("start").min(), pl.col("end").max(), pl.col("requests", "endpoint_requests").sum(),
         pl.coalesce(last_posted, last_ep).alias("deciding_status"), pl.col("first_scheme").first(), pl.col("reached_https").any(),
-        pl.col("first_seq").first(), pl.col("posted").any(),
+        pl.col("first_seq").first(), pl.col("posted").any(), pl.col("probe").all(),
     ).rename({"_into": "attempt"})  # fmt: skip
-    one = one.with_columns(
-        (pl.col("endpoint_requests") > 0).alias("counted"), pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success")
-    )
+    one = one.with_columns(counted().alias("counted"), pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success"))
     attempts = pl.concat(
         [flows.attempts.join(into, on="attempt", how="anti"), one.select(flows.attempts.columns)], how="vertical_relaxed"
     ).sort("attempt")
@@ -273,6 +272,8 @@ def carry_into(flows: Flows, carry: pl.DataFrame, redirecting: Mapping[str, Sequ
             .otherwise(pl.coalesce("o_last_post", "deciding_status", "o_last_ep"))
             .alias("deciding_status"),
             (pl.col("posted") | pl.col("o_last_post").is_not_null()).alias("posted"),
+            # A probe only if what was folded of it held no endpoint request (a folded one is a 2xx).
+            (pl.col("probe") & (pl.col("o_endpoint_requests") == 0)).alias("probe"),
             _effective_scheme("o_first_scheme", "o_first_source", redirecting).alias("first_scheme"),
             (pl.col("reached_https") | reached).alias("reached_https"),
         )
@@ -305,7 +306,10 @@ def carry_into(flows: Flows, carry: pl.DataFrame, redirecting: Mapping[str, Sequ
     )
     patched = (
         patched.with_columns(
-            (pl.col("endpoint_requests") > 0).alias("counted"),
+            pl.col("probe").fill_null(False),  # the carried rows: folded requests are no probe's (see foldable)
+        )
+        .with_columns(
+            counted().alias("counted"),
             pl.col("deciding_status").is_between(200, 299).fill_null(False).alias("success"),
         )
         .with_columns(pl.col("over").fill_null(False))
