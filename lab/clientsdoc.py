@@ -35,6 +35,15 @@ LIBRARIES = {
     "python-aiohttp": ("hand-written client on `aiohttp`", ["python aiohttp"]),
     "java-httpclient": ("hand-written client on `java.net.http.HttpClient`, `Redirect.NORMAL`", ["java"]),
     "curl": ("hand-written client running `curl -L --data-binary`", ["curl"]),
+    "fastmcp": ("FastMCP `Client(url)`", ["python fastmcp"]),
+    "pydantic-ai": ("Pydantic AI `MCPToolset(url)`", ["python pydantic-ai-slim"]),
+    "openai-agents": ("OpenAI Agents SDK `MCPServerStreamableHttp`", ["python openai-agents"]),
+    "ai-sdk": ("Vercel AI SDK `createMCPClient`, HTTP transport", ["npm @ai-sdk/mcp", "node"]),
+    "langchain": ("LangChain `MultiServerMCPClient`, HTTP", ["npm @langchain/mcp-adapters", "node"]),
+    "mastra": ("Mastra `MCPClient`", ["npm @mastra/mcp", "node"]),
+    "ts-sdk-v2": ("TypeScript SDK v2 `Client` (as mcp-use ships it)", ["npm @modelcontextprotocol/client", "node"]),
+    "mcp-remote": ("`mcp-remote` stdio proxy, driven by an SDK client", ["npm mcp-remote", "node"]),
+    "inspector": ("MCP Inspector CLI, `--method tools/list`", ["npm @modelcontextprotocol/inspector", "node"]),
 }
 
 
@@ -134,7 +143,7 @@ def clients_doc(run: Path) -> str:
         "| client | library | User-Agent (as logged) | requests of one healthy attempt (TypeScript SDK server) |",
         "|---|---|---|---|",
     ]
-    for client in CLIENTS:
+    for client in (c for c in CLIENTS if _by(records, client=c)):  # the clients this run had
         what, keys = LIBRARIES[client]
         case = "healthy-sse" if client.endswith("-sse") else "legacy-fallback" if client.endswith("fallback") else "healthy-ts"
         agents = _user_agents(run, manifest, client, case)

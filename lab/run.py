@@ -52,12 +52,23 @@ CLIENTS = (
     "python-aiohttp",
     "java-httpclient",
     "curl",
+    # Third-party programs (lab/clients/programs.py), after the others so that their addresses stay as recorded.
+    "fastmcp",
+    "pydantic-ai",
+    "openai-agents",
+    "ai-sdk",
+    "langchain",
+    "mastra",
+    "ts-sdk-v2",
+    "mcp-remote",
+    "inspector",
 )
 DRIVERS = {
     "python": ("python-sdk", "python-sdk-sse", "python-requests", "python-httpx", "python-aiohttp"),
     "node": ("ts-sdk", "ts-sdk-sse", "ts-sdk-fallback", "node-fetch"),
     "java": ("java-httpclient",),
     "curl": ("curl",),
+    "programs": ("fastmcp", "pydantic-ai", "openai-agents", "ai-sdk", "langchain", "mastra", "ts-sdk-v2", "mcp-remote", "inspector"),
 }
 FIXED_SOURCE = {"java-httpclient": "127.0.0.1"}  # java.net.http cannot bind a local address (JDK 17)
 
@@ -159,17 +170,29 @@ def _versions() -> dict[str, str]:
         "java": first_line(["java", "-version"]),
         "curl": first_line(["curl", "--version"]),
     }
-    for package in ("mcp", "httpx2", "httpx", "requests", "aiohttp"):
+    for package in ("mcp", "httpx2", "httpx", "requests", "aiohttp", "fastmcp", "pydantic-ai-slim", "openai-agents"):
         found[f"python {package}"] = version(package)
     lock = json.loads((NODE / "package-lock.json").read_text())
-    for package in ("@modelcontextprotocol/sdk", "undici"):
+    for package in (
+        "@modelcontextprotocol/sdk",
+        "undici",
+        "@ai-sdk/mcp",
+        "@langchain/mcp-adapters",
+        "@mastra/mcp",
+        "@modelcontextprotocol/client",
+        "mcp-remote",
+        "@modelcontextprotocol/inspector",
+    ):
         found[f"npm {package}"] = lock["packages"][f"node_modules/{package}"]["version"]
     return found
 
 
 def ensure_node_modules() -> None:
-    """The TypeScript SDK and undici, exactly as package-lock.json pins them (npm ci, once)."""
-    if (NODE / "node_modules" / "@modelcontextprotocol" / "sdk").exists():
+    """The Node side (the TypeScript SDK, undici, the third-party programs), exactly as package-lock.json pins
+    them: npm ci, once, and again when package.json names a package not installed yet."""
+    if (NODE / "node_modules" / ".package-lock.json").exists() and all(
+        (NODE / "node_modules" / name).exists() for name in json.loads((NODE / "package.json").read_text())["dependencies"]
+    ):
         return
     if shutil.which("npm") is None:
         raise LabError("npm is not installed (the lab's TypeScript clients and servers need Node.js and npm)")
@@ -233,6 +256,8 @@ def driver_argv(driver: str, plan: Path, record: Path, run_dir: Path) -> tuple[l
         return [_python(), "-m", "lab.clients.python_clients", str(plan), str(record)], LAB.parent
     if driver == "curl":
         return [_python(), "-m", "lab.clients.curl_client", str(plan), str(record)], LAB.parent
+    if driver == "programs":
+        return [_python(), "-m", "lab.clients.programs", str(plan), str(record)], LAB.parent
     if driver == "node":
         return ["node", str(NODE / "clients.mjs"), str(plan), str(record)], NODE
     classes = run_dir / "java"
