@@ -93,10 +93,22 @@ class Settings:
     attempt_gap: float  # given to logscope as --attempt-gap
     pause: float  # between a client's attempts: longer than the attempt gap
     stream_timeout: float  # the proxy read timeout of the stream-cut case, seconds
+    # Where the third-party programs (DRIVERS["programs"], a process per attempt) run: every case and server
+    # that lists them, or only these (the fast profile, within CI's time; the recorded corpus has them all).
+    program_cases: tuple[str, ...] | None = None
+    program_servers: tuple[str, ...] | None = None
 
 
 FULL = Settings(attempts=11, stuck_after=10, attempt_gap=30.0, pause=40.0, stream_timeout=60.0)
-FAST = Settings(attempts=6, stuck_after=5, attempt_gap=5.0, pause=8.0, stream_timeout=1.5)
+FAST = Settings(
+    attempts=6,
+    stuck_after=5,
+    attempt_gap=5.0,
+    pause=8.0,
+    stream_timeout=1.5,
+    program_cases=("healthy", "http-301", "replicas"),
+    program_servers=("nginx",),
+)
 #: The recorded corpus (tests/lab_corpus): logscope's own attempt gap, six attempts a client, and a proxy
 #: read timeout under the 15 s at which the TypeScript SDK server sends SSE keep-alives (with nginx's
 #: default 60 s no stream of the stream-cut case was cut: measured in a first run).
@@ -233,6 +245,8 @@ def assignments(cases: list[tuple[int, Case]], server: str, server_no: int, sett
         url = case.url.format(host=host(server_no, case_no))
         hold = case.hold * settings.stream_timeout
         for client in case.clients:
+            if client in DRIVERS["programs"] and not _programs_run(settings, server, case.name):
+                continue
             out.append(
                 Assignment(
                     client,
@@ -249,6 +263,12 @@ def assignments(cases: list[tuple[int, Case]], server: str, server_no: int, sett
                 )
             )
     return out
+
+
+def _programs_run(settings: Settings, server: str, case: str) -> bool:
+    return (settings.program_cases is None or case in settings.program_cases) and (
+        settings.program_servers is None or server in settings.program_servers
+    )
 
 
 def driver_argv(driver: str, plan: Path, record: Path, run_dir: Path) -> tuple[list[str], Path | None]:
@@ -391,7 +411,15 @@ def run_lab(
         "cases": [{**asdict(c), "number": n, "clients": list(c.clients)} for n, c in numbered],
         "server_cases": {s: [c.name for _, c in numbered if has_case(s, c.template)] for s in servers},
         "clients": {
-            s: {c.name: {cl: source(cl, SERVERS.index(s) + 1, n) for cl in c.clients} for n, c in numbered if has_case(s, c.template)}
+            s: {
+                c.name: {
+                    cl: source(cl, SERVERS.index(s) + 1, n)
+                    for cl in c.clients
+                    if cl not in DRIVERS["programs"] or _programs_run(settings, s, c.name)
+                }
+                for n, c in numbered
+                if has_case(s, c.template)
+            }
             for s in servers
         },
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +60,11 @@ def _downgrade(hops: list[Hop], ok: bool) -> bool:
 
 
 def _not_followed(hops: list[Hop], ok: bool) -> bool:
+    """A POST redirected, and no later exchange of the attempt went where it said (not only the next one:
+    the TypeScript SDK's POST and GET stream run at once, their redirects interleave in the record)."""
     return any(
-        h["method"] == "POST" and h["status"] in REDIRECTS and _endpoint(h) and (n is None or n["url"] != _target(h))
-        for h, n in _pairs(hops)
+        h["method"] == "POST" and h["status"] in REDIRECTS and _endpoint(h) and all(m["url"] != _target(h) for m in hops[i + 1 :])
+        for i, h in enumerate(hops)
     )
 
 
@@ -96,19 +98,21 @@ def _status(*codes: int, methods: tuple[str, ...] | None = None) -> Callable[[li
 
 
 def _fallback(hops: list[Hop], ok: bool) -> bool:
-    return any(
-        h["method"] == "POST"
-        and h["status"] in (400, 404, 405)
-        and n is not None
-        and n["method"] == "GET"
-        and _path(n["url"]).rstrip("/").endswith("/sse")
-        for h, n in _pairs(hops)
-    )
+    """A POST refused, then a GET to /sse later in the attempt (LangChain's adapters try a GET stream on the
+    endpoint first, measured)."""
+    refused = next((i for i, h in enumerate(hops) if h["method"] == "POST" and h["status"] in (400, 404, 405)), None)
+    return refused is not None and any(h["method"] == "GET" and _path(h["url"]).rstrip("/").endswith("/sse") for h in hops[refused + 1 :])
 
 
 def _reopened_stream(hops: list[Hop], ok: bool) -> bool:
-    streams = [h for h in hops if h["method"] == "GET" and h["status"] == 200 and _endpoint(h) and not _path(h["url"]).endswith("/sse")]
-    return len(streams) >= 2
+    """Two GET streams in one session (by the Mcp-Session-Id they were sent with, where the record has it):
+    mcp-remote opens two sessions in one attempt, a stream each, which is no stream re-opened."""
+    streams = Counter(
+        h.get("mcp-session-id")
+        for h in hops
+        if h["method"] == "GET" and h["status"] == 200 and _endpoint(h) and not _path(h["url"]).endswith("/sse")
+    )
+    return any(n >= 2 for n in streams.values())
 
 
 def _http_served(hops: list[Hop], ok: bool) -> bool:
@@ -187,8 +191,10 @@ def client_truths(records: list[dict[str, Any]], authorization_cases: set[str] =
     for key, t in found.items():
         t.modes = {code for code, (_, repeats) in ATTEMPT_RULES.items() if counts[key][code] >= repeats}
         every = [h for hops in t.hops for h in hops]
+        # A GET refused right after a POST's redirect turned it into one is the downgrade, not the method.
+        downgraded = {id(n) for hops in t.hops for h, n in _pairs(hops) if n is not None and _downgrade([h, n], False)}
         if any(h["status"] == 405 and _endpoint(h) and h["method"] not in ("GET", "DELETE") for h in every) or (
-            not t.connected and any(h["status"] == 405 and _endpoint(h) for h in every)
+            not t.connected and any(h["status"] == 405 and _endpoint(h) and id(h) not in downgraded for h in every)
         ):
             t.modes.add("method-not-allowed")
         if any(h["status"] == 401 for h in every) and any(not _endpoint(h) for h in every) and not t.connected:

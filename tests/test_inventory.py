@@ -43,6 +43,9 @@ KNOWN = {
     "MCP-Client/1.0": ("MCP-Client", "1.0", "mcp-client"),
     "ke/JS 0.64.2": ("ke/JS", "0.64.2", "http-library"),
     "curl/8.5.0": ("curl", "8.5.0", "http-library"),
+    # Measured in the lab (issue 25): the Vercel AI SDK names itself; the other programs send their runtime's.
+    "ai-sdk/2.0.99 node.js/v20.20.2": ("ai-sdk", "2.0.99", "mcp-client"),
+    "python-httpx2/2.17.0": ("python-httpx2", "2.17.0", "http-library"),
 }
 
 
@@ -127,3 +130,13 @@ def test_sample_architectures(tmp_path: Path) -> None:
     clients = analysis.clients.filter(pl.col("agent") == "MCP-Client")
     assert clients["agent_version"].to_list() == ["1.0"] and clients["kind"].to_list() == ["mcp-client"]
     assert clients["architecture"].item() in set(arch["architecture"])
+
+
+def test_a_library_user_agent_names_the_library_a_program_used_never_the_program() -> None:
+    from logscope.inventory.architectures import label
+
+    assert label("node", "http-library", "AWS", "https-only", "streamable-http", False) == (
+        "a program using node on AWS, HTTPS only, Streamable HTTP"
+    )
+    assert label("ai-sdk", "mcp-client", None, "https-only", "streamable-http", False).startswith("ai-sdk on an unnamed network")
+    assert label(None, None, None, "unknown", "unknown", False).startswith("no User-Agent")

@@ -19,9 +19,13 @@ def architecture_id(values: tuple[object, ...]) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
 
 
-def label(agent: str | None, network: str | None, transport: str, mcp_transport: str, teardown: bool) -> str:
-    """What an operator calls the row: `python-httpx on Azure, HTTPS only, Streamable HTTP + DELETE`."""
+def label(agent: str | None, kind: str | None, network: str | None, transport: str, mcp_transport: str, teardown: bool) -> str:
+    """What an operator calls the row: `MCP-Client on Azure, HTTPS only, Streamable HTTP + DELETE`. A User-Agent
+    that names only an HTTP library or a runtime (`node`, `undici`, `python-httpx2`) says which library a
+    program used, never which program: `a program using node on AWS, …`."""
     who = agent or "no User-Agent"
+    if agent and kind == "http-library":
+        who = f"a program using {agent}"
     where = f"on {network}" if network else "on an unnamed network"
     how = {"https-only": "HTTPS only", "starts-http": "starts on HTTP", "http-only": "HTTP only", "unknown": "scheme unknown"}[transport]
     speaks = {
@@ -51,7 +55,7 @@ def architectures_table(clients: pl.DataFrame) -> pl.DataFrame:
         (pl.col("outcome") != "not-mcp").any().alias("mcp"),
         *outcome_counts,
     )
-    labels = [label(*row) for row in table.select("agent", "network", "transport", "mcp_transport", "teardown").iter_rows()]
+    labels = [label(*row) for row in table.select("agent", "kind", "network", "transport", "mcp_transport", "teardown").iter_rows()]
     worst = pl.when(pl.col("stuck") > 0).then(0).when(pl.col("failing") > 0).then(1).when(pl.col("degraded") > 0).then(2).otherwise(3)
     return (
         table.with_columns(pl.Series("label", labels, dtype=pl.String))
