@@ -150,6 +150,7 @@ class ClientTruth:
     authorization: bool = False
     blind: int = 0  # attempts with an exchange that ended without an answer the client saw
     unseen: int = 0  # failed attempts whose every answer the log shows as a success (a 2xx body the client could not use)
+    headers_sent: set[str] = field(default_factory=set)  # "session" (Mcp-Session-Id), "discover" (server/discover)
 
     def outcome(self, stuck_after: int, as_logged: bool = False) -> str:
         """The spec's outcome of the client's attempts; `as_logged` counts the failures no log can show
@@ -159,6 +160,14 @@ class ClientTruth:
         if connected:
             return "connected" if failed * 4 < self.attempts else "degraded"
         return "stuck" if failed >= stuck_after else "failing"
+
+    @property
+    def session(self) -> str | None:
+        """`session` or `stateless` where the record has the MCP headers the client sent (the programs' records
+        do), else None: the hand-written and SDK clients' records do not say."""
+        if "session" in self.headers_sent:
+            return "session"
+        return "stateless" if "discover" in self.headers_sent else None
 
     @property
     def transport(self) -> str:
@@ -184,6 +193,8 @@ def client_truths(records: list[dict[str, Any]], authorization_cases: set[str] =
         t.unseen += (not r["ok"]) and bool(posts) and 200 <= posts[-1]["status"] < 300  # failed on a 2xx the log shows
         t.hops.append(hops)
         t.schemes |= {_scheme(h["url"]) for h in hops}
+        t.headers_sent |= {"session" for h in r["hops"] if h.get("mcp-session-id")}
+        t.headers_sent |= {"discover" for h in r["hops"] if h.get("mcp-method") == "server/discover"}
         if r["error"]:
             t.errors.append(r["error"])
         for code, (rule, _) in ATTEMPT_RULES.items():

@@ -148,7 +148,8 @@ def _client_verdict(t: ClientTruth, layout: str, rows: pl.DataFrame, settings: d
         return v
     row = rows.row(0, named=True)
     modes = sorted(set(row["failure_modes"]) - {"reconnect-storm"})  # a rate, not what happened to one attempt
-    v.got = {"outcome": row["outcome"], "modes": modes, "transport": row["transport"], "agent": row["agent"], "kind": row["kind"],
+    v.got = {"outcome": row["outcome"], "modes": modes, "transport": row["transport"], "session": row["session"],
+             "agent": row["agent"], "kind": row["kind"],
              "user_agent": row["user_agent"], "attempts": row["attempts"], "failed": row["failed_attempts"]}  # fmt: skip
     if row["outcome"] != expected["outcome"] and t.unseen and row["outcome"] == t.outcome(settings["stuck_after"], as_logged=True):
         v.notes.append(
@@ -165,6 +166,8 @@ def _client_verdict(t: ClientTruth, layout: str, rows: pl.DataFrame, settings: d
         v.problems.append(f"failure modes add {', '.join(sorted(extra))}")
     if row["transport"] != "unknown" and row["transport"] != t.transport:
         v.problems.append(f"transport {row['transport']} ({row['transport_evidence']}), the client used {t.transport}")
+    if t.session and row["session"] not in ("unknown", t.session):
+        v.problems.append(f"session {row['session']} ({row['session_evidence']}), the client spoke {t.session}")
     if row["kind"] not in NAMED_KINDS:
         v.problems.append(f"User-Agent {row['user_agent']!r} named {row['agent']!r} ({row['kind']})")
     return v

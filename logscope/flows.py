@@ -30,6 +30,8 @@ ROLE = pl.Enum(["endpoint", "auth", "other"])  # what a request is for: the MCP 
 EVIDENCE = pl.Enum(["logged", "inferred"])  # how a request's scheme is known
 MIN_INFERRED_REDIRECTS = 3
 SSE_PATH = r"(^|/)sse/?$"  # the legacy HTTP+SSE transport's stream
+STATELESS_REVISION = "2026-07-28"  # MCP's stateless revision: server/discover, no Mcp-Session-Id
+MCP_HEADERS = ("mcp_method", "mcp_protocol_version", "mcp_session")  # canonical columns, where the log has them
 
 
 @cache
@@ -481,8 +483,55 @@ def mcp_transport_flags(df: pl.DataFrame) -> tuple[list[pl.Expr], list[pl.Expr]]
         (ep & get & ~sse_path & ok).any().alias("_stream"),
         (ep & post & ~messages_path).any().alias("_post"),
         (ep & (pl.col("method") == "DELETE")).any().alias("teardown"),
+        # Stateless or in a session (mcp_session_rule): the headers where logged, else what the session
+        # handshake leaves, a notification accepted with 202 (notifications/initialized).
+        (ep & pl.col("mcp_session").fill_null(False)).any().alias("_sent_session"),
+        (
+            ep
+            & (
+                (pl.col("mcp_method").cast(pl.String) == "server/discover")
+                | (pl.col("mcp_protocol_version").cast(pl.String) >= STATELESS_REVISION)
+            ).fill_null(False)
+        )
+        .any()
+        .alias("_sent_stateless"),
+        (ep & post & ~messages_path & (pl.col("status") == 202)).any().alias("_notified"),
     ]
     return columns, aggregations
+
+
+def mcp_session_rule() -> tuple[pl.Expr, pl.Expr]:
+    """How a client speaks MCP over Streamable HTTP, and how that is known: `session` (Mcp-Session-Id sent, or
+    the session handshake's traces: a notification accepted with 202, a GET stream, a DELETE teardown),
+    `stateless` (the 2026-07-28 revision: server/discover or that protocol version sent with no session; or,
+    from statuses alone, connecting with POSTs answered 200 and none of a session's traces), else `unknown`.
+    Stateless clients connect through replicas without sticky sessions; session clients lose their session
+    there. Measured in the lab (issue 25): five programs of nine are stateless."""
+    logged_session, logged_stateless = pl.col("_sent_session"), pl.col("_sent_stateless")
+    traces = pl.col("_notified") | pl.col("_stream") | pl.col("teardown")
+    connected_plainly = (pl.col("successful_attempts") > 0) & pl.col("_post") & ~traces
+    legacy = pl.col("mcp_transport") == "legacy-sse"
+    session = (
+        pl.when(legacy)
+        .then(pl.lit("unknown"))
+        .when(logged_session)
+        .then(pl.lit("session"))
+        .when(logged_stateless)
+        .then(pl.lit("stateless"))
+        .when(traces)
+        .then(pl.lit("session"))
+        .when(connected_plainly)
+        .then(pl.lit("stateless"))
+        .otherwise(pl.lit("unknown"))
+    )
+    evidence = (
+        pl.when(legacy | (session == "unknown"))
+        .then(pl.lit("none"))
+        .when(logged_session | logged_stateless)
+        .then(pl.lit("logged"))
+        .otherwise(pl.lit("inferred"))
+    )
+    return session, evidence
 
 
 def _mcp_transport() -> pl.Expr:
@@ -504,7 +553,7 @@ STATUS_CLASSES = (2, 3, 4, 5)  # endpoint answers counted per client: 2xx .. 5xx
 #: The per-client aggregates that add up over any parts of a client's requests (`client_partials`): sums,
 #: earliest, latest, any. `logscope watch` keeps them for requests it no longer holds.
 SUMMED = ("requests", "endpoint_requests", *[f"endpoint_{k}xx" for k in STATUS_CLASSES])
-TRANSPORT_FLAGS = ("_legacy_stream", "_messages", "_stream", "_post", "teardown")
+TRANSPORT_FLAGS = ("_legacy_stream", "_messages", "_stream", "_post", "teardown", "_sent_session", "_sent_stateless", "_notified")
 SCHEME_FLAGS = tuple(f"_{scope}_{name}" for scope in ("flow", "all") for name in ("http", "https", "logged", "inferred"))
 
 
@@ -517,7 +566,19 @@ def client_partials(df: pl.DataFrame) -> pl.DataFrame:
     # Plain sums and any() over narrow columns: Polars' fast aggregation path, no per-group expressions.
     transport_columns, transport_aggregations = mcp_transport_flags(df)
     base = (
-        df.select("ckey", "client_id", "client_ip", "user_agent", "ts", "role", "method", "status", "scheme_eff", "scheme_evidence")
+        df.select(
+            "ckey",
+            "client_id",
+            "client_ip",
+            "user_agent",
+            "ts",
+            "role",
+            "method",
+            "status",
+            "scheme_eff",
+            "scheme_evidence",
+            *[pl.col(c) if c in df.columns else pl.lit(None, CANONICAL[c]).alias(c) for c in MCP_HEADERS],
+        )
         .with_columns((pl.col("role") != "other").alias("_flow"), *transport_columns)
         .group_by("ckey")
         .agg(
@@ -592,6 +653,11 @@ def outcome_rule(successful: pl.Expr, failed: pl.Expr, total: pl.Expr, stuck_aft
     )
 
 
+def _session_columns() -> list[tuple[str, pl.Expr, str]]:
+    session, evidence = mcp_session_rule()
+    return [("session", session, "unknown"), ("session_evidence", evidence, "none")]
+
+
 def finish_clients(partials: pl.DataFrame, counts: pl.DataFrame, options: FlowOptions) -> pl.DataFrame:
     """The clients table from `client_partials` and `attempt_counts`: outcome, transport, evidence."""
     # Transport is read from the client's MCP requests where it has any, else from all it sent.
@@ -627,8 +693,15 @@ def finish_clients(partials: pl.DataFrame, counts: pl.DataFrame, options: FlowOp
             pl.when(no_mcp).then(pl.lit("unknown")).otherwise(pl.col("mcp_transport")).alias("mcp_transport"),
             pl.col("teardown").fill_null(False),
         )
+        .with_columns(
+            # Known only for a client that speaks MCP.
+            *[pl.when(no_mcp).then(pl.lit(default)).otherwise(rule).alias(name) for name, rule, default in _session_columns()],
+        )
         .drop(
             "_failing_since",
+            "_sent_session",
+            "_sent_stateless",
+            "_notified",
             "_has_flow",
             cs.starts_with("_flow_", "_all_", "_http", "_https", "_logged", "_inferred"),
             "_legacy_stream",

@@ -92,6 +92,8 @@ CLIENT_FIELDS = (
     "outcome",
     "failure_modes",
     "paths",
+    "session",
+    "session_evidence",
 )
 
 

@@ -41,6 +41,12 @@ CANONICAL: dict[str, pl.DataType] = {
     # Behind an edge (a load balancer, a CDN, a proxy that logs): "edge" when the log shows the edge answered by
     # itself (its own redirect, say), "origin" when the server behind it did; null where the log cannot tell.
     "answered_by": CODED,
+    # The MCP request headers, where logged (Caddy logs every request header; an nginx layout can add
+    # $http_mcp_method …): how a client speaks, stateless (2026-07-28: server/discover, no session) or in a
+    # session. Of Mcp-Session-Id only whether it was sent: a session id is a credential of sorts.
+    "mcp_method": CODED,
+    "mcp_protocol_version": CODED,
+    "mcp_session": pl.Boolean(),
     "source": CODED,
     "line": pl.UInt64(),
 }

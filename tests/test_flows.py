@@ -293,3 +293,30 @@ def test_a_discovery_probe_is_no_attempt_and_its_user_agent_no_mcp_client(tmp_pa
 def test_what_is_no_discovery_probe_still_counts(tmp_path: Path, requests: list, outcome: str) -> None:
     clients = analyze(write_attempts(tmp_path / "x.log", 12, requests)).clients
     assert clients.height == 1 and clients["outcome"][0] == outcome and clients["attempts"][0] == 12
+
+
+def test_mcp_headers_where_logged_say_stateless_or_session_and_no_session_id_is_kept(tmp_path: Path) -> None:
+    """A JSON log with the MCP request headers (an nginx layout with $http_mcp_method …): the stateless revision
+    (server/discover, 2026-07-28, no session) and a session client, each from what it sent; of Mcp-Session-Id
+    only whether it was sent."""
+    rows = []
+    for n in range(3):
+        at = f"2026-12-05T10:0{n}:00Z"
+        common = {"time": at, "request": "POST /mcp HTTP/1.1", "status": 200}
+        rows += [
+            {**common, "remote_addr": "198.51.100.1", "http_user_agent": "python-httpx2/2.17.0", "mcp_method": "server/discover",
+             "mcp_protocol_version": "2026-07-28", "mcp_session_id": ""},
+            {**common, "remote_addr": "198.51.100.1", "http_user_agent": "python-httpx2/2.17.0", "mcp_method": "tools/list",
+             "mcp_protocol_version": "2026-07-28", "mcp_session_id": ""},
+            {**common, "remote_addr": "198.51.100.2", "http_user_agent": "node", "mcp_method": "initialize"},
+            {**common, "remote_addr": "198.51.100.2", "http_user_agent": "node", "mcp_method": "tools/list",
+             "mcp_protocol_version": "2025-11-25", "mcp_session_id": "secret-session-7f3a"},
+        ]  # fmt: skip
+    log = tmp_path / "mcp-headers.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    analysis = analyze(log)
+    got = {r["ip"]: (r["session"], r["session_evidence"]) for r in analysis.clients.iter_rows(named=True)}
+    assert got == {"198.51.100.1": ("stateless", "logged"), "198.51.100.2": ("session", "logged")}
+    assert analysis.ingest.requests["mcp_session"].to_list() == [False, False, False, True] * 3
+    assert "secret-session-7f3a" not in json.dumps(build_report(analysis), default=str)
+    assert "secret-session-7f3a" not in str(analysis.ingest.requests.to_dicts())

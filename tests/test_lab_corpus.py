@@ -133,3 +133,25 @@ def test_docs_clients_md_is_what_the_corpus_measured(corpus: Path) -> None:
     from lab.clientsdoc import clients_doc
 
     assert (ROOT / "docs" / "clients.md").read_text() == clients_doc(corpus)
+
+
+@pytest.mark.parametrize(("layout", "evidence"), [("caddy-json", "logged"), ("nginx-combined", "inferred")])
+def test_stateless_and_session_clients_are_told_apart(corpus: Path, manifest: dict, layout: str, evidence: str) -> None:
+    """The Python SDK speaks MCP 2026-07-28 to its own server (server/discover, no session: its record shows no
+    GET stream, no DELETE); every other client of the healthy case keeps a session. Caddy logs the MCP headers;
+    from nginx's combined log the session's traces (a notification answered 202, a stream, a DELETE) say it.
+    In the replicas case the stateless client connects and the session-lost finding says it is unaffected."""
+    from lab.verdicts import analyze_log
+
+    server = layout.split("-")[0]
+    sources = manifest["clients"][server]["healthy"]
+    clients = analyze_log(
+        corpus / "logs" / server / "healthy" / f"{layout}.log", layout_choice(layout, {}, corpus), manifest["settings"]
+    ).clients
+    session = {r["ip"]: (r["session"], r["session_evidence"]) for r in clients.iter_rows(named=True)}
+    assert session[sources["python-sdk"]] == ("stateless", evidence)
+    for client in ("ts-sdk", "node-fetch", "python-requests", "python-httpx", "python-aiohttp", "curl"):
+        assert session[sources[client]] == ("session", evidence), client
+    replicas = analyze_log(corpus / "logs" / server / "replicas" / f"{layout}.log", layout_choice(layout, {}, corpus), manifest["settings"])
+    lost = next(f for f in replicas.findings if f.code == "session-lost")
+    assert "Stateless clients (MCP 2026-07-28, no Mcp-Session-Id) are unaffected: 1 of them connected" in lost.detail

@@ -43,6 +43,12 @@ def session_lost(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
         "did not survive to the next request (several replicas without shared sessions, restarts, or a session attached "
         "to another flow)."
     )
+    # Stateless clients (MCP 2026-07-28) keep no session: replicas without sticky sessions do not hurt them.
+    stateless = ctx.clients.filter((pl.col("session") == "stateless") & (pl.col("outcome") == "connected")).height
+    if stateless:
+        detail += (
+            f" Stateless clients (MCP 2026-07-28, no Mcp-Session-Id) are unaffected: {stateless} of them connected through the same server."
+        )
     severity = "high" if ctx.any_failing(clients) else "medium"
     return [ctx.finding("session-lost", severity, "Session lost right after a successful request", detail, tally, pairs=True)]
 

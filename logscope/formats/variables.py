@@ -67,6 +67,9 @@ CONSUMED = frozenset(
         "has_authorization",
         "http_x_forwarded_for",
         "server_port",
+        "http_mcp_method",
+        "http_mcp_protocol_version",
+        "http_mcp_session_id",
     }
 )
 
@@ -91,6 +94,9 @@ CANONICAL_TO_VARIABLE = {
     "tls_version": "ssl_protocol",
     "forwarded_for": "http_x_forwarded_for",
     "server_port": "server_port",
+    "mcp_method": "http_mcp_method",
+    "mcp_protocol_version": "http_mcp_protocol_version",
+    "mcp_session": "http_mcp_session_id",
 }
 
 
@@ -118,6 +124,9 @@ LOGGED_BY: dict[str, tuple[str, ...]] = {
     "tls_version": ("ssl_protocol", "tls_version"),
     "forwarded_for": ("http_x_forwarded_for", "forwarded_client"),
     "server_port": ("server_port", "local_addr_port"),
+    "mcp_method": ("http_mcp_method",),
+    "mcp_protocol_version": ("http_mcp_protocol_version",),
+    "mcp_session": ("http_mcp_session_id",),
 }
 
 
@@ -344,6 +353,10 @@ def canonical_from_variables(
         "forwarded_for": _first(present, "http_x_forwarded_for", "forwarded_client"),
         "server_port": pl.coalesce(ports) if len(ports) > 1 else (ports[0] if ports else None),
         "answered_by": answered_expr(traits, present),
+        "mcp_method": _first(present, "http_mcp_method"),
+        "mcp_protocol_version": _first(present, "http_mcp_protocol_version"),
+        # Only whether it was sent, never the session id.
+        "mcp_session": cv.blank_to_null(pl.col("http_mcp_session_id")).is_not_null() if "http_mcp_session_id" in present else None,
     }
     built = [expr.alias(name) for name, expr in columns.items() if expr is not None]
     kept = sorted(v for v in present - CONSUMED - IGNORED_VARIABLES if not v.startswith("_"))

@@ -32,6 +32,7 @@ import polars as pl
 
 from ..flows import (
     MAX_PATHS,
+    MCP_HEADERS,
     REDIRECTS,
     SUMMED,
     TRANSPORT_FLAGS,
@@ -360,7 +361,8 @@ def _buckets(old: pl.DataFrame, new: pl.DataFrame, name: str) -> pl.DataFrame:
 def fold(flows: Flows, carry: pl.DataFrame, cut: datetime, hsts_sources: Sequence[str]) -> tuple[pl.DataFrame, pl.Series]:
     """Move each client's requests up to `cut` and before its first one that is not `foldable` into the carry
     (when none of those it keeps started before them). Returns the new carry and the folded requests' `_rid`."""
-    needed = ["_rid", "client_id", "client_ip", "user_agent", "ts", "start", "role", "status", "method", "duration_s", "scheme", "source"]
+    needed = ["_rid", "client_id", "client_ip", "user_agent", "ts", "start", "role", "status", "method", "duration_s", "scheme", "source",
+              *MCP_HEADERS]  # fmt: skip
     req = flows.requests.select(*needed, "path", "attempt")
     # A client's requests up to `cut` and before the first that is not foldable: cutting a client's requests
     # there is like a batch ending there, which the retained analysis already handles (carry_into).
