@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .run import CLIENTS, LAB
+from .run import CLIENTS, DRIVERS, LAB
 from .truth import load_records
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -186,6 +186,7 @@ def clients_doc(run: Path) -> str:
             )
             got = "/".join(str(k) for k, _ in statuses.most_common()) or "—"
             out.append(f"| {s} | `{directives[s][code]}` | {got} |")
+    out += _programs(run, records, manifest, server)
     out += ["", "## Streams, teardown, and what a client repeats by itself", ""]
     out += _habits(records, server)
     out += ["", "## OAuth", ""]
@@ -196,6 +197,51 @@ def clients_doc(run: Path) -> str:
                    f"User-Agents logged at its address: {', '.join(f'`{a}`' for a in agents)}.")  # fmt: skip
     out.append("")
     return "\n".join(out)
+
+
+def _connected(records: list[dict[str, Any]]) -> str:
+    return f"{sum(bool(r['ok']) for r in records)}/{len(records)}" if records else "—"
+
+
+def _programs(run: Path, records: list[dict[str, Any]], manifest: dict[str, Any], server: str) -> list[str]:
+    """The third-party programs: the protocol they speak (from the MCP headers each request was sent with), what
+    replicas without sticky sessions and a 308 do to them, and the error they gave where a 301 stopped them."""
+    programs = [c for c in DRIVERS["programs"] if _by(records, client=c, server=server, case="healthy")]
+    if not programs:
+        return []
+    out = [
+        "",
+        "## Third-party programs",
+        "",
+        "Each attempt is the program run as people run it, on its own defaults (lab/clients/programs.py), with the MCP",
+        "headers of every request recorded. `stateless`: it sent `Mcp-Method: server/discover` and never an",
+        "`Mcp-Session-Id` (MCP 2026-07-28); `session`: it sent an `Mcp-Session-Id` after `initialize`. Replicas: two",
+        "backends behind the server without sticky sessions. Attempts connected, over all servers.",
+        "",
+        "| program | User-Agents (as logged) | protocol revision sent | speaks | replicas: connected | 308: connected "
+        "| given http:// with a 301, it said |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for client in programs:
+        mine = _by(records, client=client, case="healthy")
+        hops = [h for r in mine for h in r["hops"]]
+        revisions = Counter(h["mcp-protocol-version"] for h in hops if h.get("mcp-protocol-version"))
+        speaks = (
+            "session"
+            if any(h.get("mcp-session-id") for h in hops)
+            else "stateless"
+            if any(h.get("mcp-method") == "server/discover" for h in hops)
+            else "—"
+        )
+        agents = _user_agents(run, manifest, client, "healthy")
+        failed = [r for r in _by(records, client=client, case="http-301") if not r["ok"]]
+        said = failed[-1]["error"].replace("|", "\\|")[:160] if failed else "(connected)"
+        replicas, moved = _by(records, client=client, case="replicas"), _by(records, client=client, case="http-308")
+        out.append(
+            f"| `{client}` | {', '.join(f'`{a}`' for a in agents) or '—'} | {', '.join(revisions) or '—'} | {speaks} | "
+            f"{_connected(replicas)} | {_connected(moved)} | {said} |"
+        )
+    return out
 
 
 def _habits(records: list[dict[str, Any]], server: str) -> list[str]:
