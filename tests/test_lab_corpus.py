@@ -155,3 +155,24 @@ def test_stateless_and_session_clients_are_told_apart(corpus: Path, manifest: di
     replicas = analyze_log(corpus / "logs" / server / "replicas" / f"{layout}.log", layout_choice(layout, {}, corpus), manifest["settings"])
     lost = next(f for f in replicas.findings if f.code == "session-lost")
     assert "Stateless clients (MCP 2026-07-28, no Mcp-Session-Id) are unaffected: 1 of them connected" in lost.detail
+
+
+def test_no_client_of_a_program_that_connected_is_reported_stuck_or_failing(
+    corpus: Path, manifest: dict, truths: list[ClientTruth]
+) -> None:
+    """Every User-Agent a program used at its address (mcp-remote connects as `undici` after probing as `node`):
+    where the program connected on every attempt, none of them is stuck or failing, in any layout."""
+    from lab.verdicts import analyze_log, logs
+
+    connected = {(t.server, t.case, t.source) for t in truths if t.attempts and t.connected == t.attempts}
+    checked = 0
+    for server, case, layout, path in logs(corpus, manifest):
+        if not path.exists():
+            continue
+        clients = analyze_log(path, layout_choice(layout, manifest.get("formats", {}), corpus), manifest["settings"]).clients
+        bad = clients.filter(pl.col("outcome").is_in(["stuck", "failing"]))
+        for row in bad.iter_rows(named=True):
+            assert (server, case, row["ip"]) not in connected, (server, case, layout, row["user_agent"], row["outcome"])
+        here = [ip for (s, c, ip) in connected if (s, c) == (server, case)]
+        checked += clients.filter(pl.col("ip").is_in(here)).height
+    assert checked >= len(connected) > 0  # each such client seen in at least one layout
