@@ -398,6 +398,11 @@ def _pair_at_rows(height: int, seq: pl.Series, first: pl.Series, second: pl.Seri
     return out[first.name], out[second.name]
 
 
+def sse_paths(df: pl.DataFrame) -> pl.Series:
+    """`_sse`: whether each request's path is the legacy transport's stream (once per distinct path)."""
+    return per_distinct(df["path"], lambda p: p.str.contains(SSE_PATH)).fill_null(False).alias("_sse")
+
+
 def discovery_probe(role: pl.Expr, method: pl.Expr, status: pl.Expr, sse: pl.Expr) -> pl.Expr:
     """Over one attempt's requests: is it a program checking whether the server asks for authorization, not
     connecting? OAuth discovery, endpoint requests that are all GETs outside the legacy SSE path, no POST,
@@ -421,7 +426,7 @@ def _attempts(df: pl.DataFrame, options: FlowOptions) -> tuple[list[pl.Series], 
     """
     gap_us = int(options.attempt_gap_s * 1e6)
     keys = df.select("seq", "ckey", "start").filter(df["role"] != "other")
-    sse = per_distinct(df["path"], lambda p: p.str.contains(SSE_PATH)).fill_null(False).alias("_sse")
+    sse = sse_paths(df)
     # Client, then start, then log order: two stable single-key sorts of the keys are cheaper than one
     # sort on three, and the rows are then gathered once.
     order = keys.with_row_index("i").sort("start", maintain_order=True).sort("ckey", maintain_order=True)["i"]
@@ -474,7 +479,7 @@ def mcp_transport_flags(df: pl.DataFrame) -> tuple[list[pl.Expr], list[pl.Expr]]
     get, post = pl.col("method") == "GET", pl.col("method") == "POST"
     sse_path, messages_path = pl.col("_sse"), pl.col("_messages_path")
     columns = [
-        per_distinct(df["path"], lambda p: p.str.contains(SSE_PATH)).alias("_sse").fill_null(False),
+        sse_paths(df),
         per_distinct(df["path"], lambda p: p.str.contains(r"(^|/)messages?(/|$)")).alias("_messages_path").fill_null(False),
     ]
     aggregations = [
