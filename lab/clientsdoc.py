@@ -218,10 +218,11 @@ def _programs(run: Path, records: list[dict[str, Any]], manifest: dict[str, Any]
         "`Mcp-Session-Id` (MCP 2026-07-28); `session`: it sent an `Mcp-Session-Id` after `initialize`. Replicas: two",
         "backends behind the server without sticky sessions. Attempts connected, over all servers.",
         "",
-        "| program | User-Agents (as logged) | protocol revision sent | speaks | replicas: connected | 308: connected "
-        "| given http:// with a 301, it said |",
-        "|---|---|---|---|---|---|---|",
+        "| program | User-Agents (as logged) | protocol revision sent | speaks | with a 2025-11-25 server (TypeScript SDK) "
+        "| replicas: connected | 308: connected | given http:// with a 301, it said |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    habits: list[str] = []
     for client in programs:
         mine = _by(records, client=client, case="healthy")
         hops = [h for r in mine for h in r["hops"]]
@@ -237,9 +238,49 @@ def _programs(run: Path, records: list[dict[str, Any]], manifest: dict[str, Any]
         failed = [r for r in _by(records, client=client, case="http-301") if not r["ok"]]
         said = failed[-1]["error"].replace("|", "\\|")[:160] if failed else "(connected)"
         replicas, moved = _by(records, client=client, case="replicas"), _by(records, client=client, case="http-308")
+        older = [h for r in _by(records, client=client, case="healthy-ts") for h in r["hops"]]
+        if speaks == "stateless" and any(h.get("mcp-session-id") for h in older):
+            on_older = "falls back to `initialize` and a session"
+        elif older:
+            on_older = "the same"
+        else:
+            on_older = "—"
         out.append(
             f"| `{client}` | {', '.join(f'`{a}`' for a in agents) or '—'} | {', '.join(revisions) or '—'} | {speaks} | "
-            f"{_connected(replicas)} | {_connected(moved)} | {said} |"
+            f"{on_older} | {_connected(replicas)} | {_connected(moved)} | {said} |"
+        )
+        habits += _program_habits(client, records)
+    return out + (["", "What their records show besides:", "", *habits] if habits else [])
+
+
+def _program_habits(client: str, records: list[dict[str, Any]]) -> list[str]:
+    """Habits a log alone cannot explain, read from the programs' own records."""
+    out = []
+    moved = _by(records, client=client, case="http-308")
+    inside = [r for r in moved if not r["ok"] and r["hops"] and 200 <= (r["hops"][-1].get("status") or 0) < 300]
+    if inside:
+        said = inside[-1]["error"][:120].replace("`", "'")
+        out.append(
+            f"- `{client}` followed the 308 and got a 2xx, then failed inside the client in {len(inside)} of {len(moved)} "
+            f"attempts ({said}): no log can show that, the server answered every request."
+        )
+    kept = [
+        (h, n)
+        for r in _by(records, client=client, case="http-301")
+        for h, n in zip(r["hops"], r["hops"][1:], strict=False)
+        if h["method"] == "POST" and h.get("status") == 301 and n["method"] == "GET" and n.get("mcp-method")
+    ]
+    if kept:
+        n = kept[-1][1]
+        again = " It then tries again as a session client." if n["mcp-method"] == "server/discover" else ""
+        kept_header = f"`Mcp-Method: {n['mcp-method']}`"
+        out.append(f"- `{client}` followed a 301 as GET but kept its {kept_header} header (answered {n.get('status')}).{again}")
+    if client == "mcp-remote":
+        # Read from its source and README (mcp-remote 0.15.1) and met in the lab, which passes the flag.
+        out.append(
+            "- `mcp-remote` refuses an `http://` URL other than loopback unless given `--allow-http` "
+            '("Non-HTTPS URLs are only allowed for localhost or when --allow-http flag is provided", mcp-remote 0.15.1); '
+            "the lab passes it."
         )
     return out
 

@@ -38,7 +38,7 @@ def _scheme(url: str) -> str:
 
 
 def _endpoint(hop: Hop) -> bool:
-    return not _path(hop["url"]).startswith("/.well-known/")
+    return "/.well-known/" not in _path(hop["url"])  # discovery, also under the endpoint's path (mcp-remote)
 
 
 def _target(hop: Hop) -> str | None:
@@ -86,8 +86,14 @@ def _slash_followed(hops: list[Hop], ok: bool) -> bool:
 
 
 def _lost_session(hops: list[Hop], ok: bool) -> bool:
+    """A request refused right after a 2xx, sent with a session: where the record has the Mcp-Session-Id
+    headers, a request sent without one (a stream asked for while initialize was in flight) lost nothing."""
     ep = [h for h in hops if _endpoint(h) and h["status"] is not None and not (h["method"] in ("GET", "DELETE") and h["status"] == 405)]
-    return any(200 <= a["status"] < 300 and b["status"] in (400, 404) for a, b in itertools.pairwise(ep))
+    headers_recorded = any(h.get("mcp-session-id") for h in hops)
+    return any(
+        200 <= a["status"] < 300 and b["status"] in (400, 404) and (b.get("mcp-session-id") or not headers_recorded)
+        for a, b in itertools.pairwise(ep)
+    )
 
 
 def _status(*codes: int, methods: tuple[str, ...] | None = None) -> Callable[[list[Hop], bool], bool]:

@@ -143,10 +143,25 @@ def judge(run: Path) -> tuple[list[Verdict], list[str]]:
 def _client_verdict(t: ClientTruth, layout: str, rows: pl.DataFrame, settings: dict[str, Any]) -> Verdict:
     expected = {"outcome": t.outcome(settings["stuck_after"]), "modes": sorted(expected_modes(t, layout)), "transport": t.transport}
     v = Verdict(t.server, t.case, layout, t.client, expected, {})
-    if rows.height != 1:
-        v.problems.append(f"logscope has {rows.height} MCP clients at {t.source}, not one")
+    if rows.height == 0:
+        v.problems.append(f"logscope has no MCP client at {t.source}")
         return v
     row = rows.row(0, named=True)
+    if rows.height > 1:
+        # One program that sends two User-Agents (mcp-remote: its discovery as `node`, its MCP requests as
+        # `undici`, measured) is two clients to a log, which cannot know they are one. Each must tell what the
+        # program saw: the same outcome, and between them the record's failure modes.
+        outcomes = set(rows["outcome"])
+        if len(outcomes) > 1:
+            v.problems.append(f"logscope has {rows.height} MCP clients at {t.source} with outcomes {', '.join(sorted(outcomes))}")
+            return v
+        v.notes.append(f"{rows.height} clients at {t.source}, one per User-Agent: {', '.join(sorted(rows['user_agent']))}")
+        row["failure_modes"] = sorted({m for ms in rows["failure_modes"] for m in ms})
+        row["kind"] = next((k for k in rows["kind"] if k not in NAMED_KINDS), row["kind"])
+        for field in ("transport", "session"):  # the one that shows it, with its evidence
+            known = rows.filter(pl.col(field) != "unknown")
+            if known.height:
+                row[field], row[f"{field}_evidence"] = known[field][0], known[f"{field}_evidence"][0]
     modes = sorted(set(row["failure_modes"]) - {"reconnect-storm"})  # a rate, not what happened to one attempt
     v.got = {"outcome": row["outcome"], "modes": modes, "transport": row["transport"], "session": row["session"],
              "agent": row["agent"], "kind": row["kind"],

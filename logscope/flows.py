@@ -280,10 +280,10 @@ def _linked(ingest: Ingest, options: FlowOptions) -> pl.DataFrame:
 
     def role_of(paths: pl.Series) -> pl.Series:
         role = (
-            pl.when(pl.col("path").str.contains(glob_regex(options.endpoint_globs)))
-            .then(pl.lit("endpoint"))
-            .when(pl.col("path").str.contains(glob_regex(rules["auth"])))
+            pl.when(pl.col("path").str.contains(glob_regex(rules["auth"])))
             .then(pl.lit("auth"))
+            .when(pl.col("path").str.contains(glob_regex(options.endpoint_globs)))
+            .then(pl.lit("endpoint"))
             .otherwise(pl.lit("other"))
         )
         return paths.to_frame("path").select(role.cast(ROLE)).to_series()

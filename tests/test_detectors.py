@@ -193,6 +193,60 @@ def test_session_lost(tmp_path: Path) -> None:
     assert "session-lost" not in codes(run(tmp_path, every(12, 120, healthy_session)))
 
 
+def test_stream_asked_for_before_the_session_is_no_lost_session(tmp_path: Path) -> None:
+    """The Vercel AI SDK against the TypeScript SDK server (lab, healthy-ts, apache): its GET stream goes out
+    while initialize is in flight, so the log can show the initialize's 200 before the GET's 400."""
+    ua = "ai-sdk/2.0.99 node.js/v20.20.2"
+    race = every(
+        6,
+        140,
+        lambda t: [
+            Hit(t, "POST", "/mcp", 400, ua=ua),  # server/discover, which this server does not speak
+            Hit(t + 0.1, "POST", "/mcp", 200, ua=ua),
+            Hit(t + 0.2, "GET", "/mcp", 400, ua=ua),
+            Hit(t + 0.3, "POST", "/mcp", 202, ua=ua),
+            Hit(t + 0.4, "POST", "/mcp", 200, ua=ua),
+            Hit(t + 0.5, "DELETE", "/mcp", 200, ua=ua),
+        ],
+    )
+    analysis = run(tmp_path, race)
+    assert "session-lost" not in codes(analysis) and outcome(analysis) == "connected"
+    # The same order with the POST refused is a lost session (an older Python SDK server's 400).
+    lost = every(6, 140, lambda t: [Hit(t, "POST", "/mcp", 200), Hit(t + 0.2, "POST", "/mcp", 400)])
+    assert finding(run(tmp_path, lost), "session-lost").count == 6
+
+
+def test_get_405_after_a_followed_slash_redirect_is_the_downgrade(tmp_path: Path) -> None:
+    """Mastra follows nginx's 301 to /mcp/ as GET (measured): the 405 that answers it is the downgrade's,
+    not a method the endpoint refuses."""
+    hits = every(
+        6,
+        140,
+        lambda t: [Hit(t, "POST", "/mcp", 301, ua="node"), Hit(t + 0.1, "GET", "/mcp/", 405, ua="node")],
+    )
+    found = codes(run(tmp_path, hits, layout="combined"))
+    assert "redirect-method-downgrade" in found and "method-not-allowed" not in found
+
+
+def test_discovery_under_the_endpoint_path_is_discovery(tmp_path: Path) -> None:
+    """mcp-remote asks for /sse/.well-known/openid-configuration (measured): a 404 there is no failed
+    endpoint request, so the attempt that then connects over /sse is no lost session."""
+    hits = every(
+        6,
+        140,
+        lambda t: [
+            Hit(t, "GET", "/sse", 200, ua="node", duration=0.5),
+            Hit(t + 0.1, "GET", "/sse/.well-known/openid-configuration", 404, ua="node"),
+            Hit(t + 0.2, "GET", "/.well-known/oauth-authorization-server/sse", 404, ua="node"),
+            Hit(t + 0.3, "POST", "/messages/?session_id=ab12", 202, ua="node"),
+        ],
+    )
+    analysis = run(tmp_path, hits)
+    assert "session-lost" not in codes(analysis) and outcome(analysis) == "connected"
+    roles = dict(zip(analysis.requests["path"].cast(pl.String), analysis.requests["role"].cast(pl.String), strict=False))
+    assert roles["/sse/.well-known/openid-configuration"] == "auth" and roles["/sse"] == "endpoint"
+
+
 def test_get_405_then_post_works_is_healthy(tmp_path: Path) -> None:
     hits = every(
         12,

@@ -148,11 +148,14 @@ def test_docs_clients_md_is_what_the_corpus_measured(corpus: Path) -> None:
 
 
 @pytest.mark.parametrize(("layout", "evidence"), [("caddy-json", "logged"), ("nginx-combined", "inferred")])
-def test_stateless_and_session_clients_are_told_apart(corpus: Path, manifest: dict, layout: str, evidence: str) -> None:
+def test_stateless_and_session_clients_are_told_apart(
+    corpus: Path, manifest: dict, truths: list[ClientTruth], layout: str, evidence: str
+) -> None:
     """The Python SDK speaks MCP 2026-07-28 to its own server (server/discover, no session: its record shows no
-    GET stream, no DELETE); every other client of the healthy case keeps a session. Caddy logs the MCP headers;
-    from nginx's combined log the session's traces (a notification answered 202, a stream, a DELETE) say it.
-    In the replicas case the stateless client connects and the session-lost finding says it is unaffected."""
+    GET stream, no DELETE), and so do the programs whose records show `Mcp-Method: server/discover` and no
+    `Mcp-Session-Id`; the others keep a session. Caddy logs the MCP headers; from nginx's combined log the
+    session's traces (a notification answered 202, a stream, a DELETE) say it. In the replicas case the
+    session-lost finding counts the stateless clients that connected through it as unaffected."""
     from lab.verdicts import analyze_log
 
     server = layout.split("-")[0]
@@ -160,13 +163,19 @@ def test_stateless_and_session_clients_are_told_apart(corpus: Path, manifest: di
     clients = analyze_log(
         corpus / "logs" / server / "healthy" / f"{layout}.log", layout_choice(layout, {}, corpus), manifest["settings"]
     ).clients
-    session = {r["ip"]: (r["session"], r["session_evidence"]) for r in clients.iter_rows(named=True)}
+    session = {r["ip"]: (r["session"], r["session_evidence"]) for r in clients.filter(pl.col("session") != "unknown").iter_rows(named=True)}
     assert session[sources["python-sdk"]] == ("stateless", evidence)
     for client in ("ts-sdk", "node-fetch", "python-requests", "python-httpx", "python-aiohttp", "curl"):
         assert session[sources[client]] == ("session", evidence), client
+    recorded = [t for t in truths if (t.server, t.case) == (server, "healthy") and t.session]
+    for t in recorded:  # the programs, whose records hold the MCP headers they sent
+        assert session[t.source] == (t.session, evidence), t.client
     replicas = analyze_log(corpus / "logs" / server / "replicas" / f"{layout}.log", layout_choice(layout, {}, corpus), manifest["settings"])
+    unaffected = 1 + sum(  # the Python SDK, and the stateless programs that connected on every attempt
+        t.session == "stateless" and t.connected == t.attempts for t in truths if (t.server, t.case) == (server, "replicas")
+    )
     lost = next(f for f in replicas.findings if f.code == "session-lost")
-    assert "Stateless clients (MCP 2026-07-28, no Mcp-Session-Id) are unaffected: 1 of them connected" in lost.detail
+    assert f"Stateless clients (MCP 2026-07-28, no Mcp-Session-Id) are unaffected: {unaffected} of them connected" in lost.detail
 
 
 def test_no_client_of_a_program_that_connected_is_reported_stuck_or_failing(

@@ -21,9 +21,12 @@ ABANDON_AFTER_S = 300  # a client with a fresh token comes back within seconds
 
 
 def _lost_sessions(ctx: Context) -> pl.DataFrame:
+    # 404 is the spec's "session not found"; 400 is what older Python SDK servers answered for it, on the
+    # requests that carry MCP messages. A GET answered 400 is a stream asked for before the session existed
+    # (the Vercel AI SDK opens its stream while its initialize is still in flight, measured), not a lost one.
     hits = ctx.requests.filter(
         (pl.col("role") == "endpoint")
-        & pl.col("status").is_in([400, 404])
+        & ((pl.col("status") == 404) | ((pl.col("status") == 400) & (pl.col("method") != "GET")))
         & pl.col("prev_endpoint_status").is_between(200, 299)
         & ~pl.col("benign")
     )

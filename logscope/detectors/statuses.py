@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from .redirects import downgrade_rows
 from .registry import Context, Finding, detector
 
 # code -> (statuses, title, what it usually means)
@@ -36,12 +37,10 @@ def _register(code: str) -> None:
     statuses, title, meaning = REFUSALS[code]
 
     def select(ctx: Context) -> pl.DataFrame:
-        # A failure that follows a method-changing redirect belongs to redirect-method-downgrade.
-        after_redirect = (
-            (pl.col("prev_method") == "POST") & pl.col("prev_status").is_in([301, 302, 303]) & (pl.col("prev_path") == pl.col("path"))
-        )
-        refused = ctx.requests.filter((pl.col("role") == "endpoint") & pl.col("status").is_in(statuses))
-        rows = ctx.with_previous(refused, "method", "status", "path").filter(~after_redirect.fill_null(False))
+        # A failure that follows a method-changing redirect (to the same path or its trailing-slash twin)
+        # belongs to redirect-method-downgrade.
+        followed = downgrade_rows(ctx)["next_seq"].implode()
+        rows = ctx.requests.filter((pl.col("role") == "endpoint") & pl.col("status").is_in(statuses) & ~pl.col("seq").is_in(followed))
         if statuses == (405,):
             # 405 on GET (no stream offered) or DELETE is spec-compliant when the client carries on over POST.
             failing = ctx.clients.filter(pl.col("outcome").is_in(["stuck", "failing"]))["client_id"].implode()
