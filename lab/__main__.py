@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument("--add", action="store_true", help="add the run's servers to the corpus already there")
     doc = sub.add_parser("clients-doc", help="docs/clients.md from a run (or the unpacked corpus), to standard output")
     doc.add_argument("run", type=Path)
+    data = sub.add_parser("clients-data", help="logscope/data/clients.toml from a run (or the unpacked corpus), to standard output")
+    data.add_argument("run", type=Path)
     check = sub.add_parser("check", help="logscope's verdicts on a run's logs against what each client recorded")
     check.add_argument("run", type=Path, help="a lab run's directory, or the recorded corpus")
     args = parser.parse_args(argv)
@@ -44,13 +46,21 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(clients_doc(args.run))
         return 0
+    if args.command == "clients-data":
+        from .clientsdoc import clients_data
+
+        sys.stdout.write(clients_data(args.run))
+        return 0
     if args.command == "check":
-        from .verdicts import fix_problems, judge, summary
+        from .verdicts import check_problems, fix_problems, judge, summary
 
         verdicts, server_problems = judge(args.run)
         fixes = fix_problems(args.run)
-        print(summary(verdicts, server_problems + fixes))
-        return 0 if all(v.right for v in verdicts) and not server_problems and not fixes else 1
+        checked, check_notes = check_problems(args.run) if (args.run / "check").exists() else ([], [])
+        print(summary(verdicts, server_problems + fixes + checked))
+        for note in check_notes:
+            print(f"  note: {note}")
+        return 0 if all(v.right for v in verdicts) and not server_problems and not fixes and not checked else 1
     try:
         settings = settings_for("fast" if args.fast else args.profile, attempts=args.attempts)
         servers = [s for s in args.servers.split(",") if s]

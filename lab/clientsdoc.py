@@ -3,6 +3,7 @@ logged it, what it did with each redirect of a POST, its GET stream and teardown
 repeated by itself.
 
     python -m lab clients-doc RUN > docs/clients.md     # RUN: a lab run, or the unpacked corpus
+    python -m lab clients-data RUN > logscope/data/clients.toml   # the same facts, for `logscope check`
 
 Everything in the page comes from the run's client records (truth.jsonl), its access logs and its
 manifest; the lab's own templates are read only to quote the redirect directive each server was given.
@@ -321,3 +322,28 @@ def _habits(records: list[dict[str, Any]], server: str) -> list[str]:
 def _requests(records: list[dict[str, Any]]) -> float:
     """Requests per attempt, on average."""
     return sum(len(r["hops"]) for r in records) / len(records)
+
+
+def clients_data(run: Path) -> str:
+    """logscope/data/clients.toml: what `logscope check` says of a redirect, per client, from the same records as
+    docs/clients.md (its redirect table: the outcome most servers showed)."""
+    manifest = json.loads((run / "manifest.json").read_text())
+    records = load_records(run / "truth.jsonl")
+    out = [
+        "# What each MCP client measured in the lab does with a POST redirected from http:// to https://, for",
+        "# `logscope check`. Written by `python -m lab clients-data` from the recorded corpus (tests/lab_corpus), the",
+        "# same records as docs/clients.md: do not edit by hand. Values: `keeps POST`, `POST → GET`, `not followed`.",
+    ]
+    for client in (c for c in CLIENTS if _by(records, client=c, case="http-301")):
+        what, keys = LIBRARIES[client]
+        outcomes = {}
+        for code in REDIRECT_CODES:
+            seen = Counter(_redirect_outcome(_by(records, client=client, server=s, case=f"http-{code}")) for s in manifest["servers"])
+            outcomes[str(code)] = seen.most_common(1)[0][0]
+        out += [
+            "",
+            f"[client.{client}]",
+            f"label = {json.dumps(what.replace('`', '') + f' ({_versions(manifest, keys)})', ensure_ascii=False)}",
+            "redirect = { " + ", ".join(f'"{k}" = {json.dumps(v, ensure_ascii=False)}' for k, v in outcomes.items()) + " }",
+        ]
+    return "\n".join(out) + "\n"

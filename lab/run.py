@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .checks import run_checks
 from .clients.common import Assignment
 from .pki import Pki, make_pki
 from .processes import LabError, Processes, wait_for_port
@@ -351,6 +352,13 @@ def run_wave(
         if w.process.returncode:
             tail = w.log.read_text(errors="replace").strip().splitlines()[-3:]
             raise LabError(f"{w.name} exited with status {w.process.returncode}: {' | '.join(tail)}")
+    # The operator's check, after the clients: the URL each case's clients were given, with their token if any.
+    run_checks(
+        out,
+        server,
+        [(c.name, c.url.format(host=host(server_no, n)), c.authorization and not c.oauth) for n, c in cases],
+        pki.ca,
+    )
     time.sleep(0.5)  # the last requests' log lines
     procs.stop(server_proc)
     setup.collect_logs(server_proc, [c.name for _, c in cases])

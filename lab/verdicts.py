@@ -241,3 +241,51 @@ def summary(verdicts: list[Verdict], server_problems: list[str]) -> str:
             lines.append(f"  {v.server:6} {v.case:22} {v.layout:15} {v.client:16} " + "; ".join(v.problems))
     lines += [f"  {p}" for p in server_problems]
     return "\n".join(lines)
+
+
+#: What `logscope check` cannot see in a few requests: it takes time (a stream held until the proxy cuts it, a
+#: storm) or a client's own habit after the fact (a token issued and never used).
+CHECK_BLIND = {"stream-cut", "reconnect-storm", "auth-abandoned"}
+#: A check finding that stands for a client mode: the downgrade's detail names the clients that stop at the
+#: redirect; a legacy-only endpoint answers every POST 405.
+CHECK_COVERS = {"redirect-method-downgrade": {"redirect-not-followed"}, "legacy-transport-fallback": {"method-not-allowed"}}
+#: Findings the check may add that no client of a lab case needs to have met: a risk for clients given another URL
+#: (the http:// twin's 301, a redirect the Vercel AI SDK does not follow, a legacy-only endpoint).
+CHECK_LATENT = {"unsafe-post-redirect", "redirect-not-followed", "legacy-transport-fallback"}
+
+
+def check_problems(run: Path) -> tuple[list[str], list[str]]:
+    """`logscope check` against each case, as the lab ran it: it names what the case's clients' records show, and
+    nothing else but latent risks (returned as notes). With --fixed, the fixed finding is gone."""
+    from .checks import load_checks
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    auth_cases = {c["name"] for c in manifest["cases"] if c.get("authorization")}
+    fixes = {c["name"]: c["fix"] for c in manifest["cases"] if c.get("fix")}
+    truths = client_truths(load_records(run / "truth.jsonl"), auth_cases)
+    checks = load_checks(run)
+    problems, notes = [], []
+    for (server, case), document in sorted(checks.items()):
+        mine = [t for t in truths if (t.server, t.case) == (server, case)]
+        target = document["targets"][0]
+        if target["error"]:
+            problems.append(f"{server} {case}: check could not run: {target['error']}")
+            continue
+        found = {f["code"] for f in target["findings"]}
+        seen = {m for t in mine for m in t.modes if not m.endswith(" followed")} | server_truth(mine)
+        seen -= CHECK_BLIND
+        for code, covered in CHECK_COVERS.items():
+            if code in found:
+                seen -= covered
+        if manifest.get("fixed") and case in fixes and fixes[case] in found:
+            problems.append(f"{server} {case}: with the {fixes[case]} fix applied, check still finds it")
+        if seen - found:
+            problems.append(f"{server} {case}: clients saw {', '.join(sorted(seen - found))}; check does not say so")
+        extra = found - seen
+        if extra - CHECK_LATENT:
+            problems.append(f"{server} {case}: check says {', '.join(sorted(extra - CHECK_LATENT))}; no client saw it")
+        if extra & CHECK_LATENT:
+            notes.append(f"{server} {case}: check adds {', '.join(sorted(extra & CHECK_LATENT))} (a risk no client of the case met)")
+    if not checks:
+        problems.append("the run has no check results (lab/checks.py)")
+    return problems, notes

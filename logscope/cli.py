@@ -380,6 +380,60 @@ def compare(
         raise typer.Exit(1)
 
 
+@app.command()
+def check(
+    urls: Annotated[list[str], typer.Argument(help="MCP endpoint URLs, http:// or https://.", show_default=False)],
+    cacert: Annotated[Optional[str], typer.Option("--cacert", help="Verify TLS with this CA bundle (PEM).")] = None,  # noqa: UP045
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
+    header: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--header", "-H", help="'Name: value' sent with every MCP request to the URLs given (never printed)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each answer.")] = 10.0,
+    tries: Annotated[int, typer.Option("--tries", help="Requests sent with one session, to meet each replica.")] = 4,
+    allow_host: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--allow-host", help="Another host a redirect or the OAuth metadata may lead the check to."),
+    ] = None,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="Write the result as JSON (- for standard output).")] = None,  # noqa: UP045
+    fail_on: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--fail-on", help=f"Exit 1 if a finding at or above this severity exists: {', '.join(SEVERITIES)}."),
+    ] = None,
+) -> None:
+    """Does it work now? Connect to the endpoint as MCP clients do (plain HTTP, HTTPS, session, HSTS, OAuth)."""
+    from rich.console import Console
+
+    from .check import CheckOptions, check_json
+    from .check import check as run_check
+    from .report import write_json
+    from .terminal import plain, print_check
+
+    console = Console(stderr=json_out == "-", highlight=False)
+    try:
+        if fail_on is not None and fail_on not in SEVERITIES:
+            raise LogscopeError(f"--fail-on takes one of {', '.join(SEVERITIES)}, not {fail_on!r}")
+        options = CheckOptions(timeout, tries, cacert, insecure, tuple(header or ()), tuple(allow_host or ()))
+        if cacert is not None and not Path(cacert).is_file():
+            raise LogscopeError(f"--cacert {cacert}: no such file")
+        result = run_check(urls, options)
+        document = check_json(result)
+        if json_out:
+            write_json(document, json_out)
+    except LogscopeError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
+    if len(result.errors) < len(result.targets):
+        print_check(document, console)
+    for error in result.errors:  # a server's own words may be in it: no terminal controls get through
+        print(f"logscope: error: {plain(error)}", file=sys.stderr)
+    if result.errors:
+        raise typer.Exit(2)
+    if fail_on is not None and result.findings_at_or_above(fail_on):
+        raise typer.Exit(1)
+
+
 def _duration(text: str, option: str) -> timedelta:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
     if m is None:

@@ -225,3 +225,82 @@ def print_comparison(comparison: dict[str, Any], console: Console, top: int = 20
     for status in ("resolved", "new", "persisting"):
         if f[status]:
             console.print(f"[bold]Findings {status}[/bold]: {clean(', '.join(f[status]))}")
+
+
+def _check_facts(facts: dict[str, Any]) -> list[tuple[str, str]]:
+    """The facts of one checked URL as (topic, sentence) lines."""
+    lines = []
+    if "plain_http" in facts:
+        p = facts["plain_http"]
+        said = p.get("answer") or (f"answered {p['status']} to {p['location']}" if p.get("location") else f"answered {p.get('status')}")
+        lines.append(("plain HTTP", f"POST {p['url']}: {said}" + (f"; {p['not_followed']}" if p.get("not_followed") else "")))
+    if "stateless" in facts:
+        s = facts["stateless"]
+        if s.get("speaks"):
+            ok = sum(200 <= (x or 0) < 300 for x in s.get("tools_list", []))
+            lines.append(
+                ("stateless", f"speaks MCP 2026-07-28 (server/discover {s['status']}); tools/list {ok}/{len(s.get('tools_list', []))}")
+            )
+        else:
+            lines.append(("stateless", f"server/discover answered {s['status']}: MCP 2026-07-28 not spoken (clients fall back)"))
+    if "session" in facts:
+        s = facts["session"]
+        answers = s.get("answers", [])
+        kept = sum(200 <= (x or 0) < 300 for x in answers)
+        session_id = "a session id" if s.get("session_id") else "no session id"
+        lines.append(
+            ("session", f"initialize: revision {s.get('revision')}, {session_id}; {kept}/{len(answers)} requests after it answered 2xx")
+        )
+        lines.append(("stream", f"GET stream {s.get('stream')}; DELETE {s.get('teardown', 'not sent (no session)')}"))
+        lines.append(("accept", f"Accept: application/json only: {s.get('accept_json_only')}"))
+    if "tls" in facts:
+        t = facts["tls"]
+        cert = (
+            f"certificate verified, {t['days_left']} days left, for {', '.join(t.get('names', [])) or '?'}"
+            if t.get("verified")
+            else "certificate not verified (--insecure)"
+        )
+        lines.append(("TLS", f"{t.get('version')}; {cert}"))
+    if "hsts" in facts:
+        lines.append(("HSTS", facts["hsts"].get("header") or "none"))
+    if "authorization" in facts:
+        a = facts["authorization"]
+        said = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in a.items() if v)
+        lines.append(("authorization", said))
+    return lines
+
+
+def print_check(result: dict[str, Any], console: Console) -> None:
+    """`logscope check`: per URL what was seen, then its findings with their fix and evidence. Everything the
+    server sent back is printed as plain text, never as markup."""
+    for target in result["targets"]:
+        console.print(Text(f"check {plain(target['url'])}", style="bold"))
+        if target["error"]:
+            console.print(Text(f"  cannot check: {plain(target['error'])}", style="bold red"))
+        facts = Table.grid(padding=(0, 2))
+        facts.add_column(style="dim", no_wrap=True)
+        facts.add_column()
+        for topic, sentence in _check_facts(target["facts"]):
+            facts.add_row(topic, Text(plain(sentence)))
+        console.print(Padding(facts, (0, 0, 0, 2)))
+        if not target["findings"]:
+            if not target["error"]:
+                console.print(Text("  no problem found", style="green"))
+            continue
+        for f in target["findings"]:
+            line = Text("  ")
+            line.append(f" {f['severity'].upper():<8} ", style=SEVERITY_STYLE[f["severity"]])
+            line.append(f" {f['title']}  ({f['code']})")
+            console.print(line)
+            _indented(console, Text(plain(f["detail"])), 13)
+            if f["fix"]:
+                system, snippet = next(iter(f["fix"].items()))
+                _indented(console, Text(f"fix ({system}): ", style="green") + Text(plain(snippet)), 13)
+            for e in f["evidence"]:
+                _indented(console, Text(f"{e['ref']}: ", style="dim") + Text(plain(e["text"])), 13)
+    totals = result["totals"]
+    if totals["errors"] or totals["findings"]:
+        counts = ", ".join(f"{n} {s}" for s, n in totals["by_severity"].items() if n)
+        console.print(
+            Text(f"{totals['findings']} finding(s){': ' + counts if counts else ''}; {totals['errors']} URL(s) could not be checked")
+        )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lab.run import FAST, NODE, run_lab
-from lab.verdicts import fix_problems, judge, summary
+from lab.verdicts import check_problems, fix_problems, judge, summary
 
 PROGRAMS = ("nginx", "caddy", "apache2", "haproxy", "node", "java", "javac", "keytool", "curl", "openssl")
 
@@ -60,6 +60,17 @@ def test_fix_snippets_make_the_clients_connect_and_the_finding_go(runs: dict[str
     assert not problems, "\n".join(problems)
     verdicts, others = judge(run)
     assert all(v.right for v in verdicts) and not others, summary(verdicts, others)
+
+
+def test_check_names_what_the_clients_saw_and_nothing_after_the_fix(runs: dict[str, tuple[Path, dict]]) -> None:
+    """`logscope check`, run against each case after its clients (lab/checks.py): its findings are the ones the
+    clients' records show, on every server; with the fix snippets pasted in, the fixed finding is gone."""
+    for name in ("cases", "fixed"):
+        run, manifest = runs[name]
+        checked = list((run / "check").glob("*/*.json"))
+        assert len(checked) == sum(len(cases) for cases in manifest["server_cases"].values())
+        problems, _notes = check_problems(run)
+        assert not problems, f"{name}:\n" + "\n".join(problems)
 
 
 def test_the_lab_stopped_every_process_it_started(runs: dict[str, tuple[Path, dict]]) -> None:

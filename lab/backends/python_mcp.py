@@ -54,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kind", choices=["streamable", "sse", "strict", "auth"], required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="the loopback address to bind")
     parser.add_argument("--public-url", help="the URL clients use (auth: the protected resource)")
     args = parser.parse_args()
     mcp = server(args.kind, args.public_url)
@@ -63,7 +64,7 @@ def main() -> None:
         app = mcp.streamable_http_app(host="127.0.0.1")  # the SDK's default protection for a local bind
     else:
         app = mcp.streamable_http_app(transport_security=OPEN)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from ..formats.containers import Container
 from ..formats.fields import redact_frame, redact_text
 from ..formats.jsonlines import NOT_JSON
 from ..formats.records import name_records
-from ..schema import CANONICAL, OK, RAW, REASON, RECORD, REDACTED_COLUMNS, conform
+from ..schema import CANONICAL, OK, RAW, REASON, RECORD, REDACTED_COLUMNS, conform, per_distinct
 from ..sources import BLOCK_BYTES, Block, ReadBudget, Source, expand_inputs, iter_blocks, iter_range, read_ahead
 from .result import Ingest, InputReport, ProgressHook, RejectedLine, merge_in_time_order
 from .stores import is_store, read_store
@@ -28,6 +28,8 @@ SAMPLE_LINES = 200  # first non-blank lines used to detect a format
 MAX_REJECTED_SAMPLES = 5
 MAX_SAMPLE_CHARS = 500
 BLANK = "blank line"
+CHECK_AGENT = "logscope-check/"  # the User-Agent of `logscope check` (check/exchange.py)
+OWN_CHECK = "logscope check's own request"
 
 
 def _sample(frame: pl.DataFrame) -> list[str]:
@@ -139,6 +141,7 @@ class InputParser:
             refused = name_records(parsed.filter(~pl.col(OK)))
             rejected, good = refused.with_columns(blank.alias(REASON)), parsed.filter(pl.col(OK))
         canonical = conform(good).with_columns(pl.lit(self.report.path, dtype=CANONICAL["source"]).alias("source")).collect()
+        canonical, rejected = _set_aside_own_checks(canonical, rejected)
         # Credentials in query strings never get past ingest, so no output can show them.
         return parsed.height + block.joined, rejected, _compact_text(redact_frame(canonical, REDACTED_COLUMNS))
 
@@ -150,6 +153,19 @@ class InputParser:
             self.report.lines += block.joined
             self.report.non_request += block.joined
             self.report.non_request_kinds[what] = self.report.non_request_kinds.get(what, 0) + block.joined
+
+
+def _set_aside_own_checks(canonical: pl.DataFrame, rejected: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """`logscope check`'s own requests (its User-Agent) counted as non-request records: the operator's test, not a
+    client, whose deliberate mistakes (a GET after a redirect, a narrow Accept) must not become findings."""
+    own = per_distinct(canonical["user_agent"], lambda ua: ua.str.starts_with(CHECK_AGENT)).fill_null(False)
+    if not own.any():
+        return canonical, rejected
+    records = canonical.filter(own).select(
+        "line", pl.lit("", pl.String).alias(RAW), pl.lit(None, pl.String).alias(REASON), pl.lit(OWN_CHECK).alias(RECORD)
+    )
+    together = records if rejected is None else pl.concat([rejected, records], how="diagonal_relaxed")
+    return canonical.filter(~own), together
 
 
 def _read_input(
