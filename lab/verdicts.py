@@ -274,6 +274,8 @@ def check_problems(run: Path) -> tuple[list[str], list[str]]:
         found = {f["code"] for f in target["findings"]}
         seen = {m for t in mine for m in t.modes if not m.endswith(" followed")} | server_truth(mine)
         seen -= CHECK_BLIND
+        if mine and all(_initialize_refused(t) for t in mine):
+            seen.add("initialize-refused")
         for code, covered in CHECK_COVERS.items():
             if code in found:
                 seen -= covered
@@ -289,3 +291,10 @@ def check_problems(run: Path) -> tuple[list[str], list[str]]:
     if not checks:
         problems.append("the run has no check results (lab/checks.py)")
     return problems, notes
+
+
+def _initialize_refused(t: ClientTruth) -> bool:
+    """The client never connected and the server answered its first request of each attempt 400 (the check's
+    initialize-refused, which no log-side code names)."""
+    firsts = [next((h for h in hops if h["method"] == "POST"), None) for hops in t.hops]
+    return t.connected == 0 and bool(firsts) and all(h is not None and h["status"] == 400 for h in firsts)

@@ -219,7 +219,31 @@ def test_every_error_is_one_line_and_a_non_zero_exit(odd_server: str, silent_por
 
 
 def test_what_a_server_says_cannot_drive_the_terminal(odd_server: str) -> None:
+    """A JSON-RPC error to initialize is initialize-refused, quoting the server: its words, without their controls."""
     run = cli(odd_server + "/hostile")
-    assert run.returncode == 2
+    assert run.returncode == 0 and "initialize-refused" in run.stdout
     assert "\x1b" not in run.stderr + run.stdout and "\x07" not in run.stderr + run.stdout
-    assert "red" in run.stderr  # the words, without their controls
+    assert "red" in run.stdout
+
+
+def test_analyze_and_watch_set_the_checks_own_requests_aside(tmp_path: Path) -> None:
+    """What check sends on purpose (a GET after a 301, a narrow Accept) must not become a client's failure."""
+    from logscope.analysis import analyze
+
+    ua = "logscope-check/0.1.0"
+    lines = [
+        f'203.0.113.9 - - [05/Dec/2026:10:00:0{i} +0000] "{m} /mcp HTTP/1.1" {s} 10 "-" "{ua}"'
+        for i, (m, s) in enumerate([("POST", 301), ("GET", 400), ("POST", 200), ("POST", 406)])
+    ] + ['198.51.100.7 - - [05/Dec/2026:10:00:09 +0000] "POST /mcp HTTP/1.1" 200 10 "-" "node"']
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    analysis = analyze(log)
+    assert analysis.clients["ip"].to_list() == ["198.51.100.7"]
+    assert {f.code for f in analysis.findings} == {"log-field-missing"}  # nothing about a client
+    report = analysis.ingest.inputs[0]
+    assert report.non_request_kinds == {"logscope check's own request": 4} and report.rejected == 0
+    watched = subprocess.run(
+        [sys.executable, "-m", "logscope", "watch", str(log), "--from-start", "--once", "--jsonl"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert watched.returncode == 0 and "203.0.113.9" not in watched.stdout

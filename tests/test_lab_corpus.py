@@ -147,6 +147,13 @@ def test_docs_clients_md_is_what_the_corpus_measured(corpus: Path) -> None:
     assert (ROOT / "docs" / "clients.md").read_text() == clients_doc(corpus)
 
 
+def test_the_clients_check_names_are_what_the_corpus_measured(corpus: Path) -> None:
+    """logscope/data/clients.toml (what `logscope check` says of a redirect, per client) comes from this corpus."""
+    from lab.clientsdoc import clients_data
+
+    assert (ROOT / "logscope" / "data" / "clients.toml").read_text() == clients_data(corpus)
+
+
 @pytest.mark.parametrize(("layout", "evidence"), [("caddy-json", "logged"), ("nginx-combined", "inferred")])
 def test_stateless_and_session_clients_are_told_apart(
     corpus: Path, manifest: dict, truths: list[ClientTruth], layout: str, evidence: str

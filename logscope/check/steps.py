@@ -220,21 +220,21 @@ class Steps:
         if self.target.error:
             return
         init = self.send("initialize", "POST", url, headers=MCP_HEADERS, body=INITIALIZE)
-        if not self._handshake_answered(url, init):
-            return
-        message = init.json_message() or {}
-        result = message.get("result") or {}
-        revision = result.get("protocolVersion")
-        self.target.facts["session"] = {
-            "revision": revision,
-            "server": (result.get("serverInfo") or {}).get("name"),
-            "session_id": bool(init.header("mcp-session-id")),
-        }
-        headers = {**MCP_HEADERS, "Mcp-Protocol-Version": str(revision or SESSION_REVISION)}
-        if init.header("mcp-session-id"):
-            headers["Mcp-Session-Id"] = init.header("mcp-session-id") or ""
-        self._session(url, headers)
-        self._transport_security(url, init)
+        if self._handshake_answered(url, init):
+            message = init.json_message() or {}
+            result = message.get("result") or {}
+            revision = result.get("protocolVersion")
+            self.target.facts["session"] = {
+                "revision": revision,
+                "server": (result.get("serverInfo") or {}).get("name"),
+                "session_id": bool(init.header("mcp-session-id")),
+            }
+            headers = {**MCP_HEADERS, "Mcp-Protocol-Version": str(revision or SESSION_REVISION)}
+            if init.header("mcp-session-id"):
+                headers["Mcp-Session-Id"] = init.header("mcp-session-id") or ""
+            self._session(url, headers)
+        if init.status is not None:  # whatever the handshake's fate, its answers carry the transport's policy
+            self._transport_security(url, init)
 
     def _discover(self, url: str) -> str:
         """server/discover at the stateless revision. A redirect of the endpoint itself (to its trailing-slash twin)
@@ -307,7 +307,7 @@ class Steps:
             403: ("forbidden", "Endpoint refuses the client (403 Forbidden / 421 Misdirected Request)"),
             421: ("forbidden", "Endpoint refuses the client (403 Forbidden / 421 Misdirected Request)"),
         }
-        if ex.status == 405 and self._legacy_sse(url, ex):
+        if ex.status in (404, 405) and self._legacy_sse(url, ex):  # Starlette answers the POST 405, Express 404
             return False
         if ex.status in refusals:
             code, title = refusals[ex.status]
@@ -320,6 +320,19 @@ class Steps:
             return True
         kind = ex.content_type or "no content type"
         said = f": {message['error'].get('message')}" if message and isinstance(message.get("error"), dict) else ""
+        if message is not None and 400 <= ex.status < 500:
+            # An MCP answer that refuses a well-formed initialize: every client fails here. Measured: a proxy that
+            # rewrites Content-Type makes the TypeScript SDK server answer 400 "No valid session ID provided".
+            self.target.found(
+                "initialize-refused",
+                "high",
+                "The endpoint refuses initialize",
+                f"initialize, sent as every MCP client sends it, was answered {ex.status}{said}. Something between the clients "
+                "and the server changes the request (a proxy rewriting Content-Type or Accept, or the body), or the server "
+                "refuses every client.",
+                [ex],
+            )
+            return False
         self.target.error = f"{url} answered initialize with {ex.status} ({kind}){said}: not an MCP endpoint that accepts clients"
         return False
 
@@ -394,15 +407,21 @@ class Steps:
         sts = answer.header("strict-transport-security")
         facts: dict[str, Any] = {"header": sts}
         self.target.facts["hsts"] = facts
-        if not sts:
+        # HSTS is a per-host policy: every HTTPS answer should carry it, the proxy's own redirects too (HAProxy's do not).
+        answers = [e for e in self.target.exchanges if urlsplit(e.url).scheme == "https" and e.status is not None]
+        missing = [e for e in answers if not e.header("strict-transport-security")]
+        if missing:
+            partial = len(missing) < len(answers)
             self.target.found(
                 "hsts-missing",
-                "high",
+                "medium" if partial else "high",
                 "HTTPS responses without HSTS",
-                "The HTTPS answer carries no Strict-Transport-Security header. Without it an attacker on the first plain-HTTP "
-                "connection can downgrade tool calls and read bearer tokens.",
-                [answer],
+                f"{len(missing)} of {len(answers)} HTTPS answers carried no Strict-Transport-Security header"
+                + (" (it is sent on some answers only)." if partial else ".")
+                + " Without it an attacker on the first plain-HTTP connection can downgrade tool calls and read bearer tokens.",
+                missing[:3],
             )
+        if not sts:
             return
         found = re.search(r"(?i)max-age\s*=\s*\"?(\d+)", sts)
         max_age = int(found.group(1)) if found else 0
