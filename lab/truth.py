@@ -1,6 +1,6 @@
 """What each client's own record says happened: outcome, transport and the failure modes it lived through.
 
-The rules that turn a client's attempts into an outcome are the spec's (../shared/spec/analysis-model.md),
+The rules that turn a client's attempts into an outcome are the spec's (docs/model.md),
 applied to the attempts the client itself counted; the failure modes are read from the HTTP exchanges
 its library reported (method, URL, status, Location, Strict-Transport-Security). Nothing here reads a
 server log: this is the side logscope is judged against.

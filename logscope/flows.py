@@ -1,6 +1,6 @@
 """The sessionizer: clients, attempts and outcomes, rebuilt from the canonical frame.
 
-Definitions are those of ../shared/spec/analysis-model.md. Everything is computed over whole columns:
+Definitions are those of docs/model.md. Everything is computed over whole columns:
 group-bys, sorts of integer keys, and each request's link to its client's next and previous request
 (`next_seq`, `prev_seq`, row numbers) for "what did the client do next". The only Python loop is over
 distinct (IP, User-Agent) pairs, to give each client a stable short id.

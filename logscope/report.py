@@ -1,4 +1,4 @@
-"""The JSON report (../shared/spec/analysis-model.md, "JSON report"), built from an analysis."""
+"""The JSON report (docs/model.md, "JSON report"), built from an analysis."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The canonical request frame: the one set of columns every parser produces and every analysis reads.
 
-See ../shared/spec/analysis-model.md ("Canonical columns") for the contract. Unknown is null, never a
+See docs/model.md ("Canonical columns") for the contract. Unknown is null, never a
 made-up default: a parser that cannot see a field leaves it null.
 """
 

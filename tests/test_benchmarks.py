@@ -1,7 +1,7 @@
-"""The benchmark scripts the README quotes run, and measure what they say, on the bundled samples.
+"""The benchmark scripts docs/performance.md quotes run, and measure what they say, on the bundled samples.
 
 They print figures (timings are not asserted); what is asserted is that each one reads the whole log
-and goes through every stage, so a figure in the README cannot come from a run that silently did less.
+and goes through every stage, so a figure in docs/performance.md cannot come from a run that silently did less.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ line and lines of other formats. Whatever the case:
 - every line is accounted for: parsed + rejected + non_request == lines == the file's physical line count;
 - the canonical frame has the canonical types, and the JSON report is valid against its schema.
 
-LOGSCOPE_FUZZ_EXAMPLES sets the number of cases per parser (CI runs the default; the README quotes a
+LOGSCOPE_FUZZ_EXAMPLES sets the number of cases per parser (CI runs the default; docs/hostile-input.md quotes a
 longer run).
 """
 

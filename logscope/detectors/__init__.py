@@ -3,7 +3,7 @@
 A detector takes a `Context` and returns findings (usually none or one). Each module here defines some
 (redirects, sessions, statuses, security, coverage) and registers them in `DETECTORS` with the
 `detector` decorator of registry.py; `run_detectors` runs them all. Codes and fields follow
-../shared/spec/analysis-model.md; fixes come from data/fixes.toml.
+docs/model.md; fixes come from data/fixes.toml.
 """
 
 # Importing the modules registers their detectors, in this order (the order findings of equal rank are listed).

@@ -119,7 +119,7 @@ LOGGED_BY: dict[str, tuple[str, ...]] = {
     "location": ("sent_http_location",),
     "hsts": ("sent_http_strict_transport_security",),
     # `$has_authorization` is the presence flag an operator's nginx `map` or Apache `SetEnvIf` defines, so
-    # that the log says whether the header was sent without writing the credential (README, Formats).
+    # that the log says whether the header was sent without writing the credential (docs/formats.md).
     "has_authorization": ("http_authorization", "has_authorization"),
     "tls_version": ("ssl_protocol", "tls_version"),
     "forwarded_for": ("http_x_forwarded_for", "forwarded_client"),
