@@ -410,3 +410,18 @@ def test_full_log_format_needs_no_coverage_note(tmp_path: Path) -> None:
     analysis = run(tmp_path, every(3, 120, healthy_session))
     assert analysis.findings == []
     assert outcome(analysis) == "connected"
+
+
+def test_every_finding_code_is_declared_once_in_the_model_with_its_fixes() -> None:
+    """Detectors declare their codes when they register; each code is in docs/model.md, and has its fixes in
+    data/fixes.toml unless its finding writes the fix for the log at hand."""
+    from logscope.detectors import DETECTORS, SERVER_LEVEL, fixes
+
+    codes = [c for d in DETECTORS for c in d.codes]
+    assert len(codes) == len(set(codes)) and set(codes) >= SERVER_LEVEL
+    model = (Path(__file__).resolve().parent.parent / "docs" / "model.md").read_text()
+    own_fix = {"log-field-missing", "proxy-in-front"}
+    for code in [*codes, "initialize-refused"]:  # and the one `logscope check` alone reports
+        assert f"`{code}`" in model, code
+        assert code in fixes() or code in own_fix, code
+    assert set(fixes()) <= {*codes, "initialize-refused"}  # no fix for a code nothing reports

@@ -1,13 +1,14 @@
 """Detectors: small, independent functions over the flow frames, each naming one failure mode.
 
 A detector takes a `Context` and returns findings (usually none or one). Each module here defines some
-(redirects, sessions, statuses, security, coverage) and registers them in `DETECTORS` with the
+(redirects, sessions, auth, statuses, security, coverage) and registers them in `DETECTORS` with the
 `detector` decorator of registry.py; `run_detectors` runs them all. Codes and fields follow
 docs/model.md; fixes come from data/fixes.toml.
 """
 
 # Importing the modules registers their detectors, in this order (the order findings of equal rank are listed).
-from . import coverage, redirects, security, sessions, statuses  # noqa: F401
+from . import coverage, redirects, security, sessions  # noqa: F401, I001 - registration order, not alphabetical
+from . import auth, statuses  # noqa: F401
 from .registry import (
     DETECTORS,
     FAILING,

@@ -43,7 +43,7 @@ EDGE_WANTED = {
 }
 
 
-@detector()
+@detector("log-field-missing", server_level=True)
 def log_field_missing(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     edge = ctx.edge()
     if edge is not None:  # in the edge's own words: what its log lacks and how that edge logs it (data/edges.toml)
@@ -104,7 +104,7 @@ def _busiest_address(ctx: Context) -> pl.DataFrame:
     return ctx.tally(rows, "client_ip").with_columns(pl.lit(xff).alias("forwarded_logged"))
 
 
-@detector(select=_busiest_address)
+@detector("proxy-in-front", select=_busiest_address, server_level=True)
 def proxy_in_front(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     """Most traffic from one private address means a proxy is in front and clients all look alike."""
     import ipaddress

@@ -64,7 +64,7 @@ def _downgrades(ctx: Context) -> pl.DataFrame:
     return ctx.tally(downgrade_rows(ctx), "status", "next_status", *_answer(ctx), partner="next_seq")
 
 
-@detector(select=_downgrades)
+@detector("redirect-method-downgrade", select=_downgrades)
 def redirect_method_downgrade(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
@@ -106,7 +106,7 @@ def _unsafe_posts(ctx: Context) -> pl.DataFrame:
     return pl.concat(tallies, how="diagonal_relaxed")
 
 
-@detector(select=_unsafe_posts)
+@detector("unsafe-post-redirect", select=_unsafe_posts, server_level=True)
 def unsafe_post_redirect(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     """Preventive: the server answers POSTs (or plain HTTP generally) with a method-changing redirect."""
     if tally.height == 0 or (tally["kind"] == "downgrade").any():
@@ -134,7 +134,7 @@ def _not_followed(ctx: Context) -> pl.DataFrame:
     return ctx.tally(rows, "status", *_answer(ctx))
 
 
-@detector(select=_not_followed)
+@detector("redirect-not-followed", select=_not_followed)
 def redirect_not_followed(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
@@ -158,7 +158,7 @@ def _slash_redirects(ctx: Context) -> pl.DataFrame:
     return ctx.tally(rows, "status", "lost", partner="next_seq")
 
 
-@detector(select=_slash_redirects)
+@detector("trailing-slash-redirect", select=_slash_redirects)
 def trailing_slash_redirect(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []

@@ -23,7 +23,8 @@ MAX_EVIDENCE = 6
 FAILING = ("stuck", "failing")
 #: Findings about the server's policy rather than a client's connection: they name no clients, so they
 #: never appear among a client's failure modes (and a report does not list every HTTPS client twice).
-SERVER_LEVEL = frozenset({"hsts-missing", "hsts-weak", "hsts-over-http", "unsafe-post-redirect", "log-field-missing", "proxy-in-front"})
+#: Filled by `@detector(..., server_level=True)` as the detectors register.
+SERVER_LEVEL: set[str] = set()
 
 
 @cache
@@ -279,10 +280,14 @@ class Detector:
     and words are apart so that a log too large for memory can be read shard by shard."""
 
     describe: Describe
+    codes: tuple[str, ...]  # the finding codes it can report (data/fixes.toml, docs/model.md)
     select: Select | None = None  # None: the finding is read from the global tables alone
     #: The tally of any part of a client's requests is that part's own (a rule request by request, no
     #: neighbours, no threshold per client): `logscope watch` folds requests into such tallies.
     local: bool = False
+    #: Its findings are about the server's policy, not a client's connection: they name no clients and are
+    #: never among a client's failure modes.
+    server_level: bool = False
 
     @property
     def name(self) -> str:
@@ -292,11 +297,16 @@ class Detector:
 DETECTORS: list[Detector] = []
 
 
-def detector(select: Select | None = None, local: bool = False) -> Callable[[Describe], Describe]:
-    """Register a detector; the order of registration is the order findings of equal rank are listed."""
+def detector(*codes: str, select: Select | None = None, local: bool = False, server_level: bool = False) -> Callable[[Describe], Describe]:
+    """Register a detector, whole: the codes it reports, how it selects, and what kind of finding it makes. The
+    order of registration is the order findings of equal rank are listed."""
+    if not codes:
+        raise ValueError("a detector names the finding codes it reports")
 
     def register(describe: Describe) -> Describe:
-        DETECTORS.append(Detector(describe, select, local))
+        DETECTORS.append(Detector(describe, codes, select, local, server_level))
+        if server_level:
+            SERVER_LEVEL.update(codes)
         return describe
 
     return register

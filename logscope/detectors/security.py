@@ -25,7 +25,7 @@ def _hsts_absent(ctx: Context) -> pl.DataFrame:
     return ctx.tally(_https_with_headers(ctx).with_columns(pl.col("hsts").is_null().alias("missing")), "missing")
 
 
-@detector(select=_hsts_absent, local=True)
+@detector("hsts-missing", select=_hsts_absent, local=True, server_level=True)
 def hsts_missing(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
@@ -47,7 +47,7 @@ def _weak_policies(ctx: Context) -> pl.DataFrame:
     return ctx.tally(sent, "hsts")
 
 
-@detector(select=_weak_policies, local=True)
+@detector("hsts-weak", select=_weak_policies, local=True, server_level=True)
 def hsts_weak(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
@@ -76,7 +76,7 @@ def _hsts_on_http(ctx: Context) -> pl.DataFrame:
     return ctx.tally(ctx.rows_logging("hsts").filter((pl.col("scheme") == "http") & pl.col("hsts").is_not_null()))
 
 
-@detector(select=_hsts_on_http, local=True)
+@detector("hsts-over-http", select=_hsts_on_http, local=True, server_level=True)
 def hsts_over_http(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
@@ -90,7 +90,7 @@ def _cleartext(ctx: Context) -> pl.DataFrame:
     return ctx.tally(ctx.requests.filter((pl.col("scheme_eff") == "http") & (auth | secret_query)))
 
 
-@detector(select=_cleartext, local=True)
+@detector("cleartext-credentials", select=_cleartext, local=True)
 def cleartext_credentials(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
@@ -107,7 +107,7 @@ def _served_over_http(ctx: Context) -> pl.DataFrame:
     )
 
 
-@detector(select=_served_over_http, local=True)
+@detector("http-served", select=_served_over_http, local=True)
 def http_served(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []

@@ -58,7 +58,7 @@ def _register(code: str) -> None:
         return [ctx.finding(code, severity, title, detail, tally)]
 
     describe.__name__ = describe.__qualname__ = code.replace("-", "_")
-    detector(select=select)(describe)
+    detector(code, select=select)(describe)
 
 
 for _code in REFUSALS:
