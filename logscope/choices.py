@@ -22,3 +22,5 @@ FAMILIES = (
     "w3c",
 )
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # --fail-on, most severe first
+ATTEMPT_GAP_S = 30.0  # --attempt-gap: seconds of silence that end a connection attempt (FlowOptions' default)
+STUCK_AFTER = 10  # --stuck-after: failed attempts, none successful, that make a client stuck

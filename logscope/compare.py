@@ -12,10 +12,14 @@ import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .detectors import SEVERITIES
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .flows import FlowOptions
+    from .formats import FormatChoice
 
 SCHEMA_VERSION = 1
 #: How good an outcome is, for "better" and "worse".
@@ -121,6 +125,18 @@ def read_report(path: Path) -> dict[str, Any] | None:
 
 
 @cache
+def compare_inputs(before: str, after: str, choice: FormatChoice, options: FlowOptions) -> dict[str, Any]:
+    """`logscope compare`: each side a JSON report (read back) or logs, a glob or a store (analysed here)."""
+    from .analysis import analyze
+    from .report import build_report
+
+    sides = []
+    for spec in (before, after):
+        report = read_report(Path(spec)) if Path(spec).is_file() else None
+        sides.append(report if report is not None else build_report(analyze(spec, choice, options)))
+    return compare(*sides)
+
+
 def compare_schema() -> dict[str, Any]:
     return json.loads(resources.files("logscope.data").joinpath("compare.schema.json").read_text("utf-8"))
 

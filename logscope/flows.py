@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 import polars.selectors as cs
 
+from .choices import ATTEMPT_GAP_S, STUCK_AFTER
 from .errors import LogscopeError
 from .ingest import Ingest
 from .schema import CANONICAL, CODED, CODED_COLUMNS, per_distinct
@@ -41,8 +42,8 @@ def endpoint_rules() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class FlowOptions:
-    attempt_gap_s: float = 30.0
-    stuck_after: int = 10
+    attempt_gap_s: float = ATTEMPT_GAP_S
+    stuck_after: int = STUCK_AFTER
     endpoints: tuple[str, ...] = ()  # globs; empty means the defaults in data/endpoints.toml
     follow_window_s: float = 5.0  # a redirect followed to the same path within this was HTTP -> HTTPS
     trust_forwarded: bool = False  # the client is X-Forwarded-For's first address / Caddy's client_ip

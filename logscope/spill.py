@@ -25,6 +25,14 @@ def is_url(location: str | Path) -> bool:
     return bool(URL.match(text)) and not text.startswith("file://")
 
 
+def check_spill_dir(location: str | None) -> None:
+    """--spill-dir: a URL is taken as given (its store says what is wrong when written); a local one must exist."""
+    from .errors import LogscopeError
+
+    if location is not None and not is_url(location) and not Path(local(location)).is_dir():
+        raise LogscopeError(f"--spill-dir {location}: not a directory")
+
+
 def local(location: str | Path) -> str:
     return str(location)[len("file://") :] if str(location).startswith("file://") else str(location)
 

@@ -6,6 +6,6 @@ watch.py (the loop).
 
 from .events import Event, Tracker
 from .state import LiveState
-from .watch import Watch, WatchOptions
+from .watch import Watch, WatchOptions, run_watch
 
-__all__ = ["Event", "LiveState", "Tracker", "Watch", "WatchOptions"]
+__all__ = ["Event", "LiveState", "Tracker", "Watch", "WatchOptions", "run_watch"]

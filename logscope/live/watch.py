@@ -140,3 +140,46 @@ class Watch:
         for note in self.follower.notes[self._told :]:
             self.on_note(note)
         self._told = len(self.follower.notes)
+
+
+def run_watch(
+    specs: Sequence[str], options: WatchOptions, *, jsonl: bool = False, webhook: str | None = None, metrics: str | None = None
+) -> bool:
+    """`logscope watch` as a process: events to standard output (JSON lines, a live view on a terminal, or plain
+    lines), to a webhook and as Prometheus metrics; SIGTERM and Ctrl-C end it after the last batch is analysed and
+    its events sent, SIGHUP reopens the files. Returns whether Ctrl-C ended it."""
+    import signal
+    import sys
+
+    from rich.console import Console
+
+    from .sinks import JsonLines, LiveView, Metrics, PlainLines, Webhook
+
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        raise LogscopeError(f"--webhook takes an http:// or https:// URL, not {webhook!r}")
+    interrupted = threading.Event()
+    sinks: list[Sink] = []
+    hook = None
+    try:
+        hook = Webhook(webhook) if webhook else None
+        sinks = [JsonLines(sys.stdout) if jsonl else LiveView(Console(highlight=False)) if sys.stdout.isatty() else PlainLines(sys.stdout)]
+        sinks += [s for s in (hook, Metrics(metrics, hook) if metrics else None) if s is not None]
+        watcher = Watch(specs, options, sinks, on_note=lambda note: print(f"logscope: {note}", file=sys.stderr))
+
+        def interrupt(*_: object) -> None:
+            interrupted.set()
+            watcher.stop.set()
+
+        # SIGTERM and Ctrl-C both end the watch the same way: the last batch is analysed and its events sent (an
+        # exception raised wherever Ctrl-C fell would skip that); Ctrl-C then exits 130, as an interrupted command.
+        signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGHUP, lambda *_: watcher.reopen.set())
+        watcher.run()
+    finally:
+        for sink in sinks:
+            sink.close()
+        if hook is not None and hook.dropped:
+            undelivered = f"{hook.dropped:,} event(s) (retries run out, or still queued at exit)"
+            print(f"logscope: the webhook did not deliver {undelivered}", file=sys.stderr)
+    return interrupted.is_set()
