@@ -560,7 +560,6 @@ STATUS_CLASSES = (2, 3, 4, 5)  # endpoint answers counted per client: 2xx .. 5xx
 #: earliest, latest, any. `logscope watch` keeps them for requests it no longer holds.
 SUMMED = ("requests", "endpoint_requests", *[f"endpoint_{k}xx" for k in STATUS_CLASSES])
 TRANSPORT_FLAGS = ("_legacy_stream", "_messages", "_stream", "_post", "teardown", "_sent_session", "_sent_stateless", "_notified")
-SCHEME_FLAGS = tuple(f"_{scope}_{name}" for scope in ("flow", "all") for name in ("http", "https", "logged", "inferred"))
 
 
 def client_partials(df: pl.DataFrame) -> pl.DataFrame:

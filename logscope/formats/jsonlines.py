@@ -27,7 +27,6 @@ from .variables import CANONICAL_TO_VARIABLE, canonical_from_variables, logged_c
 
 S = pl.String()
 STRINGS = pl.List(pl.String())
-JSON_TEXT = "_json"
 PREFIX = "_prefix"
 NOT_JSON = "not a JSON object"
 BAD_SHAPE = "invalid JSON, or a field holds the wrong kind of value"

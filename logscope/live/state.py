@@ -350,7 +350,7 @@ def _facts_by_address(flows: Flows) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _outcomes(attempts: pl.DataFrame, clients: pl.DataFrame, stuck_after: int) -> pl.DataFrame:
-    """Each client's outcome from these attempts, by the spec's rules (flows._clients), and the end of the
+    """Each client's outcome from these attempts, by the spec's rules (flows.finish_clients), and the end of the
     attempt that made it stuck."""
     ordered = attempts.sort("client_id", "attempt")
     weight, failed_row = pl.col("weight"), (~pl.col("success")).cast(pl.UInt32) * pl.col("weight")
