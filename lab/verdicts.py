@@ -244,8 +244,9 @@ def summary(verdicts: list[Verdict], server_problems: list[str]) -> str:
 
 
 #: What `logscope check` cannot see in a few requests: it takes time (a stream held until the proxy cuts it, a
-#: storm) or a client's own habit after the fact (a token issued and never used).
-CHECK_BLIND = {"stream-cut", "reconnect-storm", "auth-abandoned"}
+#: storm) or is a client's own reaction to a failure (a token issued and never used; a fallback to the legacy
+#: transport after a lost session, as LangChain's adapters do behind replicas, measured).
+CHECK_BLIND = {"stream-cut", "reconnect-storm", "auth-abandoned", "legacy-transport-fallback"}
 #: A check finding that stands for a client mode: the downgrade's detail names the clients that stop at the
 #: redirect; a legacy-only endpoint answers every POST 405.
 CHECK_COVERS = {"redirect-method-downgrade": {"redirect-not-followed"}, "legacy-transport-fallback": {"method-not-allowed"}}
