@@ -10,12 +10,16 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from logscope import build_report, read_logs
 from logscope.analysis import diagnose, inventory
 from logscope.detectors import Context, run_detectors
 from logscope.flows import build_flows
 
 from .conftest import ROOT, SAMPLES, physical_lines
+
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
 
 NGINX = SAMPLES / "mcp-seed.access.log"
 CADDY = SAMPLES / "mcp-seed.caddy.json"

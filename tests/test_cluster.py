@@ -29,6 +29,8 @@ from logscope.report import build_report
 
 from .conftest import ROOT, SAMPLES, run_cli, same_report, validate_report
 
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
+
 distributed = pytest.importorskip("distributed")
 
 DASK = Path(sys.executable).parent / "dask"

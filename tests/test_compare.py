@@ -31,6 +31,7 @@ def test_the_samples_show_the_fix_worked(tmp_path: Path) -> None:
     assert "Clients that now connect (2)" in done.stdout and "Findings resolved: redirect-method-downgrade" in done.stdout
 
 
+@pytest.mark.slow
 def test_reports_compare_like_their_logs_and_fail_on_catches_a_regression(tmp_path: Path) -> None:
     """JSON reports written by analyze compare as their logs do; backwards, the fix is undone, and --fail-on
     makes that exit 1 (for cron and CI)."""
@@ -63,6 +64,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_compare_page_shows_log_text_as_text(tmp_path: Path) -> None:
     """A hostile log on one side: the page loads offline in Chromium, shows the changes, and runs nothing."""
     playwright = pytest.importorskip("playwright.sync_api")

@@ -373,6 +373,7 @@ def test_auth_abandoned(tmp_path: Path) -> None:
 # --- transport security (the second seed) ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_hsts_missing_weak_and_over_http(tmp_path: Path) -> None:
     missing = run(tmp_path, every(3, 120, lambda t: healthy_session(t, hsts=None)))
     assert finding(missing, "hsts-missing").severity == "high"

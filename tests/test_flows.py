@@ -180,6 +180,7 @@ def test_reports_match_the_schema(every_format: dict[str, Analysis]) -> None:
         validate_report(build_report(analysis))
 
 
+@pytest.mark.slow
 def test_fail_on_and_json_report_from_cli(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     failing = run_cli("analyze", str(SAMPLES / "mcp-seed.access.log"), "--fail-on", "critical", "--json", str(out))

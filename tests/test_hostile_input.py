@@ -34,6 +34,8 @@ from logscope.schema import CANONICAL
 
 from .conftest import SAMPLES, physical_lines, run_cli, same_report, validate_report
 
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
+
 EXAMPLES = int(os.environ.get("LOGSCOPE_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
     max_examples=EXAMPLES,

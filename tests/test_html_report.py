@@ -11,6 +11,8 @@ import pytest
 
 from .conftest import SAMPLES, run_cli, run_on_a_terminal
 
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 

@@ -23,6 +23,8 @@ from lab.verdicts import judge, layout_choice, summary
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
+
 CORPUS = ROOT / "tests" / "lab_corpus"
 
 

@@ -18,6 +18,8 @@ import pytest
 from lab.run import FAST, NODE, run_lab
 from lab.verdicts import check_problems, fix_problems, judge, summary
 
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
+
 PROGRAMS = ("nginx", "caddy", "apache2", "haproxy", "node", "java", "javac", "keytool", "curl", "openssl")
 
 

@@ -25,6 +25,8 @@ from logscope.report import build_report
 
 from .conftest import same_report
 
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
+
 START = datetime(2026, 5, 16, tzinfo=UTC)
 GAP = timedelta(seconds=90)  # between attempts: longer than the 30 s attempt gap
 

@@ -99,6 +99,7 @@ def mirror() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.mark.slow
 def test_update_downloads_into_the_cache_and_analyze_uses_it(mirror: str, private_cache: Path) -> None:
     result = run_cli("networks", "update", "--mirror", mirror)
     assert result.returncode == 0, result.stderr

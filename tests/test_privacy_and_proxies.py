@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from logscope import read_logs
 from logscope.analysis import analyze
@@ -18,6 +19,7 @@ from .conftest import SAMPLES, SHARED, run_cli, validate_report
 NETWORKS = SHARED / "realdata" / "networks"
 
 
+@pytest.mark.slow
 def test_anonymize_removes_every_address_and_keeps_the_grouping() -> None:
     log = SAMPLES / "mcp-seed.access.log"
     real_ips = set(read_logs([log]).requests["client_ip"].unique())
@@ -114,6 +116,7 @@ def test_secrets_never_reach_any_output(tmp_path: Path) -> None:
     assert frame["query"].str.contains("=REDACTED").all()
 
 
+@pytest.mark.slow
 def test_two_addresses_with_half_the_requests_each(tmp_path: Path) -> None:
     """Found by the generated cases: with a tie the busiest address was whichever a group-by listed
     first, so a private address at exactly half the traffic was reported or not from run to run (and

@@ -15,6 +15,8 @@ from logscope import FormatChoice, read_logs
 
 from .conftest import physical_lines
 
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
+
 BLANK = "blank line"
 NO_LAYOUT = "matches no known layout"
 SERVER_MESSAGE = "the server's own message (a JSON object with no request)"

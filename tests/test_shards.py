@@ -24,6 +24,8 @@ from logscope.sources import ReadBudget, TooLargeToReadWhole
 
 from .conftest import REALDATA, SAMPLES, run_cli, same_report, validate_report
 
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
+
 SEED_LOGS = [SAMPLES / "mcp-seed.caddy.json", SAMPLES / "mcp-seed.access.log"]
 # One real log of each server and layout: scheme logged (Caddy, Traefik JSON) and inferred (combined).
 REAL = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from logscope import read_logs
 from logscope.analysis import analyze
 
@@ -13,6 +15,7 @@ from .conftest import SAMPLES, run_cli, validate_report
 LOGS = [SAMPLES / "mcp-seed.caddy.json", SAMPLES / "mcp-seed.access.log"]  # not alphabetical on purpose
 
 
+@pytest.mark.slow
 def test_convert_then_analyze_gives_the_same_answers(tmp_path: Path) -> None:
     store = tmp_path / "store"
     result = run_cli("convert", *map(str, LOGS), "--out", str(store))
@@ -29,6 +32,7 @@ def test_convert_then_analyze_gives_the_same_answers(tmp_path: Path) -> None:
         assert a[key] == b[key], key
 
 
+@pytest.mark.slow
 def test_store_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.txt").write_text("not a store")

@@ -168,6 +168,7 @@ def test_the_seed_replayed_in_chunks_gives_analyzes_answers(name: str, fold_lag:
     assert stuck["54.67.34.241"].ts < stuck["158.51.125.197"].ts
 
 
+@pytest.mark.slow
 def test_the_lab_corpus_replayed_in_chunks_gives_analyzes_answers(tmp_path: Path) -> None:
     """Every layout of the recorded lab run, case by case, chunked at random."""
     from lab.corpus import unpack_corpus
@@ -189,6 +190,7 @@ def test_the_lab_corpus_replayed_in_chunks_gives_analyzes_answers(tmp_path: Path
     assert checked == len(cases) * 6 + len(cases & set(manifest["server_cases"]["haproxy"])) and checked > 50
 
 
+@pytest.mark.slow
 def test_a_generated_log_of_many_clients_gives_analyzes_answers(tmp_path: Path) -> None:
     from .test_large_log import scripted_log
 
@@ -199,6 +201,7 @@ def test_a_generated_log_of_many_clients_gives_analyzes_answers(tmp_path: Path) 
     same_as_analyze(log, FlowOptions(attempt_gap_s=5, stuck_after=3), seed=4, fold_lag=timedelta(0))
 
 
+@pytest.mark.slow
 def test_folding_keeps_what_analyze_says_and_bounds_what_is_retained(tmp_path: Path) -> None:
     """Clients that never go quiet: their ordinary requests are folded into sums, so the retained rows stay
     at about a batch's worth, and the verdicts are still analyze's, including what is decided over all of
@@ -228,6 +231,7 @@ def test_folding_keeps_what_analyze_says_and_bounds_what_is_retained(tmp_path: P
     assert "session-lost" in modes["breaks/1.0"] and "reconnect-storm" in modes["polls/1.0"]
 
 
+@pytest.mark.slow
 def test_a_stream_logged_when_it_ends_after_its_clients_requests_were_folded(tmp_path: Path) -> None:
     """Caddy logs a GET stream when it closes, with its duration: here a minute after it opened, when the
     client's POSTs of that minute were folded already. The watch counts it as late (begun before what was
@@ -252,6 +256,7 @@ def test_a_stream_logged_when_it_ends_after_its_clients_requests_were_folded(tmp
     assert whole.clients["attempts"].to_list() == [1] and whole.clients["mcp_transport"].to_list() == ["streamable-http+stream"]
 
 
+@pytest.mark.slow
 def test_lines_out_of_order_hold_folding_back_by_as_much(tmp_path: Path) -> None:
     """A log whose lines are here and there swapped with one a few lines on (several workers, or several
     inputs): the watch folds only what is as far behind as that (here up to MAX_FOLD_LAG, the seed's lines
@@ -305,6 +310,7 @@ def test_the_seed_replayed_prints_one_stuck_event_per_stuck_client() -> None:
     assert {"redirect-method-downgrade"} <= set(stuck[0]["failure_modes"]) and "return 308" in stuck[0]["fix"]["nginx"]
 
 
+@pytest.mark.slow
 def test_standard_input_ends_the_watch_at_its_end() -> None:
     done = watch_cli("-", "--jsonl", "--forget-after", "30d", stdin=(SAMPLES / "mcp-seed.access.log").read_bytes())
     assert done.returncode == 0, done.stderr
@@ -331,6 +337,7 @@ def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> N
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_sigterm_flushes_and_exits_0_and_sighup_reopens(tmp_path: Path) -> None:
     """Following a file that is written meanwhile: the stuck client is told while the watch runs; SIGHUP
     reopens the file (logrotate's postrotate), SIGTERM ends it with status 0 and no traceback."""
@@ -441,6 +448,7 @@ class _Slow(_Collector):
         super().do_POST()
 
 
+@pytest.mark.slow
 def test_webhook_events_left_at_exit_count_as_dropped() -> None:
     """Issue 24, item 8: with a slow receiver, what is still queued (or being sent) when the wait at exit runs out
     is counted as dropped and said, never lost silently: every event is sent or dropped."""
@@ -459,6 +467,7 @@ def test_webhook_events_left_at_exit_count_as_dropped() -> None:
     assert hook.sent + hook.dropped == told and hook.dropped >= left - 1
 
 
+@pytest.mark.slow
 def test_forgotten_clients_are_not_told_fixed(tmp_path: Path) -> None:
     """Issue 24, item 7: clients let go by --max-clients had their findings 'cleared', as if their problem had
     gone away. Forgetting is not fixing: no finding-cleared for them, and the metrics count them."""
@@ -492,6 +501,7 @@ def _keys(findings: list) -> set[tuple[str | None, str]]:
     return {(cid, f.code) for f in findings for cid in (f.clients or [None])}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_events_are_analyzes_answers_wherever_the_batches_fall(seed: int, tmp_path: Path) -> None:
     """Issue 24, item 6: the seed fed as 2,000 + 1,000 lines cleared 54.67.34.241's critical finding while it stayed
@@ -520,6 +530,7 @@ def test_events_are_analyzes_answers_wherever_the_batches_fall(seed: int, tmp_pa
     assert set(watch.tracker.open) == _keys(analyze(log).findings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fold_lag", [None, timedelta(0)], ids=["default-fold", "fold-at-once"])
 def test_discovery_probes_replayed_in_chunks_give_analyzes_answers(tmp_path: Path, fold_lag: timedelta | None) -> None:
     """mcp-remote's probing half stays no MCP client however the lines are cut and folded."""

@@ -14,8 +14,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from .conftest import SAMPLES
 from .test_watch import _free_port
+
+pytestmark = pytest.mark.slow  # `pytest -m 'not slow'`: the fast lane
 
 LINES = (SAMPLES / "mcp-seed.access.log").read_text().splitlines(keepends=True)
 
