@@ -8,6 +8,7 @@ read from data/clients.toml, which the lab measured (docs/clients.md).
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -17,8 +18,11 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from ..detectors.redirects import METHOD_CHANGING as DOWNGRADING
+from ..detectors.redirects import REDIRECTS
 from ..detectors.registry import Evidence, Finding, server_fixes
-from ..detectors.security import ONE_DAY, ONE_YEAR
+from ..detectors.security import INCLUDE_SUBDOMAINS, MAX_AGE, ONE_DAY, ONE_YEAR
+from ..detectors.statuses import REFUSALS
 from ..version import __version__
 from .exchange import Exchange, Prober
 
@@ -34,9 +38,8 @@ INITIALIZE = {
     "params": {"protocolVersion": SESSION_REVISION, "capabilities": {}, "clientInfo": CLIENT_INFO},
 }
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-DOWNGRADING = (301, 302, 303)
-REDIRECTS = (301, 302, 303, 307, 308)
-#: A `Server` or `Via` answer header -> the system whose fix to show first.
+#: A `Server` or `Via` answer header -> the system whose fix to show first. nginx's, Caddy's and Apache's are seen in
+#: the lab; the others are the vendors' documented values, not measured here.
 SERVER_HEADERS = (
     (r"(?i)^nginx", "nginx"),
     (r"(?i)^caddy", "caddy"),
@@ -300,17 +303,11 @@ class Steps:
         if ex.status == 401:
             self._authorization(url, ex)
             return False
-        refusals = {
-            405: ("method-not-allowed", "Endpoint answers 405 Method Not Allowed"),
-            406: ("not-acceptable", "Endpoint answers 406 Not Acceptable"),
-            415: ("unsupported-media-type", "Endpoint answers 415 Unsupported Media Type"),
-            403: ("forbidden", "Endpoint refuses the client (403 Forbidden / 421 Misdirected Request)"),
-            421: ("forbidden", "Endpoint refuses the client (403 Forbidden / 421 Misdirected Request)"),
-        }
         if ex.status in (404, 405) and self._legacy_sse(url, ex):  # Starlette answers the POST 405, Express 404
             return False
-        if ex.status in refusals:
-            code, title = refusals[ex.status]
+        refused = next(((code, title) for code, (statuses, title, _) in REFUSALS.items() if ex.status in statuses), None)
+        if refused is not None:
+            code, title = refused
             self.target.found(
                 code, "high", title, f"initialize, sent as every MCP client sends it ({ACCEPT}), was answered {ex.status}.", [ex]
             )
@@ -423,9 +420,9 @@ class Steps:
             )
         if not sts:
             return
-        found = re.search(r"(?i)max-age\s*=\s*\"?(\d+)", sts)
+        found = re.search(MAX_AGE, sts)
         max_age = int(found.group(1)) if found else 0
-        subdomains = bool(re.search(r"(?i)includesubdomains", sts))
+        subdomains = bool(re.search(INCLUDE_SUBDOMAINS, sts))
         facts.update(max_age=max_age, include_subdomains=subdomains, preload=bool(re.search(r"(?i)\bpreload\b", sts)))
         problems = []
         if max_age < ONE_YEAR:
@@ -487,8 +484,6 @@ class Steps:
         facts["authorization_server"] = document[0].url
 
     def _first_document(self, what: str, urls: list[str], needs: str) -> tuple[Exchange, dict[str, Any]] | None:
-        import json
-
         for url in dict.fromkeys(urls):
             if not self.allowed(url):
                 continue

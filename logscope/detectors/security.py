@@ -9,6 +9,8 @@ from .registry import Context, Finding, detector
 
 ONE_YEAR = 31_536_000
 ONE_DAY = 86_400
+MAX_AGE = r"(?i)max-age\s*=\s*\"?(\d+)"  # a Strict-Transport-Security value's max-age (logscope check reads it too)
+INCLUDE_SUBDOMAINS = r"(?i)includesubdomains"
 SECRET_PARAMS = r"(?i)(?:^|&)(?:token|access_token|id_token|refresh_token|api_key|apikey|key|code|client_secret|password)="
 
 
@@ -52,10 +54,8 @@ def hsts_weak(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
     sent = tally.with_columns(
-        per_distinct(tally["hsts"], lambda v: v.str.extract(r"(?i)max-age\s*=\s*\"?(\d+)", 1).cast(pl.Int64, strict=False)).alias(
-            "_max_age"
-        ),
-        per_distinct(tally["hsts"], lambda v: v.str.contains(r"(?i)includesubdomains")).alias("_subdomains"),
+        per_distinct(tally["hsts"], lambda v: v.str.extract(MAX_AGE, 1).cast(pl.Int64, strict=False)).alias("_max_age"),
+        per_distinct(tally["hsts"], lambda v: v.str.contains(INCLUDE_SUBDOMAINS)).alias("_subdomains"),
     )
     rows = sent.filter((pl.col("_max_age").fill_null(0) < ONE_YEAR) | ~pl.col("_subdomains"))
     if rows.height == 0:
