@@ -22,6 +22,7 @@ from jinja2 import Environment, select_autoescape
 from .analysis import Analysis
 from .detectors import SERVER_LEVEL, SEVERITIES
 from .flows import STATUS_CLASSES
+from .flows.rules import followed_within
 from .report import client_frame, clients_where
 from .timestamps import iso
 
@@ -237,7 +238,7 @@ def _redirects_followed(requests: pl.DataFrame, gap_s: float) -> pl.DataFrame:
     redirected = requests.filter(pl.col("status").is_in(REDIRECT_CODES) & (pl.col("scheme_eff") == "http"))
     rows = neighbours(redirected, requests, "next", ["method", "path", "ts"])
     target = pl.coalesce(location_path(), pl.col("path")).cast(pl.String)
-    soon = (pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= gap_s
+    soon = followed_within(pl.col("ts"), pl.col("next_ts"), gap_s)
     followed = soon & (
         (pl.col("next_path").cast(pl.String) == target) | (pl.col("next_path").cast(pl.String) == pl.col("path").cast(pl.String))
     )

@@ -227,8 +227,8 @@ def test_client_keys_number_pairs_in_order_of_first_appearance(monkeypatch: pyte
     agents, a null address is its own value, and the numbers follow first appearance."""
     import polars as pl
 
-    from logscope import flows
-    from logscope.flows import _client_keys
+    from logscope.flows import keys
+    from logscope.flows.keys import _client_keys
     from logscope.schema import CODED
 
     ips = ["1.1.1.1", "1.1.1.1", "2.2.2.2", None, "1.1.1.1", None, "2.2.2.2", "3.3.3.3", "1.1.1.1"]
@@ -236,7 +236,7 @@ def test_client_keys_number_pairs_in_order_of_first_appearance(monkeypatch: pyte
     frame = pl.DataFrame({"client_ip": ips, "user_agent": uas}, schema={"client_ip": CODED, "user_agent": CODED})
     assert _client_keys(frame).to_list() == [0, 1, 2, 3, 0, 4, 5, 6, 1]
     # Codes too large to pack into one integer take the two-column join, which must agree.
-    monkeypatch.setattr(flows, "_PACKABLE", 0)
+    monkeypatch.setattr(keys, "_PACKABLE", 0)
     assert _client_keys(frame).to_list() == [0, 1, 2, 3, 0, 4, 5, 6, 1]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..flows import location_path
+from ..flows.rules import followed_within
 from .registry import Context, Finding, detector, edge_name, edges
 
 METHOD_CHANGING = [301, 302, 303]
@@ -16,7 +17,7 @@ def _codes(tally: pl.DataFrame, column: str = "status") -> str:
 
 
 def _within_attempt(ctx: Context) -> pl.Expr:
-    return (pl.col("next_ts") - pl.col("ts")).dt.total_seconds() <= ctx.flows.options.attempt_gap_s
+    return followed_within(pl.col("ts"), pl.col("next_ts"), ctx.flows.options.attempt_gap_s)
 
 
 def _target_path() -> pl.Expr:

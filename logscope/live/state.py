@@ -38,6 +38,7 @@ from ..flows import (
     outcome_rule,
     redirect_candidates,
     redirecting_inputs,
+    rules,
     server_transport,
     transport_fact_rows,
 )
@@ -266,7 +267,10 @@ class LiveState:
         attempts = self.attempts if self.attempts is not None else pl.DataFrame()
         # Folded requests were no redirects and never plain HTTP as logged: of the facts they only show a logged scheme.
         folded = self.carry.group_by("ip").agg(
-            pl.lit(0).alias("redirected"), pl.lit(0).alias("redirected_unlogged"), pl.col("scheme_logged").any(), pl.lit(0).alias("plain")
+            pl.lit(0).alias("redirected"),
+            pl.lit(0).alias("redirected_unlogged"),
+            pl.col("_all_logged").any().alias("scheme_logged"),
+            pl.lit(0).alias("plain"),
         )
         facts = (
             pl.concat([f for f in (self.facts, folded) if f is not None and f.height], how="diagonal_relaxed")
@@ -295,8 +299,7 @@ class LiveState:
 
     def verdicts(self, final: bool = False) -> Verdicts:
         """Outcomes of closed attempts and settled findings (all of them when `final`)."""
-        gap = timedelta(seconds=self.options.attempt_gap_s)
-        closed_before = None if final or self.watermark is None else self.watermark - gap
+        closed_before = None if final else rules.closed_before(self.watermark, self.options.attempt_gap_s)
         attempts = self.attempts if self.attempts is not None and self.attempts.height else None
         if attempts is None or self.clients is None:
             return Verdicts(pl.DataFrame(schema={"client_id": pl.String, "outcome": pl.String}))
