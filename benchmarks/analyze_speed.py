@@ -35,7 +35,7 @@ from pathlib import Path
 
 from stage_times import stage_line
 
-from logscope.shards import automatic_shards
+from logscope.runners.shards import automatic_shards
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"

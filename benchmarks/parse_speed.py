@@ -71,7 +71,7 @@ CHILD = """
 import json, resource, sys, time
 from logscope import read_logs
 from logscope.analysis import diagnose
-from logscope.report import build_report
+from logscope.report.json_report import build_report
 t = time.perf_counter()
 ingest = read_logs([sys.argv[1]])
 parsed = time.perf_counter()

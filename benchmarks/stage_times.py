@@ -28,8 +28,8 @@ from logscope import read_logs
 from logscope.analysis import inventory
 from logscope.detectors import Context, run_detectors
 from logscope.flows import build_flows
-from logscope.html_report import write_html
-from logscope.report import build_report, write_json
+from logscope.report.html_report import write_html
+from logscope.report.json_report import build_report, write_json
 stages = []
 def mark(name, since):
     now = time.perf_counter()

@@ -16,7 +16,7 @@ from .version import __version__
 if TYPE_CHECKING:
     from .formats import FormatChoice
     from .ingest import Ingest, InputReport, read_logs
-    from .report import build_report
+    from .report.json_report import build_report
     from .schema import CANONICAL
 
 # The engine (Polars) is imported when a name needs it, not when the package is: `logscope --version`
@@ -27,7 +27,7 @@ _LAZY = {
     "Ingest": "ingest",
     "InputReport": "ingest",
     "read_logs": "ingest",
-    "build_report": "report",
+    "build_report": "report.json_report",
 }
 
 

@@ -13,7 +13,6 @@ import polars as pl
 
 from .detectors import SEVERITIES, Context, Finding, run_detectors
 from .errors import InputError
-from .executors import InProcess, executor_for
 from .flows import FlowOptions, Flows, build_flows, forwarded_client
 from .formats import FormatChoice
 from .ingest import Ingest, InputReport, ProgressHook, read_logs
@@ -22,8 +21,9 @@ from .inventory.architectures import architectures_table, assign_architectures
 from .inventory.asn import asn_lookup, merge_owners
 from .inventory.networks import default_ranges, lookup
 from .privacy import anonymize_key, anonymize_requests, mask_addresses
-from .shards import MAX_SHARDS, Prepare, ShardedRun, automatic_shards, sharded_flows, store_partitions, whole_read_budget
-from .sources import COMPRESSION_RATIO, TooLargeToReadWhole
+from .runners.executors import InProcess, executor_for
+from .runners.shards import MAX_SHARDS, Prepare, ShardedRun, automatic_shards, sharded_flows, store_partitions, whole_read_budget
+from .runners.sources import COMPRESSION_RATIO, TooLargeToReadWhole
 
 
 @dataclass
@@ -173,10 +173,10 @@ def analyze(
     """Read the logs and diagnose them: `analyze("access.log").findings`.
 
     `shards` above 1 reads the logs in that many shards of clients, so memory holds one shard's
-    requests at a time (logscope.shards); the answers are the same. By default logs up to 2 GiB are
+    requests at a time (logscope.runners.shards); the answers are the same. By default logs up to 2 GiB are
     read whole and larger ones in shards of about 1 GiB, spilled under `spill_dir` (the system's
     temporary directory by default). `scheduler` (a Dask scheduler's address, or `local:N`;
-    logscope.executors) analyses the shards as tasks on that cluster, in at least two shards a worker.
+    logscope.runners.executors) analyses the shards as tasks on that cluster, in at least two shards a worker.
     """
     specs = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(s) for s in inputs]
     count = automatic_shards(specs) if shards is None else shards

@@ -63,7 +63,7 @@ def _file(param: typer.CallbackParam, value: Path | None) -> Path | None:
 
 
 def _spill_dir(value: str | None) -> str | None:
-    from .spill import check_spill_dir
+    from .runners.spill import check_spill_dir
 
     check_spill_dir(value)
     return value
@@ -177,10 +177,10 @@ def analyze(
     """Parse the logs and summarise who reaches the server and what fails."""
     from .analysis import analyze as run_analysis
     from .formats import FormatChoice
-    from .html_report import write_html
     from .inventory import networks
-    from .report import build_report, write_json
-    from .terminal import ingest_progress, print_summary
+    from .report.html_report import write_html
+    from .report.json_report import build_report, write_json
+    from .report.terminal import ingest_progress, print_summary
 
     console = _console(json_out)
     with ingest_progress(not quiet and sys.stderr.isatty()) as progress:
@@ -222,8 +222,8 @@ def convert(
     ] = None,
 ) -> None:
     """Parse logs once into a Parquet store that `logscope analyze DIR` reads without parsing."""
-    from .convert import convert_logs
     from .formats import FormatChoice
+    from .runners.convert import convert_logs
 
     requests, inputs = convert_logs(logs, out, FormatChoice(format, log_format), naive_tz=timezone, scheduler=scheduler, partitions=shards)
     days = len(list(out.glob("day=*")))
@@ -326,10 +326,10 @@ def compare(
     top: Top = 10,
 ) -> None:
     """Did the fix work? Which clients changed outcome, which findings were resolved, which are new."""
-    from .compare import compare_inputs, failing_after, write_compare_html
     from .formats import FormatChoice
-    from .report import write_json
-    from .terminal import print_comparison
+    from .report.compare import compare_inputs, failing_after, write_compare_html
+    from .report.json_report import write_json
+    from .report.terminal import print_comparison
 
     console = _console(json_out)
     comparison = compare_inputs(before, after, FormatChoice(format, log_format), _flow_options(attempt_gap, stuck_after))
@@ -361,8 +361,8 @@ def check(
     """Does it work now? Connect to the endpoint as MCP clients do (plain HTTP, HTTPS, session, HSTS, OAuth)."""
     from .check import CheckOptions, check_json
     from .check import check as run_check
-    from .report import write_json
-    from .terminal import plain, print_check
+    from .report.json_report import write_json
+    from .report.terminal import plain, print_check
 
     console = _console(json_out)
     options = CheckOptions(timeout, tries, str(cacert) if cacert else None, insecure, tuple(header or ()), tuple(allow_host or ()))

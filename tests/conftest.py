@@ -48,7 +48,7 @@ def validate_report(report: dict) -> None:
     """Every report a test produces must match the JSON Schema shipped in the package."""
     import jsonschema
 
-    from logscope.report import report_schema
+    from logscope.report.json_report import report_schema
 
     jsonschema.validate(report, report_schema(), format_checker=jsonschema.FormatChecker())
 

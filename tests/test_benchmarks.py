@@ -80,7 +80,7 @@ def test_startup_times_every_command_it_names() -> None:
 
 
 def test_many_user_agents_runs_each_kind_and_counts_its_architectures(tmp_path) -> None:
-    from logscope.report import LISTED_ARCHITECTURES
+    from logscope.report.json_report import LISTED_ARCHITECTURES
 
     out = run_script("many_user_agents.py", "--sizes", "3000", "--repeat", "1", "--data", str(tmp_path))
     rows = {m.group(1): m for m in re.finditer(r"3,000 lines, (\w+) *: .*?; ([\d,]+) architectures, ([\d,]+) listed", out)}

@@ -25,7 +25,7 @@ import pytest
 
 from logscope.analysis import analyze
 from logscope.errors import LogscopeError
-from logscope.report import build_report
+from logscope.report.json_report import build_report
 
 from .conftest import ROOT, SAMPLES, run_cli, same_report, validate_report
 
@@ -162,7 +162,7 @@ def test_a_rotated_generated_log_on_a_cluster_and_on_local_workers(cluster: Clus
 
 def test_a_large_plain_file_is_parsed_in_ranges_by_the_workers(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ranges of whole lines, each parsed by a worker: the same lines, numbers, rejected samples and report."""
-    import logscope.shards as shards
+    import logscope.runners.shards as shards
 
     logs = _rotated_log(tmp_path, 60_000)
     plain = logs[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from logscope.compare import change, compare_schema
+from logscope.report.compare import change, compare_schema
 
 from .conftest import SAMPLES, run_cli
 from .test_html_report import CHROMIUM, hostile_log

@@ -15,7 +15,7 @@ import pytest
 
 from logscope import FormatChoice
 from logscope.analysis import Analysis, analyze
-from logscope.report import build_report
+from logscope.report.json_report import build_report
 
 from .conftest import same_report, validate_report
 

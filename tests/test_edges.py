@@ -19,7 +19,7 @@ from logscope import FormatChoice, read_logs
 from logscope.analysis import Analysis, analyze
 from logscope.detectors import SERVER_LEVEL
 from logscope.flows import FlowOptions
-from logscope.report import build_report
+from logscope.report.json_report import build_report
 
 from .conftest import ROOT, SAMPLES, physical_lines, run_cli, validate_report
 from .test_flows import GEN
@@ -368,7 +368,7 @@ def test_every_edge_has_a_name_a_fix_and_a_place_in_the_schema() -> None:
 
     from logscope.detectors import edges, fixes
     from logscope.formats import jsonlines, text
-    from logscope.report import report_schema
+    from logscope.report.json_report import report_schema
 
     named = {f.traits.edge for f in text.presets().values() if f.traits.edge}
     named |= {spec["edge"] for spec in jsonlines.flavours().values()}

@@ -14,7 +14,7 @@ import pytest
 from logscope import FormatChoice
 from logscope.analysis import Analysis, analyze
 from logscope.detectors import SERVER_LEVEL
-from logscope.report import build_report
+from logscope.report.json_report import build_report
 
 from .conftest import SAMPLES, run_cli, validate_report
 

@@ -29,7 +29,7 @@ from logscope.analysis import analyze, diagnose
 from logscope.errors import FormatError, InputError
 from logscope.formats import FormatChoice
 from logscope.ingest import MAX_REJECTED_SAMPLES, read_logs
-from logscope.report import build_report
+from logscope.report.json_report import build_report
 from logscope.schema import CANONICAL
 
 from .conftest import SAMPLES, physical_lines, run_cli, same_report, validate_report
@@ -440,7 +440,7 @@ def test_one_abusive_client_costs_its_aggregates_not_its_requests(tmp_path: Path
     """200,000 requests on 100,000 distinct endpoint paths from one client: its lists in the report stay capped."""
     from logscope.detectors import MAX_EVIDENCE
     from logscope.flows import MAX_PATHS
-    from logscope.html_report import MAX_ATTEMPTS_SHOWN, render_html
+    from logscope.report.html_report import MAX_ATTEMPTS_SHOWN, render_html
 
     log = tmp_path / "access.log"
     lines = []
@@ -467,7 +467,7 @@ def test_one_abusive_client_costs_its_aggregates_not_its_requests(tmp_path: Path
 def test_one_user_agent_per_client_lists_a_capped_inventory(tmp_path: Path) -> None:
     """Issue 24, item 11: 1,500 MCP clients, each its own product (`tool<n>/1.<n>`), make 1,500 architectures:
     the report counts them all and lists the first LISTED_ARCHITECTURES, the terminal says how many more."""
-    from logscope.report import LISTED_ARCHITECTURES
+    from logscope.report.json_report import LISTED_ARCHITECTURES
 
     log = tmp_path / "access.log"
     start = datetime(2026, 5, 1, tzinfo=UTC)

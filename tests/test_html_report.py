@@ -145,7 +145,7 @@ def test_the_pictures_come_first_and_tell_the_seed_story(tmp_path: Path) -> None
         assert timeline.locator(".main-svg").count() > 0
         labels = timeline.locator(".ytick text").all_text_contents()
         assert len(labels) == 2 and any("54.67.34.241" in t and "POST /mcp/sse 301 → GET /mcp/sse 400" in t for t in labels)
-        from logscope.html_report import MAX_ATTEMPTS_SHOWN
+        from logscope.report.html_report import MAX_ATTEMPTS_SHOWN
 
         points = page.evaluate("document.getElementById('chart-timeline').data[0].x.length")
         assert points == min(957, MAX_ATTEMPTS_SHOWN) + 152  # every failed attempt, up to the cap per client

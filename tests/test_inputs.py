@@ -417,7 +417,7 @@ def test_blocks_split_a_file_into_the_same_lines_at_any_size(tmp_path: Path, see
     invalid UTF-8 was replaced are those of reading it whole."""
     import random
 
-    from logscope.sources import Source, iter_blocks
+    from logscope.runners.sources import Source, iter_blocks
 
     rng = random.Random(seed)
     # (A file that itself starts with gzip's magic is read as gzip, by design: it starts with a line.)

@@ -18,10 +18,10 @@ import polars as pl
 import pytest
 
 from logscope.analysis import analyze, diagnose
-from logscope.convert import write_store
 from logscope.flows import client_id
 from logscope.ingest import read_logs
-from logscope.report import build_report
+from logscope.report.json_report import build_report
+from logscope.runners.convert import write_store
 
 from .conftest import same_report
 

@@ -73,11 +73,39 @@ def test_the_cycle_check_finds_a_cycle() -> None:
 
 
 def test_the_folders_show_the_plan() -> None:
-    """Where a format, a detector, a rule, an executor or a report lives, from names alone."""
-    for folder in ("ingest", "formats", "detectors", "inventory", "executors", "live", "data"):
-        assert (PACKAGE / folder).is_dir(), folder
-    for module in ("flows.py", "shards.py", "analysis.py", "report.py", "html_report.py", "convert.py", "cli.py", "schema.py"):
+    """Where a format, a detector, a rule, an executor or a report lives, from names alone: the pipeline's
+    folders (ingest -> flows -> detectors -> inventory -> report), the runners, and the commands' own."""
+    for folder in ("formats", "ingest", "flows", "detectors", "inventory", "report", "runners", "live", "check", "data"):
+        assert (PACKAGE / folder / "__init__.py").is_file() or folder == "data", folder
+    for module in ("flows/rules.py", "runners/executors.py", "runners/shards.py", "runners/convert.py", "report/html_report.py"):
         assert (PACKAGE / module).is_file(), module
-    # `logscope convert` lives in convert.py; the parsers' field helpers beside the formats.
-    assert "def convert_logs" in (PACKAGE / "convert.py").read_text()
+    # Only the chaining, the CLI and shared helpers lie flat.
+    flat = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert flat == sorted(
+        [
+            "__init__.py",
+            "__main__.py",
+            "analysis.py",
+            "choices.py",
+            "cli.py",
+            "errors.py",
+            "privacy.py",
+            "schema.py",
+            "timestamps.py",
+            "version.py",
+        ]
+    ), flat
+    assert "def convert_logs" in (PACKAGE / "runners" / "convert.py").read_text()
     assert (PACKAGE / "formats" / "fields.py").is_file()
+
+
+def test_no_rule_of_an_attempt_is_written_outside_the_rules_module() -> None:
+    """The deciding status, success and the gap test appear in flows/rules.py only (issue 27): the carry and
+    the sessionizer call the rules."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "rules.py":
+            continue
+        text = path.read_text("utf-8")
+        assert 'filter(is_ep & (pl.col("method") == "POST"))' not in text, path
+        assert ".dt.total_microseconds() <= gap" not in text and ".dt.total_microseconds() > gap" not in text, path
+        assert 'pl.col("deciding_status").is_between(200, 299)' not in text, path

@@ -210,7 +210,7 @@ def test_npm_upstream_status_list_kept_as_text(realdata: Path) -> None:
 def test_real_log_diagnosis_calls_nobody_stuck(realdata: Path, name: str) -> None:
     """None of these servers speaks MCP: every client is `not-mcp`, and the report matches its schema."""
     from logscope.analysis import analyze
-    from logscope.report import build_report
+    from logscope.report.json_report import build_report
 
     from .conftest import validate_report
 

@@ -12,9 +12,9 @@ from rich.console import Console
 
 from logscope import build_report, read_logs
 from logscope.analysis import diagnose
-from logscope.html_report import render_html
-from logscope.report import ClientTable, clients_where, write_json
-from logscope.terminal import print_summary
+from logscope.report.html_report import render_html
+from logscope.report.json_report import ClientTable, clients_where, write_json
+from logscope.report.terminal import print_summary
 
 from .conftest import SAMPLES, validate_report
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from logscope import shards as shards_module
 from logscope.analysis import analyze
 from logscope.flows import FlowOptions
 from logscope.ingest import read_logs
-from logscope.report import build_report
-from logscope.shards import SHARD_BYTES, WHOLE_BYTES, automatic_shards
-from logscope.sources import ReadBudget, TooLargeToReadWhole
+from logscope.report.json_report import build_report
+from logscope.runners import shards as shards_module
+from logscope.runners.shards import SHARD_BYTES, WHOLE_BYTES, automatic_shards
+from logscope.runners.sources import ReadBudget, TooLargeToReadWhole
 
 from .conftest import REALDATA, SAMPLES, run_cli, same_report, validate_report
 
@@ -184,7 +184,7 @@ def test_gzip_and_several_inputs_in_shards(tmp_path: Path) -> None:
 
 def test_html_report_in_shards_is_the_same_page(tmp_path: Path) -> None:
     """The HTML report reads attempts and the stuck clients' requests back from the shards: same page."""
-    from logscope.html_report import write_html
+    from logscope.report.html_report import write_html
 
     pages = []
     for shards in (1, 4):
@@ -196,8 +196,8 @@ def test_html_report_in_shards_is_the_same_page(tmp_path: Path) -> None:
 
 def test_no_request_at_all_in_shards(tmp_path: Path) -> None:
     """Every line rejected: no shard gets a client, and the report says so as reading whole does."""
-    from logscope.convert import write_store
     from logscope.ingest import Ingest, InputReport
+    from logscope.runners.convert import write_store
     from logscope.schema import empty_frame
 
     store = write_store(Ingest(empty_frame(), [InputReport(path="x.log", format="nginx", lines=3, rejected=3)]), tmp_path / "store")
@@ -209,7 +209,7 @@ def test_no_request_at_all_in_shards(tmp_path: Path) -> None:
 def test_converted_store_in_shards(tmp_path: Path) -> None:
     """A store converted block by block (nginx and Caddy files, each with its own extra columns) is dealt
     to the shards in batches and put back in input order: the report of the logs themselves."""
-    from logscope.convert import convert_logs
+    from logscope.runners.convert import convert_logs
 
     rows, _ = convert_logs([str(p) for p in SEED_LOGS], tmp_path / "store")
     whole = build_report(analyze(SEED_LOGS))

@@ -1,6 +1,6 @@
 """Text from a log never acts on the terminal (issue 24, items 13 and 14): escape sequences (ESC, OSC 8 hyperlinks,
 C1 controls), Unicode bidirectional controls and rich markup in a User-Agent reach `analyze`, `compare` and `watch`
-as inert text, through one escaping path (logscope.terminal.plain and clean), on a pipe and on a pseudo-terminal."""
+as inert text, through one escaping path (logscope.report.terminal.plain and clean), on a pipe and on a pseudo-terminal."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from logscope.formats import FormatChoice
 from logscope.live import LiveState, Tracker, Watch, WatchOptions
 from logscope.live.follow import Follower
 from logscope.live.sinks import JsonLines, Metrics, Webhook
-from logscope.sources import lines_block
+from logscope.runners.sources import lines_block
 
 from .conftest import ROOT, SAMPLES
 

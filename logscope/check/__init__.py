@@ -108,7 +108,7 @@ def check(urls: list[str], options: CheckOptions | None = None) -> CheckResult:
 
 def check_json(result: CheckResult) -> dict[str, Any]:
     """The check as JSON (data/check.schema.json): per URL its findings (the report's layout), facts and exchanges."""
-    from ..report import finding_json
+    from ..report.json_report import finding_json
     from ..version import __version__
 
     return {

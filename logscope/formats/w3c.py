@@ -20,8 +20,8 @@ from urllib.parse import unquote
 
 import polars as pl
 
+from ..runners.sources import Block
 from ..schema import OK, RAW, REASON, RECORD
-from ..sources import Block
 from .traits import Traits, traits_from
 from .variables import canonical_from_variables, logged_columns
 

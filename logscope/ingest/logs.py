@@ -19,8 +19,8 @@ from ..formats.containers import Container
 from ..formats.fields import redact_frame, redact_text
 from ..formats.jsonlines import NOT_JSON
 from ..formats.records import name_records
+from ..runners.sources import BLOCK_BYTES, Block, ReadBudget, Source, expand_inputs, iter_blocks, iter_range, read_ahead
 from ..schema import CANONICAL, OK, RAW, REASON, RECORD, REDACTED_COLUMNS, conform, per_distinct
-from ..sources import BLOCK_BYTES, Block, ReadBudget, Source, expand_inputs, iter_blocks, iter_range, read_ahead
 from .result import Ingest, InputReport, ProgressHook, RejectedLine, merge_in_time_order
 from .stores import is_store, read_store
 
@@ -246,7 +246,7 @@ def read_logs(
 
     Raises `InputError` (one line, naming the input) for missing, unreadable, truncated, empty or
     unrecognised inputs. An empty input among others with data is reported, not fatal. With a `budget`,
-    compressed inputs that read as more than it raise `TooLargeToReadWhole` (logscope.shards.whole_read_budget).
+    compressed inputs that read as more than it raise `TooLargeToReadWhole` (logscope.runners.shards.whole_read_budget).
     """
     specs: Iterable[str | Path] = [inputs] if isinstance(inputs, (str, Path)) else inputs
     specs = [str(s) for s in specs]

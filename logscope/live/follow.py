@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError
-from ..sources import COMPRESSIONS, STDIN, Block, compression_of, lines_block
+from ..runners.sources import COMPRESSIONS, STDIN, Block, compression_of, lines_block
 
 MAX_READ = 16 << 20  # bytes read from one file per poll: a replay catches up in steps of this
 #: Seconds a rotated file goes on being read after it last grew (fluent-bit's `rotate_wait` is 5 s too).

@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import LogscopeError
-from ..terminal import clean, plain
+from ..report.terminal import clean, plain
 from .events import Event
 from .state import LiveState
 

@@ -44,8 +44,8 @@ from ..flows import (
 )
 from ..formats import FormatChoice
 from ..ingest import Ingest, InputParser, InputReport, log_order
+from ..runners.sources import Block
 from ..schema import RAW, RECORD, empty_frame
-from ..sources import Block
 from .carry import MAX_FOLD_LAG, carry_into, empty_carry, fold, fold_tallies
 
 SAMPLE_LINES = 50  # lines a new input's format is detected from (its first non-blank ones)

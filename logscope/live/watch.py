@@ -24,7 +24,7 @@ from ..errors import InputError, LogscopeError
 from ..flows import FlowOptions
 from ..formats import FormatChoice
 from ..privacy import anonymize_key, anonymize_requests
-from ..sources import STDIN
+from ..runners.sources import STDIN
 from ..timestamps import iso
 from .events import Event, Tracker
 from .follow import Follower

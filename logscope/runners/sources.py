@@ -24,8 +24,8 @@ from typing import BinaryIO
 
 import polars as pl
 
-from .errors import InputError
-from .schema import RAW
+from ..errors import InputError
+from ..schema import RAW
 
 #: Bytes per block. Large enough that Polars' per-call overhead vanishes, small enough to bound memory.
 BLOCK_BYTES = 32 << 20

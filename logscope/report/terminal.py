@@ -13,7 +13,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .report import clients_where
+from .json_report import clients_where
 
 #: C0 and C1 controls (escape sequences start with them), and the Unicode bidirectional controls, which reorder what
 #: a terminal shows (`abc\u202egnp.exe` reads as `abcexe.png`): none of them reaches the terminal from a log.

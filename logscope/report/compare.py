@@ -14,12 +14,12 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .detectors import SEVERITIES
-from .version import __version__
+from ..detectors import SEVERITIES
+from ..version import __version__
 
 if TYPE_CHECKING:
-    from .flows import FlowOptions
-    from .formats import FormatChoice
+    from ..flows import FlowOptions
+    from ..formats import FormatChoice
 
 SCHEMA_VERSION = 1
 #: How good an outcome is, for "better" and "worse".
@@ -127,8 +127,8 @@ def read_report(path: Path) -> dict[str, Any] | None:
 @cache
 def compare_inputs(before: str, after: str, choice: FormatChoice, options: FlowOptions) -> dict[str, Any]:
     """`logscope compare`: each side a JSON report (read back) or logs, a glob or a store (analysed here)."""
-    from .analysis import analyze
-    from .report import build_report
+    from ..analysis import analyze
+    from .json_report import build_report
 
     sides = []
     for spec in (before, after):

@@ -21,17 +21,17 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import InputError
-from .executors import InProcess, executor_for
-from .flows import FlowOptions
-from .formats import FormatChoice
-from .ingest import (
+from ..errors import InputError
+from ..flows import FlowOptions
+from ..formats import FormatChoice
+from ..ingest import (
     Ingest,
     InputReport,
     ProgressHook,
     parse_inputs,
 )
-from .ingest.stores import MANIFEST, NULL_DAY, STORE_VERSION, is_store
+from ..ingest.stores import MANIFEST, NULL_DAY, STORE_VERSION, is_store
+from .executors import InProcess, executor_for
 from .shards import MAX_SHARDS, Inputs, ParseJob, Written, client_partition, parse_on, shard_of
 from .sources import BLOCK_BYTES, expand_inputs
 

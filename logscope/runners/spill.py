@@ -15,7 +15,7 @@ import uuid
 import weakref
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 from .sources import URL
 
 
@@ -27,7 +27,7 @@ def is_url(location: str | Path) -> bool:
 
 def check_spill_dir(location: str | None) -> None:
     """--spill-dir: a URL is taken as given (its store says what is wrong when written); a local one must exist."""
-    from .errors import LogscopeError
+    from ..errors import LogscopeError
 
     if location is not None and not is_url(location) and not Path(local(location)).is_dir():
         raise LogscopeError(f"--spill-dir {location}: not a directory")

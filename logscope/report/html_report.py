@@ -19,12 +19,12 @@ import plotly.offline
 import polars as pl
 from jinja2 import Environment, select_autoescape
 
-from .analysis import Analysis
-from .detectors import SERVER_LEVEL, SEVERITIES
-from .flows import STATUS_CLASSES
-from .flows.rules import followed_within
-from .report import client_frame, clients_where
-from .timestamps import iso
+from ..analysis import Analysis
+from ..detectors import SERVER_LEVEL, SEVERITIES
+from ..flows import STATUS_CLASSES
+from ..flows.rules import followed_within
+from ..timestamps import iso
+from .json_report import client_frame, clients_where
 
 MAX_CLIENTS = 100_000  # MCP clients in the page's table (paged, filtered and sorted in the browser)
 MAX_ARCHITECTURES = 300
@@ -233,7 +233,7 @@ def _redirect_picture(analysis: Analysis, layout: dict[str, Any]) -> str | None:
 
 def _redirects_followed(requests: pl.DataFrame, gap_s: float) -> pl.DataFrame:
     """(method and code, what followed, count) of one frame of annotated requests (`next_seq` indexes it)."""
-    from .flows import location_path, neighbours
+    from ..flows import location_path, neighbours
 
     redirected = requests.filter(pl.col("status").is_in(REDIRECT_CODES) & (pl.col("scheme_eff") == "http"))
     rows = neighbours(redirected, requests, "next", ["method", "path", "ts"])

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 import polars as pl
 
-from .timestamps import iso, iso_expr
-from .version import __version__
+from ..timestamps import iso, iso_expr
+from ..version import __version__
 
 if TYPE_CHECKING:
-    from .analysis import Analysis
-    from .detectors import Finding
-    from .ingest import Ingest
+    from ..analysis import Analysis
+    from ..detectors import Finding
+    from ..ingest import Ingest
 
 SCHEMA_VERSION = 1
 OUTCOME_ORDER = {"stuck": 0, "failing": 1, "degraded": 2, "connected": 3, "not-mcp": 4}
@@ -50,7 +50,7 @@ def report_schema() -> dict[str, Any]:
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
-    from .detectors import short_fix
+    from ..detectors import short_fix
 
     return {
         "code": f.code,
@@ -187,7 +187,7 @@ LISTED_ARCHITECTURES = 1000
 
 
 def architecture_rows(analysis: Analysis) -> list[dict[str, Any]]:
-    from .inventory.architectures import OUTCOMES
+    from ..inventory.architectures import OUTCOMES
 
     out = []
     for a in analysis.architectures.head(LISTED_ARCHITECTURES).iter_rows(named=True):
@@ -213,7 +213,7 @@ def architecture_rows(analysis: Analysis) -> list[dict[str, Any]]:
 def build_report(analysis: Analysis | Ingest, *, clients: Literal["rows", "frame"] = "rows") -> dict[str, Any]:
     """The report document for an analysis (an `Ingest` is diagnosed first). Its clients are a list of
     dicts, or with `clients="frame"` a `ClientTable` that `write_json` and the HTML report read as columns."""
-    from .analysis import Analysis, diagnose
+    from ..analysis import Analysis, diagnose
 
     if not isinstance(analysis, Analysis):
         analysis = diagnose(analysis)
@@ -243,7 +243,7 @@ def build_report(analysis: Analysis | Ingest, *, clients: Literal["rows", "frame
 
 def _edge(analysis: Analysis) -> dict[str, Any]:
     """The edge in front of the server that wrote the logs, where they name one."""
-    from .detectors import edge_name
+    from ..detectors import edge_name
 
     found = [str(r.format_detail["edge"]) for r in analysis.ingest.inputs if r.format_detail.get("edge")]
     if not found:

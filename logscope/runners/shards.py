@@ -24,9 +24,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .detectors import Context, Finding, describe_all, select_all
-from .executors import Executor, InProcess
-from .flows import (
+from ..detectors import Context, Finding, describe_all, select_all
+from ..flows import (
     FlowOptions,
     Flows,
     RedirectCounts,
@@ -38,8 +37,8 @@ from .flows import (
     server_transport,
     transport_facts,
 )
-from .formats import FormatChoice, LogFormat
-from .ingest import (
+from ..formats import FormatChoice, LogFormat
+from ..ingest import (
     MAX_REJECTED_SAMPLES,
     Ingest,
     InputParser,
@@ -55,7 +54,8 @@ from .ingest import (
     read_input,
     read_range,
 )
-from .schema import empty_frame
+from ..schema import empty_frame
+from .executors import Executor, InProcess
 from .sources import (
     BLOCK_BYTES,
     COMPRESSION_RATIO,
@@ -87,7 +87,7 @@ def automatic_shards(specs: Sequence[str], ratio: float = COMPRESSION_RATIO) -> 
 
 def planned_bytes(specs: Sequence[str], ratio: float = COMPRESSION_RATIO) -> dict[str, tuple[int, bool]]:
     """Per input, the bytes it is expected to read as, and whether that is a guess (it is compressed)."""
-    from .ingest.stores import is_store, stored_requests
+    from ..ingest.stores import is_store, stored_requests
 
     planned = {}
     for spec in specs:
@@ -253,7 +253,7 @@ def _shards_of(
     progress: ProgressHook | None,
     executor: Executor,
 ) -> tuple[_ShardWriter, list[InputReport]]:
-    from .ingest.stores import is_store, read_manifest, read_manifest_fields, store_batches
+    from ..ingest.stores import is_store, read_manifest, read_manifest_fields, store_batches
 
     writer = _ShardWriter(join(root, "parsed"), shards, shard_of(options, shards))
     if len(specs) == 1 and is_store(Path(specs[0])):
@@ -285,7 +285,7 @@ def _shards_of(
 def store_partitions(path: Path, options: FlowOptions) -> int | None:
     """How many client partitions a store was written in, when they are shards for these options (the
     same hash of the same address: not with --trust-forwarded, whose address differs); else None."""
-    from .ingest.stores import is_store, read_manifest_fields
+    from ..ingest.stores import is_store, read_manifest_fields
 
     if options.trust_forwarded or not is_store(path):
         return None
