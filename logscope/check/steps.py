@@ -19,10 +19,10 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ..detectors.redirects import METHOD_CHANGING as DOWNGRADING
-from ..detectors.redirects import REDIRECTS
 from ..detectors.registry import Evidence, Finding, server_fixes
 from ..detectors.security import INCLUDE_SUBDOMAINS, MAX_AGE, ONE_DAY, ONE_YEAR
 from ..detectors.statuses import REFUSALS
+from ..flows import REDIRECTS
 from ..version import __version__
 from .exchange import Exchange, Prober
 

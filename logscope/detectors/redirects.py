@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..flows import location_path
+from ..flows import REDIRECTS, location_path
 from ..flows.rules import followed_within
 from .registry import Context, Finding, detector, edge_name, edges
 
 METHOD_CHANGING = [301, 302, 303]
-REDIRECTS = [301, 302, 303, 307, 308]
 
 
 def _codes(tally: pl.DataFrame, column: str = "status") -> str:
