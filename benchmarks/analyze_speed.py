@@ -4,6 +4,7 @@
     python benchmarks/analyze_speed.py                       # 1M, 2M and 10M lines, nginx combined and Caddy JSON
     python benchmarks/analyze_speed.py --sizes 1000000 --formats nginx
     python benchmarks/analyze_speed.py --lines-per-shard 1000000   # read in shards: memory bounded by a shard
+    python benchmarks/analyze_speed.py --sizes 1000000,2000000 --formats nginx,caddy,alb,cloudflare --repeat 3
 
 For each size and format it writes benchmarks/data/mcp-<format>-<N>.log once (realistic MCP traffic:
 many clients and sessions, HTTP->HTTPS redirect loops, a few stuck clients, browsers and scanners), runs
@@ -11,7 +12,9 @@ the installed `logscope analyze FILE --json … --html …` under /usr/bin/time 
 is missing), the file read once beforehand so that no tool pays for the disk, and prints wall time,
 lines per second and peak memory. When Debian's goaccess is installed
 it also runs `goaccess FILE --log-format=COMBINED -o report.html` on the nginx file and prints the ratio;
-when it is not, it says so. Files over 2 GiB are read in shards (logscope's default, printed);
+when it is not, it says so. Where the duckdb package is installed, an expert's ad-hoc DuckDB query over the same
+file (parse, then per client its requests, failures and first time) runs beside them; `--repeat N` alternates the
+tools N times and prints medians. Files over 2 GiB are read in shards (logscope's default, printed);
 `--lines-per-shard` sets `--shards` for every size, to show memory bounded by a shard. Other sizes than
 the default ones work too (`--sizes 30000000`). Not a test: it prints figures.
 """
@@ -226,6 +229,41 @@ def write_caddy(path: Path, lines: int) -> None:
     write_lines(path, (caddy_line(*record) for record in islice(traffic(lines), lines)))
 
 
+def _edge_writer(kind: str):
+    """ALB text or Cloudflare Logpush JSON lines of the same traffic, as sample_logs/generate.py writes each edge."""
+    sys.path.insert(0, str(HERE.parent / "sample_logs"))
+    import generate
+
+    line = {"alb": generate.alb_line, "cloudflare": generate.cloudflare_line}[kind]
+
+    def write(path: Path, lines: int) -> None:
+        records = islice(traffic(lines), lines)
+        write_lines(
+            path, (line(generate.Request(ts, ip, m, t, st, ua, https, size, d)) + "\n" for ts, ip, m, t, st, size, d, ua, https in records)
+        )
+
+    return write
+
+
+#: An expert's ad-hoc query with DuckDB over the same file: parse the fields a per-client summary needs, then per
+#: client its requests, its failures (4xx/5xx) and its first time. What logscope does (and much more) in one query.
+DUCKDB_QUERIES = {
+    "nginx": r"""
+        with lines as (select regexp_extract(line, '^(\S+) \S+ \S+ \[([^\]]+)\] "(\S+) (\S+) [^"]*" (\d{3}) \S+ "[^"]*" "([^"]*)"',
+                                             ['ip', 'time', 'method', 'path', 'status', 'ua']) as f
+                       from read_csv('{path}', columns={'line': 'VARCHAR'}, delim='\x01', quote='', escape='', header=false))
+        select f.ip, f.ua, count(*) as requests, count(*) filter (where f.status >= '400') as failures, min(f.time) as first
+        from lines group by all""",
+    "caddy": """
+        select request.remote_ip as ip, request.headers."User-Agent"[1] as ua, count(*) as requests,
+               count(*) filter (where status >= 400) as failures, min(ts) as first
+        from read_json('{path}', format='newline_delimited', columns={ts: 'DOUBLE', status: 'INTEGER',
+             request: 'STRUCT(remote_ip VARCHAR, method VARCHAR, uri VARCHAR, headers STRUCT("User-Agent" VARCHAR[]))'})
+        group by all""",
+}
+DUCKDB_RUN = "import duckdb, sys; print(duckdb.sql(sys.argv[1]).to_arrow_table().num_rows)"
+
+
 def write_website_nginx(path: Path, lines: int) -> None:
     write_lines(path, (nginx_line(*record) for record in islice(website_traffic(lines), lines)))
 
@@ -268,6 +306,8 @@ def main() -> None:
         "--website-sizes", default="2000000", help="sizes of the realistic mix (95%% a website's own traffic, 5%% MCP), nginx; 0: none"
     )
     parser.add_argument("--goaccess-max", type=int, default=2_000_000, help="run GoAccess on files up to this many lines")
+    parser.add_argument("--skip-duckdb", action="store_true", help="do not run the DuckDB ad-hoc query beside logscope")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each tool, alternating; medians are printed")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     logscope = shutil.which("logscope", path=str(Path(sys.executable).parent)) or "logscope"
@@ -286,9 +326,17 @@ def main() -> None:
     walls: dict[tuple[str, int], float] = {}
     peaks: dict[tuple[str, int], float] = {}
     ratios: dict[tuple[str, int], float] = {}
+    peers: dict[tuple[str, str, int], float] = {}
     runs = [(fmt, int(size)) for fmt in args.formats.split(",") for size in args.sizes.split(",")]
     runs += [("website", int(size)) for size in args.website_sizes.split(",") if int(size)]
-    writers = {"nginx": write_nginx, "caddy": write_caddy, "website": write_website_nginx}
+    writers = {
+        "nginx": write_nginx,
+        "caddy": write_caddy,
+        "website": write_website_nginx,
+        "alb": _edge_writer("alb"),
+        "cloudflare": _edge_writer("cloudflare"),
+    }
+    duckdb_ok = not args.skip_duckdb and subprocess.run([sys.executable, "-c", "import duckdb"], capture_output=True).returncode == 0
     for fmt, size in runs:
         if True:
             path = DATA / (f"website-nginx-{size}.log" if fmt == "website" else f"mcp-{fmt}-{size}.log")
@@ -301,28 +349,29 @@ def main() -> None:
             warm(path)
             shards = -(-size // args.lines_per_shard) if args.lines_per_shard else automatic_shards([str(path)])
             sharding = ["--shards", str(shards)] if args.lines_per_shard else []
-            wall, peak = measure(
-                [
-                    logscope,
-                    "analyze",
-                    str(path),
-                    "--quiet",
-                    "--json",
-                    str(out / "report.json"),
-                    "--html",
-                    str(out / "report.html"),
-                    *sharding,
-                ]
-            )
-            walls[fmt, size], peaks[fmt, size] = wall, peak
-            line = f"{fmt:>7} {size:>11,} lines: logscope analyze {wall:7.2f} s = {size / wall:>11,.0f} lines/s, peak RSS {peak:7,.0f} MiB"
-            line += f", {shards} shards" if shards > 1 else ""
+            command = [logscope, "analyze", str(path), "--quiet", "--json", str(out / "report.json"), "--html", str(out / "report.html")]
+            tools = {"logscope": [*command, *sharding]}
             if goaccess and fmt in ("nginx", "website") and size <= args.goaccess_max:
-                warm(path)
-                g_wall, g_peak = measure([goaccess, str(path), "--log-format=COMBINED", "-o", str(out / "goaccess.html")])
-                ratios[fmt, size] = g_wall / wall
-                line += f"; goaccess {g_wall:.2f} s, peak {g_peak:,.0f} MiB; logscope is {g_wall / wall:.1f}x faster"
-            print(line, flush=True)
+                tools["goaccess"] = [goaccess, str(path), "--log-format=COMBINED", "-o", str(out / "goaccess.html")]
+            if duckdb_ok and fmt in DUCKDB_QUERIES and size <= args.goaccess_max:
+                tools["duckdb"] = [sys.executable, "-c", DUCKDB_RUN, DUCKDB_QUERIES[fmt].replace("{path}", str(path))]
+            runs_of: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
+            for _ in range(args.repeat):  # alternating, so that the machine's drift falls on every tool alike
+                for name, argv in tools.items():
+                    warm(path)
+                    runs_of[name].append(measure(argv))
+            wall, peak = median(runs_of["logscope"])
+            walls[fmt, size], peaks[fmt, size] = wall, peak
+            line = f"{fmt:>10} {size:>11,} lines: logscope analyze {wall:7.2f} s = {size / wall:>11,.0f} lines/s, peak RSS {peak:7,.0f} MiB"
+            line += f", {shards} shards" if shards > 1 else ""
+            for name in ("goaccess", "duckdb"):
+                if name in runs_of:
+                    p_wall, p_peak = median(runs_of[name])
+                    peers[name, fmt, size] = p_wall
+                    line += f"; {name} {p_wall:.2f} s, peak {p_peak:,.0f} MiB (logscope / {name}: {wall / p_wall:.2f})"
+            if "goaccess" in runs_of:
+                ratios[fmt, size] = peers["goaccess", fmt, size] / wall
+            print(line + (f"  [median of {args.repeat}]" if args.repeat > 1 else ""), flush=True)
     for fmt in args.formats.split(","):
         sizes = sorted(size for f, size in walls if f == fmt)
         if len(sizes) > 1:
@@ -330,6 +379,7 @@ def main() -> None:
             growth = walls[fmt, large] / walls[fmt, small]
             print(f"{fmt:>7} growth {small:,} -> {large:,} lines ({large / small:.0f}x the lines): {growth:.1f}x the time")
     print_targets(walls, peaks, ratios)
+    print_third_pass(walls, peaks, ratios, peers)
     print_startup()
 
 
@@ -357,6 +407,37 @@ def print_targets(walls: dict[tuple[str, int], float], peaks: dict[tuple[str, in
         if ("nginx", 1_000_000) in walls:
             g = w / walls["nginx", 1_000_000]
             print(f"  1M -> 10M lines: {g:.1f}x the time (target at most 11x): {verdict(g <= 11)}")
+
+
+def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median wall time of some runs, with the peak memory of that run."""
+    return sorted(runs)[len(runs) // 2]
+
+
+def print_third_pass(
+    walls: dict[tuple[str, int], float], peaks: dict[tuple[str, int], float], ratios: dict[tuple[str, int], float], peers: dict
+) -> None:
+    """Issue 28's targets, from the runs above (each one skipped when its runs were not made)."""
+    print("targets (issue 28):")
+    if ("caddy", 1_000_000) in walls:
+        w = walls["caddy", 1_000_000]
+        print(f"  Caddy JSON, 1M lines: {w:.2f} s (target 2.2 s): {'met' if w <= 2.2 else 'MISSED'}")
+    nginx = max((size for fmt, size in walls if fmt == "nginx" and size <= 3_000_000), default=None)
+    if nginx and ("duckdb", "nginx", nginx) in peers:
+        r = walls["nginx", nginx] / peers["duckdb", "nginx", nginx]
+        print(f"  nginx, {nginx:,} lines: logscope / DuckDB ad-hoc {r:.2f} (target at most 1.0): {'met' if r <= 1.0 else 'MISSED'}")
+    if nginx and ("nginx", nginx) in ratios:
+        r = ratios["nginx", nginx]
+        print(f"  nginx, {nginx:,} lines: {r:.1f}x GoAccess (target at least 6x): {'met' if r >= 6 else 'MISSED'}")
+    if ("nginx", 10_000_000) in walls:
+        w, m = walls["nginx", 10_000_000], peaks["nginx", 10_000_000]
+        print(f"  10M lines: {w:.1f} s, peak {m:,.0f} MiB (target 10 s, 2 GB): {'met' if w <= 10 and m <= 2000 else 'MISSED'}")
+    for edge in ("alb", "cloudflare"):
+        for size in sorted(size for fmt, size in walls if fmt == edge):
+            if ("nginx", size) in walls:
+                mine, theirs = size / walls[edge, size], size / walls["nginx", size]
+                verdict = "met" if mine >= theirs else "MISSED"
+                print(f"  {edge}, {size:,} lines: {mine:,.0f} lines/s, nginx {theirs:,.0f} (target at least nginx's): {verdict}")
 
 
 def print_startup() -> None:
