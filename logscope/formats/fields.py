@@ -42,8 +42,13 @@ def parse_iso8601(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
     """ISO 8601 and its common relatives (`Z`, offsets with or without colon, nanoseconds, a space
     instead of `T`, Caddy's `2025/04/19 23:57:09.241`). Times without an offset are read in `naive_tz`.
     """
+    # The usual form, UTC with `Z` (the edges, Traefik, Go programs), read directly: only what it does not
+    # read takes the normalising regexes below (a null skips them), a fifth of the time on ALB's logs.
+    usual = expr.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
     norm = (
-        expr.str.strip_chars()
+        pl.when(usual.is_null())
+        .then(expr)
+        .str.strip_chars()
         .str.replace(r"^(\d{4})/(\d{2})/(\d{2})[ T]", "${1}-${2}-${3}T")
         .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
         .str.replace(r"[Zz]$", "+00:00")
@@ -54,7 +59,7 @@ def parse_iso8601(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
     naive = norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone(
         naive_tz, ambiguous="earliest", non_existent="null"
     )
-    return pl.coalesce(aware.dt.convert_time_zone("UTC"), naive.dt.convert_time_zone("UTC"))
+    return pl.coalesce(usual, aware.dt.convert_time_zone("UTC"), naive.dt.convert_time_zone("UTC"))
 
 
 def parse_epoch(expr: pl.Expr, unit_seconds: float = 1.0) -> pl.Expr:

@@ -204,9 +204,9 @@ _URL_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 def _times(present: set[str], naive_tz: str, traits: Traits) -> list[pl.Expr]:
     times = []
     if "time_end" in present and traits.time_is == "end":  # both ends logged, the line ordered at its end (AWS ALB)
-        times.append(cv.parse_any_time(pl.col("time_end"), naive_tz))
+        times.append(pl.col("_parsed_time_end"))
     if "time_start" in present:
-        times.append(cv.parse_any_time(pl.col("time_start"), naive_tz))
+        times.append(pl.col("_parsed_time_start"))
     if "time_local" in present:
         times.append(cv.parse_time_local(pl.col("time_local")))
     if "time_iso8601" in present:
@@ -218,7 +218,7 @@ def _times(present: set[str], naive_tz: str, traits: Traits) -> list[pl.Expr]:
     if "time_haproxy" in present:
         times.append(cv.parse_haproxy_time(pl.col("time_haproxy"), naive_tz))
     if "time_end" in present:
-        times.append(cv.parse_any_time(pl.col("time_end"), naive_tz))
+        times.append(pl.col("_parsed_time_end"))
     return times
 
 
@@ -239,8 +239,7 @@ def _durations(present: set[str]) -> list[pl.Expr]:
     ]
     if "time_start" in present and "time_end" in present:
         # A log that stamps both ends (AWS ALB, Cloudflare): the request took the time between them.
-        start, end = cv.parse_any_time(pl.col("time_start")), cv.parse_any_time(pl.col("time_end"))
-        durations.append((end - start).dt.total_microseconds() / 1e6)
+        durations.append((pl.col("_parsed_time_end") - pl.col("_parsed_time_start")).dt.total_microseconds() / 1e6)
     return durations
 
 
@@ -298,6 +297,10 @@ def canonical_from_variables(
         lf = lf.with_columns(cv.split_target(target).alias("_target"))
         path_of, query_of = pl.col("_target").struct.field("field_0"), pl.col("_target").struct.field("field_1")
 
+    # A log that stamps both ends (AWS ALB, Cloudflare) reads each end for the time and for the duration: parsed once.
+    ends = [v for v in ("time_start", "time_end") if v in present]
+    if ends:
+        lf = lf.with_columns(cv.parse_any_time(pl.col(v), naive_tz).alias(f"_parsed_{v}") for v in ends)
     times = _times(present, naive_tz, traits)
     ts = cv.plausible(pl.coalesce(times) if len(times) > 1 else times[0]) if times else None
     args = _first(present, "args", "query_string")

@@ -353,22 +353,22 @@ def _facts_by_address(flows: Flows) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _outcomes(attempts: pl.DataFrame, clients: pl.DataFrame, stuck_after: int) -> pl.DataFrame:
-    """Each client's outcome from these attempts, by the spec's rules (flows.finish_clients), and the end of the
-    attempt that made it stuck."""
-    ordered = attempts.sort("client_id", "attempt")
-    weight, failed_row = pl.col("weight"), (~pl.col("success")).cast(pl.UInt32) * pl.col("weight")
-    failed_so_far = failed_row.cum_sum().over("client_id")
-    per = (
-        ordered.with_columns(failed_so_far.alias("_failed"))
+    """Each client's outcome from these attempts, by the rules (rules.attempt_counts, rules.outcome_rule), with
+    the end of the attempt that made it stuck and of its last success (what the events are stamped with)."""
+    counts = rules.attempt_counts(attempts).select(
+        "client_id", "attempts", pl.col("successful_attempts").alias("ok"), pl.col("failed_attempts").alias("failed")
+    )
+    failed_so_far = ((~pl.col("success")).cast(pl.UInt32) * pl.col("weight")).cum_sum().over("client_id")
+    moments = (
+        attempts.sort("client_id", "attempt")
+        .with_columns(failed_so_far.alias("_failed"))
         .group_by("client_id")
         .agg(
-            weight.sum().alias("attempts"),
-            weight.filter(pl.col("success")).sum().alias("ok"),
-            weight.filter(~pl.col("success")).sum().alias("failed"),
             pl.col("end").filter(pl.col("_failed") == stuck_after).min().alias("stuck_at"),
             pl.col("end").filter(pl.col("success")).max().alias("last_ok"),
         )
     )
+    per = counts.join(moments, on="client_id", how="left")
     outcome = outcome_rule(pl.col("ok"), pl.col("failed"), pl.col("attempts"), stuck_after)
     mcp = clients.filter(pl.col("outcome") != "not-mcp").select("client_id", "ip", "user_agent")
     return mcp.join(per.with_columns(outcome.alias("outcome")), on="client_id", how="inner")
