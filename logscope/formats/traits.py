@@ -42,6 +42,13 @@ class Traits:
     #: Lines the layout fits that are no request (Envoy's TCP connections): (what they are, conditions).
     non_request: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
 
+    @property
+    def reads(self) -> frozenset[str]:
+        """The variables the rules read (who answered, what is no request): a layout matches its other `_`
+        variables without capturing them."""
+        rules = (*self.answered, *self.non_request)
+        return frozenset(var for _, conditions in rules for condition in conditions for var, _ in condition)
+
     def describe(self, present: Iterable[str]) -> dict[str, object]:
         """What the report says of the edge, for a format with the variables `present`."""
         out: dict[str, object] = {}
