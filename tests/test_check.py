@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import jsonschema
 import pytest
@@ -72,6 +73,8 @@ ANSWERS: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/html": (200, {"Content-Type": "text/html"}, b"<html><body>Welcome</body></html>"),
     "/missing": (404, {"Content-Type": "text/plain"}, b"not found"),
     "/elsewhere": (301, {"Location": "https://mcp.elsewhere.example/mcp"}, b""),
+    # Headers, then no body: what the lab's Python SDK server once sent under load.
+    "/empty": (200, {"Content-Type": "text/event-stream"}, b""),
     "/hostile": (
         400,
         {"Content-Type": "application/json", "Server": "evil\x1b[2J"},
@@ -81,9 +84,17 @@ ANSWERS: dict[str, tuple[int, dict[str, str], bytes]] = {
 
 
 class Answers(BaseHTTPRequestHandler):
+    asked: ClassVar[dict[str, int]] = {}  # requests per HTTP method, path and JSON-RPC method
+
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+        body = self.rfile.read(length)
+        try:
+            method = json.loads(body).get("method") if body else None
+        except ValueError:
+            method = None
+        key = f"{self.command} {self.path} {method}"
+        Answers.asked[key] = Answers.asked.get(key, 0) + 1
         status, headers, body = ANSWERS.get(self.path, (404, {}, b""))
         self.send_response(status)
         for k, v in headers.items():
@@ -197,6 +208,7 @@ def test_a_redirect_to_another_host_is_reported_not_followed(odd_server: str) ->
     [
         ("{odd}/html", [], "answered initialize with 200 (text/html)"),
         ("{odd}/missing", [], "answered initialize with 404"),
+        ("{odd}/empty", [], "answered initialize with 200 and an empty body (text/event-stream), twice"),
         (f"http://{HOST}:{{free}}/mcp", [], "connection refused by"),
         (f"http://{HOST}:{{silent}}/mcp", ["--timeout", "1"], "no answer from"),
         ("https://{odd_host}/mcp", [], "TLS failure with"),
@@ -216,6 +228,16 @@ def test_every_error_is_one_line_and_a_non_zero_exit(odd_server: str, silent_por
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("logscope: error: ") and said in lines[0], run.stderr
     assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_an_empty_answer_to_initialize_is_asked_once_more(odd_server: str) -> None:
+    """A 2xx with no body is no answer yet (a server under load can drop it): initialize is sent a second time,
+    and only then is the URL said to give no MCP answer."""
+    before = Answers.asked.get("POST /empty initialize", 0)
+    run = cli(odd_server + "/empty")
+    assert run.returncode == 2 and "twice: no MCP answer" in run.stderr
+    # One from the plain-HTTP step (the URL is http://), two from the handshake.
+    assert Answers.asked["POST /empty initialize"] - before == 3
 
 
 def test_what_a_server_says_cannot_drive_the_terminal(odd_server: str) -> None:
