@@ -78,6 +78,33 @@ def _read_typed(payload: Any, rows: int, schema: Mapping[str, pl.DataType], numb
     frame = pl.from_arrow(table)
     if not isinstance(frame, pl.DataFrame) or frame.height != rows:
         return None
+    return as_schema(frame, schema)
+
+
+def _duckdb_type(dtype: pl.DataType, path: tuple[str, ...], numbers: Mapping[tuple[str, ...], str]) -> str:
+    if isinstance(dtype, pl.Struct):
+        fields = ", ".join(
+            '"{}" {}'.format(f.name.replace('"', '""'), _duckdb_type(f.dtype, (*path, f.name), numbers)) for f in dtype.fields
+        )
+        return f"STRUCT({fields})"
+    if isinstance(dtype, pl.List):
+        return "VARCHAR[]"
+    return {"double": "DOUBLE", "int64": "BIGINT"}.get(numbers.get(path, "string"), "VARCHAR")
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def duckdb_columns(schema: Mapping[str, pl.DataType], numbers: Mapping[tuple[str, ...], str]) -> str:
+    """The `columns` argument of DuckDB's `read_json` for a flavour: its schema, the known number fields typed
+    (as Arrow's typed path reads them), every other leaf a string."""
+    items = (f"{_sql_text(name)}: {_sql_text(_duckdb_type(dtype, (name,), numbers))}" for name, dtype in schema.items())
+    return "{" + ", ".join(items) + "}"
+
+
+def as_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """A typed decoded frame (number fields as numbers) cast to the flavour's schema of string leaves."""
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 
@@ -206,16 +233,32 @@ class JsonFormat:
         else:
             texts, prefix = (raw if as_read else raw.str.strip_chars()), pl.repeat(None, raw.len(), dtype=pl.String, eager=True)
         decoded, ok = decode_objects(texts, self.schema, self.numbers, payload=payload if as_read else None)
+        objects = texts.str.starts_with("{").fill_null(False)
+        return self._records(
+            decoded.with_columns(prefix.alias(PREFIX), raw, block["line"], ok.alias("_decoded"), objects.alias("_object")), naive_tz
+        )
+
+    def parse_decoded(self, decoded: pl.DataFrame, first_line: int, naive_tz: str = "UTC") -> pl.LazyFrame:
+        """Like `parse`, for lines already decoded (one JSON object each, numbered from `first_line`) by a reader
+        of whole files (`ingest.json_files`): the raw text is left null, for the caller to fill on refused rows."""
+        n = decoded.height
+        return self._records(
+            decoded.with_columns(
+                pl.lit(None, pl.String).alias(PREFIX),
+                pl.lit(None, pl.String).alias(RAW),
+                pl.int_range(first_line, first_line + n, dtype=pl.UInt64).alias("line"),
+                pl.lit(True).alias("_decoded"),
+                pl.lit(True).alias("_object"),
+            ),
+            naive_tz,
+        )
+
+    def _records(self, decoded: pl.DataFrame, naive_tz: str) -> pl.LazyFrame:
+        """Decoded objects (with `_prefix`, raw, line, `_decoded`, `_object`) into canonical rows, each refused
+        one with its reason, or named as a non-request record."""
         var_exprs = self.variables()
         lf = (
-            decoded.with_columns(
-                prefix.alias(PREFIX),
-                raw,
-                block["line"],
-                ok.alias("_decoded"),
-                texts.str.starts_with("{").fill_null(False).alias("_object"),
-            )
-            .lazy()
+            decoded.lazy()
             .with_columns((pl.col("_decoded") & self.is_access().fill_null(False)).alias("_access"))
             .with_columns(
                 pl.col("_access").alias(OK),

@@ -13,13 +13,13 @@ from .logs import (
     InputParser,
     check_not_empty,
     detect_input,
-    in_order_on_threads,
     parse_inputs,
     read_input,
     read_logs,
     read_range,
 )
 from .result import Ingest, InputReport, ProgressHook, RejectedLine, input_position, log_order, merge_in_time_order, merge_reports
+from .threads import in_order_on_threads
 
 __all__ = [
     "MAX_REJECTED_SAMPLES",

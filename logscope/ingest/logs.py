@@ -3,13 +3,10 @@ with vectorised expressions into canonical rows, each line parsed or rejected wi
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
 
@@ -21,8 +18,10 @@ from ..formats.jsonlines import NOT_JSON
 from ..formats.records import name_records
 from ..runners.sources import BLOCK_BYTES, Block, ReadBudget, Source, expand_inputs, iter_blocks, iter_range, read_ahead
 from ..schema import CANONICAL, OK, RAW, REASON, RECORD, REDACTED_COLUMNS, conform, per_distinct
+from .json_files import read_whole, readable_whole
 from .result import Ingest, InputReport, ProgressHook, RejectedLine, merge_in_time_order
 from .stores import is_store, read_store
+from .threads import in_order_on_threads
 
 SAMPLE_LINES = 200  # first non-blank lines used to detect a format
 MAX_REJECTED_SAMPLES = 5
@@ -133,6 +132,11 @@ class InputParser:
             if other.any():
                 retry = self.fallback.parse(parsed.filter(other).select(RAW, "line").lazy(), self.naive_tz).collect()
                 parsed = pl.concat([parsed.filter(~other), retry], how="diagonal_relaxed").sort("line")
+        return self.settle(parsed, block.joined)
+
+    def settle(self, parsed: pl.DataFrame, joined: int = 0) -> tuple[int, pl.DataFrame | None, pl.DataFrame]:
+        """Parsed lines (OK, REASON, RECORD and the raw text of each refused one) into the line count, the
+        rejected lines (None when there are none) and the canonical rows."""
         if parsed[OK].all():  # the usual block: no copy of its (wide, raw-text) rows
             rejected, good = None, parsed
         else:
@@ -143,16 +147,20 @@ class InputParser:
         canonical = conform(good).with_columns(pl.lit(self.report.path, dtype=CANONICAL["source"]).alias("source")).collect()
         canonical, rejected = _set_aside_own_checks(canonical, rejected)
         # Credentials in query strings never get past ingest, so no output can show them.
-        return parsed.height + block.joined, rejected, _compact_text(redact_frame(canonical, REDACTED_COLUMNS))
+        return parsed.height + joined, rejected, _compact_text(redact_frame(canonical, REDACTED_COLUMNS))
 
     def account(self, block: Block, lines: int, rejected: pl.DataFrame | None) -> None:
         self.report.invalid_utf8 |= block.lossy
-        _account(self.report, lines - block.joined, rejected)
+        self.count(lines - block.joined, rejected)
         if block.joined and self.container is not None:
             what = containers.PIECE[self.container.kind]
             self.report.lines += block.joined
             self.report.non_request += block.joined
             self.report.non_request_kinds[what] = self.report.non_request_kinds.get(what, 0) + block.joined
+
+    def count(self, lines: int, rejected: pl.DataFrame | None) -> None:
+        """Count lines into the report, with the reasons and samples of the rejected ones."""
+        _account(self.report, lines, rejected)
 
 
 def _set_aside_own_checks(canonical: pl.DataFrame, rejected: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
@@ -190,6 +198,15 @@ def _read_input(
     notes.extend(parser.report.notes)  # the reader's list: it adds to it while the blocks are read
     parser.report.notes = notes
 
+    if readable_whole(src, parser.fmt, parser.container is not None, min_bytes=block_bytes):
+        whole = read_whole(src, parser.fmt, parser.settle, naive_tz, progress)  # type: ignore[arg-type]
+        if whole is not None:
+            blocks.close()  # the block reader's thread stops
+            for lines, rejected, canonical in whole:
+                parser.count(lines, rejected)
+                keep(canonical)
+            return parser.report
+
     def parse(block: Block) -> tuple[Block, int, pl.DataFrame | None, pl.DataFrame]:
         return block, *parser.parse(block)
 
@@ -211,26 +228,6 @@ def _compact_text(frame: pl.DataFrame) -> pl.DataFrame:
     """
     text = [c for c, dtype in frame.schema.items() if dtype == pl.String and frame[c].null_count() < frame.height]
     return frame.with_columns(pl.Series(c, frame[c].to_arrow(), dtype=pl.String) for c in text) if text else frame
-
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def in_order_on_threads(work: Callable[[T], R], items: Iterator[T], threads: int = 2) -> Iterator[R]:
-    """`map(work, items)` with up to `threads` items in progress at once, results in input order.
-
-    Parsing one block leaves a core idle part of the time (a regex over one column runs on one thread),
-    so two blocks are parsed at once; at most `threads` blocks are held, so memory stays bounded.
-    """
-    with ThreadPoolExecutor(threads, thread_name_prefix="logscope-parse") as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def read_logs(
