@@ -20,7 +20,10 @@ NO_RESPONSE = [444, 499]
 
 def _https_with_headers(ctx: Context) -> pl.DataFrame:
     # Only inputs that log response headers can show a header missing, and only on responses that were sent.
-    return ctx.rows_logging("hsts").filter((pl.col("scheme_eff") == "https") & ~pl.col("status").is_in(NO_RESPONSE))
+    # Most requests are HTTPS: only the columns a tally reads are copied.
+    answered = [c for c in ("answered_by",) if c in ctx.requests.columns]
+    rows = ctx.rows_logging("hsts").select("client_id", "ts", "source", "line", "seq", "scheme_eff", "status", "hsts", *answered)
+    return rows.filter((pl.col("scheme_eff") == "https") & ~pl.col("status").is_in(NO_RESPONSE))
 
 
 def _hsts_absent(ctx: Context) -> pl.DataFrame:
