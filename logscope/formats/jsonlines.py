@@ -23,7 +23,7 @@ from ..errors import FormatError
 from ..schema import CANONICAL, OK, RAW, REASON, RECORD
 from . import fields as cv
 from .traits import Traits, traits_from
-from .variables import CANONICAL_TO_VARIABLE, canonical_from_variables, logged_columns
+from .variables import CANONICAL_TO_VARIABLE, NUMBER_VARIABLES, canonical_from_variables, logged_columns
 
 S = pl.String()
 STRINGS = pl.List(pl.String())
@@ -104,8 +104,9 @@ def duckdb_columns(schema: Mapping[str, pl.DataType], numbers: Mapping[tuple[str
 
 
 def as_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
-    """A typed decoded frame (number fields as numbers) cast to the flavour's schema of string leaves."""
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    """A typed decoded frame (number fields as numbers) cast to the flavour's schema of string leaves, but for
+    top-level numbers (Caddy's status, size, duration): the canonical columns read them without text."""
+    return frame.select(pl.col(name) if frame.schema[name].is_numeric() else pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 
 def _joined(texts: pl.Series) -> Any:
@@ -276,10 +277,12 @@ class JsonFormat:
                 )
                 .then(pl.lit(SERVER_MESSAGE))
                 .alias(RECORD),
-                *[expr.cast(pl.String).alias(name) for name, expr in var_exprs.items()],
+                *[expr.alias(name) for name, expr in var_exprs.items()],
             )
         )
-        return canonical_from_variables(lf, var_exprs.keys(), naive_tz, traits=self.traits)
+        types = lf.collect_schema()
+        text = [name for name in var_exprs if name not in NUMBER_VARIABLES or not types[name].is_numeric()]
+        return canonical_from_variables(lf.with_columns(pl.col(text).cast(pl.String)), var_exprs.keys(), naive_tz, traits=self.traits)
 
     def describe(self) -> dict[str, object]:
         traits = self.traits or Traits(family=self.family)
@@ -335,7 +338,7 @@ def _caddy_variables() -> VariableMap:
     # Console-encoded logs keep the time in the text before the JSON object.
     prefix_time = pl.col(PREFIX).str.extract(r"^\s*(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?|\S+)", 1)
     return {
-        "time_any": pl.coalesce(pl.col("ts"), prefix_time),
+        "time_any": pl.coalesce(pl.col("ts").cast(pl.String), prefix_time),
         "remote_addr": pl.coalesce(req.struct.field("remote_ip"), cv.strip_port(req.struct.field("remote_addr"))),
         # Caddy's client_ip is the address after its trusted_proxies rules; kept for --trust-forwarded.
         "http_x_forwarded_for": pl.coalesce(req.struct.field("client_ip"), headers.struct.field("X-Forwarded-For").list.first()),

@@ -138,8 +138,30 @@ def logged_columns(variables: Iterable[str]) -> frozenset[str]:
     return frozenset(col for col, names in LOGGED_BY.items() if present & set(names))
 
 
-def _first(present: set[str], *names: str, convert=lambda e: e) -> pl.Expr | None:
-    exprs = [convert(cv.blank_to_null(pl.col(n))) for n in names if n in present]
+#: Variables a JSON flavour may hand over as numbers (the typed readers): read as numbers, not through text.
+NUMBER_VARIABLES = frozenset(
+    {"status", "body_bytes_sent", "bytes_sent", "request_time", "request_time_ms", "request_time_us", "request_time_ns"}
+)
+
+
+def _as_int(dtype: pl.DataType):
+    """How a number column becomes integers of `dtype`: a fraction becomes null, as its text would."""
+
+    def convert(expr: pl.Expr, source: pl.DataType) -> pl.Expr:
+        if source.is_integer():
+            return expr.cast(dtype, strict=False)
+        return pl.when(expr == expr.floor()).then(expr).cast(dtype, strict=False)
+
+    return convert
+
+
+def _first(
+    present: set[str], *names: str, convert=lambda e: e, numbers: Mapping[str, pl.DataType] | None = None, number=None
+) -> pl.Expr | None:
+    """The first present variable of `names`, blank as null, through `convert`; a variable that is a number
+    column (`numbers`, its type) goes through `number(column, type)` instead."""
+    numbers = numbers or {}
+    exprs = [number(pl.col(n), numbers[n]) if n in numbers else convert(cv.blank_to_null(pl.col(n))) for n in names if n in present]
     if not exprs:
         return None
     return exprs[0] if len(exprs) == 1 else pl.coalesce(exprs)
@@ -222,14 +244,14 @@ def _times(present: set[str], naive_tz: str, traits: Traits) -> list[pl.Expr]:
     return times
 
 
-def _durations(present: set[str]) -> list[pl.Expr]:
+def _durations(present: set[str], numbers: Mapping[str, pl.DataType]) -> list[pl.Expr]:
     durations = [
         e
         for e in (
-            _first(present, "request_time", convert=cv.to_float),
-            _first(present, "request_time_ms", convert=lambda e: cv.to_float(e) / 1e3),
-            _first(present, "request_time_us", convert=lambda e: cv.to_float(e) / 1e6),
-            _first(present, "request_time_ns", convert=lambda e: cv.to_float(e) / 1e9),
+            *[
+                _first(present, name, convert=lambda e, d=unit: cv.to_float(e) / d, numbers=numbers, number=lambda x, _, d=unit: x / d)
+                for name, unit in (("request_time", 1), ("request_time_ms", 1e3), ("request_time_us", 1e6), ("request_time_ns", 1e9))
+            ],
             # HAProxy's timers: -1 when that phase never happened; `+` marks a time logged before the end (logasap).
             _first(present, "duration_ms_or_unset", convert=lambda e: pl.when(cv.to_float(e) >= 0).then(cv.to_float(e) / 1e3)),
             # Google's `latency`: "0.058927s".
@@ -263,6 +285,8 @@ def canonical_from_variables(
     if renamed:
         lf = lf.with_columns(expr.alias(name) for name, expr in renamed.items())
     present = set(variables) | set(renamed or ())
+    types = lf.collect_schema()
+    numbers = {v: types[v] for v in NUMBER_VARIABLES & present if types[v].is_numeric()}
 
     # Text formats match numbers with [0-9]+ already; JSON may hold "200.0" or 2e2 and needs the slow path.
     def to_int(expr: pl.Expr, dtype: pl.DataType | None = None) -> pl.Expr:
@@ -304,7 +328,7 @@ def canonical_from_variables(
     times = _times(present, naive_tz, traits)
     ts = cv.plausible(pl.coalesce(times) if len(times) > 1 else times[0]) if times else None
     args = _first(present, "args", "query_string")
-    durations = _durations(present)
+    durations = _durations(present, numbers)
     if traits.end_from_duration and ts is not None and durations:
         taken = pl.coalesce(durations) if len(durations) > 1 else durations[0]
         ts = pl.when(taken.is_not_null()).then(ts + pl.duration(microseconds=(taken * 1e6).round(0).cast(pl.Int64))).otherwise(ts)
@@ -323,7 +347,7 @@ def canonical_from_variables(
     statuses = [
         e
         for e in (
-            _first(present, "status", convert=lambda e: to_int(e, pl.Int32())),
+            _first(present, "status", convert=lambda e: to_int(e, pl.Int32()), numbers=numbers, number=_as_int(pl.Int32())),
             # HAProxy logs -1 when no response was sent at all: Caddy writes 0 for the same.
             _first(present, "status_or_unset", convert=lambda e: pl.when(e == "-1").then(pl.lit(0)).otherwise(to_int(e, pl.Int32()))),
         )
@@ -343,7 +367,7 @@ def canonical_from_variables(
         "scheme": _scheme(present, traits, url_scheme),
         "host": pl.coalesce(hosts) if len(hosts) > 1 else (hosts[0] if hosts else None),
         "status": pl.coalesce(statuses) if len(statuses) > 1 else (statuses[0] if statuses else None),
-        "bytes_sent": _first(present, "body_bytes_sent", "bytes_sent", convert=to_int),
+        "bytes_sent": _first(present, "body_bytes_sent", "bytes_sent", convert=to_int, numbers=numbers, number=_as_int(pl.Int64())),
         "duration_s": (pl.coalesce(durations) if len(durations) > 1 else durations[0]) if durations else None,
         "user_agent": _first(present, "http_user_agent"),
         "referer": _first(present, "http_referer"),

@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from ..formats.jsonlines import JsonFormat, as_schema, duckdb_columns
-from ..runners.sources import Source, compression_of, iter_blocks
+from ..runners.sources import Source, compression_of, iter_blocks, read_ahead
 from ..schema import OK, RAW
 from .result import ProgressHook
 from .threads import in_order_on_threads
@@ -112,7 +112,7 @@ def read_whole(
     try:
         con.execute("SET enable_progress_bar = false")  # it writes to standard output, where `--json -` goes
         reader = con.sql(query, params=[str(src.path)]).to_arrow_reader(BATCH_ROWS)
-        for bad, result in in_order_on_threads(parse, batches(reader)):
+        for bad, result in in_order_on_threads(parse, read_ahead(batches(reader), depth=2)):
             settled.append(result)
             if bad.height:
                 refused.append(bad)
