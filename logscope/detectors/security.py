@@ -27,7 +27,13 @@ def _https_with_headers(ctx: Context) -> pl.DataFrame:
 
 
 def _hsts_absent(ctx: Context) -> pl.DataFrame:
-    return ctx.tally(_https_with_headers(ctx).with_columns(pl.col("hsts").is_null().alias("missing")), "missing")
+    # The responses without the header, per client; those with it only as a count (one row, no client):
+    # the finding names who went without, and says of how many.
+    rows = _https_with_headers(ctx)
+    missing = rows["hsts"].is_null()
+    absent = ctx.tally(rows.filter(missing).with_columns(pl.lit(True).alias("missing")), "missing")
+    sent = pl.DataFrame({"missing": [False], "n": [rows.height - int(missing.sum())]}, schema_overrides={"n": absent.schema["n"]})
+    return pl.concat([absent, sent], how="diagonal_relaxed")
 
 
 @detector("hsts-missing", select=_hsts_absent, local=True, server_level=True)
@@ -47,19 +53,26 @@ def hsts_missing(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     return [ctx.finding("hsts-missing", "medium" if partial else "high", "HTTPS responses without HSTS", detail, missing)]
 
 
+def _max_age(values: pl.Series) -> pl.Series:
+    return per_distinct(values, lambda v: v.str.extract(MAX_AGE, 1).cast(pl.Int64, strict=False))
+
+
+def _includes_subdomains(values: pl.Series) -> pl.Series:
+    return per_distinct(values, lambda v: v.str.contains(INCLUDE_SUBDOMAINS))
+
+
 def _weak_policies(ctx: Context) -> pl.DataFrame:
+    # Only the weak policies are tallied: most responses carry the strong one, and copying them costs.
     sent = _https_with_headers(ctx).filter(pl.col("hsts").is_not_null())
-    return ctx.tally(sent, "hsts")
+    weak = (_max_age(sent["hsts"]).fill_null(0) < ONE_YEAR) | ~_includes_subdomains(sent["hsts"])
+    return ctx.tally(sent.filter(weak), "hsts")
 
 
 @detector("hsts-weak", select=_weak_policies, local=True, server_level=True)
 def hsts_weak(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
-    sent = tally.with_columns(
-        per_distinct(tally["hsts"], lambda v: v.str.extract(MAX_AGE, 1).cast(pl.Int64, strict=False)).alias("_max_age"),
-        per_distinct(tally["hsts"], lambda v: v.str.contains(INCLUDE_SUBDOMAINS)).alias("_subdomains"),
-    )
+    sent = tally.with_columns(_max_age(tally["hsts"]).alias("_max_age"), _includes_subdomains(tally["hsts"]).alias("_subdomains"))
     rows = sent.filter((pl.col("_max_age").fill_null(0) < ONE_YEAR) | ~pl.col("_subdomains"))
     if rows.height == 0:
         return []
