@@ -86,6 +86,15 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     return lf.select(*canonical, *extras)
 
 
+def by_distinct(values: pl.Series, compute: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """`compute` evaluated once per distinct value of any column and joined back to every row (a hash of each
+    row, where `per_distinct` reads a coded column's codes): for work that costs more per value than a join."""
+    distinct = values.unique()
+    table = pl.DataFrame({"v": distinct, "r": compute(distinct)})
+    joined = values.to_frame("v").join(table, on="v", how="left", maintain_order="left", nulls_equal=True)
+    return joined["r"].alias(values.name)
+
+
 def per_distinct(values: pl.Series, compute: Callable[[pl.Series], pl.Series]) -> pl.Series:
     """`compute` (over a String series) evaluated once per distinct value and mapped back to every row.
 

@@ -425,3 +425,27 @@ def test_request_line_split_matches_the_request_line_pattern() -> None:
 
     check()
     assert sum(matched) > 100  # the cases hold many valid request lines, not only junk
+
+
+def test_work_by_distinct_value_is_the_work_on_every_row() -> None:
+    """`by_distinct` (the absolute URLs of edge logs are split once per distinct target) gives, row for row, what the
+    computation over every row gives: repeated values, nulls and an empty string included, in the rows' order."""
+    from logscope.formats.variables import _url_parts
+    from logscope.schema import by_distinct
+
+    targets = pl.Series(
+        "t",
+        [
+            "https://mcp.example.net:443/mcp?x=1",
+            None,
+            "/relative",
+            "https://mcp.example.net:443/mcp?x=1",
+            "",
+            "HTTP://[::1]:8080",
+            "wss://a@b/c",
+        ]
+        * 3,
+    )
+    assert by_distinct(targets, _url_parts).to_list() == _url_parts(targets).to_list()
+    assert by_distinct(targets, _url_parts).name == "t"
+    assert by_distinct(targets, lambda s: s.str.len_bytes()).to_list() == targets.str.len_bytes().to_list()

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import polars as pl
 
-from ..schema import CANONICAL, OK, RAW, REASON, RECORD
+from ..schema import CANONICAL, OK, RAW, REASON, RECORD, by_distinct
 from . import fields as cv
 from .traits import Traits, answered_expr, non_request_expr
 
@@ -223,6 +223,36 @@ _ABSOLUTE_URL = r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(
 _URL_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
+_URL_PARTS = pl.Struct({"scheme": pl.String, "host": pl.String, "port": pl.Int32, "target": pl.String})
+
+
+def _url_parts(targets: pl.Series) -> pl.Series:
+    """Request targets as struct{scheme (http or https, null when not absolute or another scheme), host, port,
+    target}: an absolute URL's path and query (`/` when it has none), a relative target as it is."""
+    url = pl.col("t").str.extract_groups(_ABSOLUTE_URL).struct
+    authority = url.field("authority").str.replace(r"^.*@", "")
+    rest = url.field("rest")
+    return (
+        targets.to_frame("t")
+        .select(
+            pl.struct(
+                url.field("scheme").str.to_lowercase().replace_strict(_URL_SCHEMES, default=None, return_dtype=pl.String).alias("scheme"),
+                cv.blank_to_null(authority.str.replace(r"^\[([^\]]*)\](?::[0-9]*)?$|:[0-9]*$", "${1}")).alias("host"),
+                authority.str.extract(r":([0-9]+)$", 1).cast(pl.Int32, strict=False).alias("port"),
+                pl.when(url.field("scheme").is_not_null())
+                .then(pl.when(rest == "").then(pl.lit("/")).otherwise(rest))
+                .otherwise(pl.col("t"))
+                .alias("target"),
+            )
+        )
+        .to_series()
+    )
+
+
+def _absolute_urls(targets: pl.Series) -> pl.Series:
+    return by_distinct(targets, _url_parts)
+
+
 def _times(present: set[str], naive_tz: str, traits: Traits) -> list[pl.Expr]:
     times = []
     if "time_end" in present and traits.time_is == "end":  # both ends logged, the line ordered at its end (AWS ALB)
@@ -308,15 +338,10 @@ def canonical_from_variables(
     target = (pl.coalesce(targets) if len(targets) > 1 else targets[0]) if targets else None
     url_scheme = url_host = url_port = None
     if target is not None and (traits.absolute_urls or "request_url" in present):
-        lf = lf.with_columns(target.str.extract_groups(_ABSOLUTE_URL).alias("_url"))
+        # Worked out once per distinct target: an edge's log repeats a few URLs (and a few hosts) many times.
+        lf = lf.with_columns(target.map_batches(_absolute_urls, return_dtype=_URL_PARTS, is_elementwise=True).alias("_url"))
         url = pl.col("_url").struct
-        url_scheme = url.field("scheme").str.to_lowercase().replace_strict(_URL_SCHEMES, default=None, return_dtype=pl.String)
-        authority = url.field("authority").str.replace(r"^.*@", "")
-        url_host = cv.blank_to_null(authority.str.replace(r"^\[([^\]]*)\](?::[0-9]*)?$|:[0-9]*$", "${1}"))
-        url_port = authority.str.extract(r":([0-9]+)$", 1).cast(pl.Int32, strict=False)
-        # The path is what follows the authority ("/" when nothing does); a relative target stays as it is.
-        rest = url.field("rest")
-        target = pl.when(url.field("scheme").is_not_null()).then(pl.when(rest == "").then(pl.lit("/")).otherwise(rest)).otherwise(target)
+        url_scheme, url_host, url_port, target = url.field("scheme"), url.field("host"), url.field("port"), url.field("target")
     if target is not None:
         lf = lf.with_columns(cv.split_target(target).alias("_target"))
         path_of, query_of = pl.col("_target").struct.field("field_0"), pl.col("_target").struct.field("field_1")
