@@ -118,3 +118,12 @@ def test_compressed_and_small_files_are_read_in_blocks(tmp_path: Path) -> None:
     assert not readable_whole(Source(str(SEED), SEED), parser.fmt, False, min_bytes=SEED.stat().st_size + 1)
     assert not readable_whole(Source(str(SEED), SEED), parser.fmt, True, min_bytes=SMALL_BLOCKS)  # a container's wrapper
     assert readable_whole(Source(str(SEED), SEED), parser.fmt, False, min_bytes=SMALL_BLOCKS)
+
+
+def test_a_fractional_status_is_refused_as_the_block_path_refuses_it(tmp_path: Path) -> None:
+    line = json.loads(SEED.read_text().splitlines()[10])
+    line["status"] = 200.5
+    path = seed_with(tmp_path, {900: json.dumps(line)})
+    assert whole_or_none(path) is not None  # DuckDB reads it (as a double) ...
+    assert_same_as_blocks(path)  # ... and the line is refused, as Arrow's and the general path refuse it
+    assert read_logs(path, block_bytes=SMALL_BLOCKS).inputs[0].rejected == 1

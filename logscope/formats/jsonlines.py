@@ -82,6 +82,10 @@ def _read_typed(payload: Any, rows: int, schema: Mapping[str, pl.DataType], numb
 
 
 def _duckdb_type(dtype: pl.DataType, path: tuple[str, ...], numbers: Mapping[tuple[str, ...], str]) -> str:
+    # A top-level integer is read as a double: DuckDB would round 200.5 into an integer, where the other paths
+    # refuse it; the canonical columns take a whole double as the integer and a fraction as no value.
+    if len(path) == 1 and numbers.get(path) == "int64":
+        return "DOUBLE"
     if isinstance(dtype, pl.Struct):
         fields = ", ".join(
             '"{}" {}'.format(f.name.replace('"', '""'), _duckdb_type(f.dtype, (*path, f.name), numbers)) for f in dtype.fields

@@ -17,10 +17,10 @@ only slower. Refused objects (a JSON object that is no request) are rare; their 
 samples and record names, is read back by line number. Past `MAX_REFUSED` of them the block path takes over,
 so memory stays bounded by a batch of rows and the canonical rows kept.
 
-Measured differences from the block path, on values no server writes: a fractional number where a flavour's
-integer belongs (Caddy's `status`, `size`, `tls.version`) is rounded, and a number or object where a string
-belongs is written as DuckDB prints it (`2.0`, `1e-05`, `{"a":1}`, where Polars writes `2`, `0.00001`,
-`{"a": 1}`).
+Measured differences from the block path, on values no server writes: a fractional number in a nested integer
+(Caddy's `tls.version`) is rounded, and a number or object where a string belongs is written as DuckDB prints
+it (`2.0`, `1e-05`, `{"a":1}`, where Polars writes `2`, `0.00001`, `{"a": 1}`). A top-level integer (Caddy's
+`status`, `size`) is read as a double, so that a fraction is refused there as on the other paths.
 """
 
 from __future__ import annotations
