@@ -91,7 +91,7 @@ def read_whole(
     query = f"select * from read_json(?, format='newline_delimited', columns={duckdb_columns(fmt.schema, fmt.numbers)})"
     settled: list[tuple[int, pl.DataFrame | None, pl.DataFrame]] = []
     refused: list[pl.DataFrame] = []
-    rows = 0
+    rows = settled_lines = refused_rows = 0
 
     def parse(numbered: tuple[int, pl.DataFrame]) -> tuple[pl.DataFrame, tuple[int, pl.DataFrame | None, pl.DataFrame]]:
         first_line, decoded = numbered
@@ -114,12 +114,14 @@ def read_whole(
         reader = con.sql(query, params=[str(src.path)]).to_arrow_reader(BATCH_ROWS)
         for bad, result in in_order_on_threads(parse, read_ahead(batches(reader), depth=2)):
             settled.append(result)
+            settled_lines += result[0] + bad.height
             if bad.height:
                 refused.append(bad)
-                if sum(frame.height for frame in refused) > MAX_REFUSED:
+                refused_rows += bad.height
+                if refused_rows > MAX_REFUSED:
                     return None
             if progress is not None:
-                progress(src.name, sum(r[0] for r in settled))
+                progress(src.name, settled_lines)
     except (duckdb.Error, _NotWhole):
         return None
     finally:
