@@ -449,3 +449,37 @@ def test_work_by_distinct_value_is_the_work_on_every_row() -> None:
     assert by_distinct(targets, _url_parts).to_list() == _url_parts(targets).to_list()
     assert by_distinct(targets, _url_parts).name == "t"
     assert by_distinct(targets, lambda s: s.str.len_bytes()).to_list() == targets.str.len_bytes().to_list()
+
+
+TIME_FORMS = {
+    "2026-05-20T10:00:00.123Z": datetime(2026, 5, 20, 10, 0, 0, 123000, tzinfo=UTC),
+    "2026-05-20T12:00:00+02:00": datetime(2026, 5, 20, 10, 0, tzinfo=UTC),
+    "2026-05-20 10:00:00.5": datetime(2026, 5, 20, 10, 0, 0, 500000, tzinfo=UTC),
+    "2026/05/20 10:00:00": datetime(2026, 5, 20, 10, 0, tzinfo=UTC),
+    "2026-05-20T10:00:00.123456789123Z": datetime(2026, 5, 20, 10, 0, 0, 123456, tzinfo=UTC),
+    "1779271200": datetime.fromtimestamp(1779271200, UTC),
+    "1779271200123": datetime.fromtimestamp(1779271200.123, UTC),
+    "1779271200123456789": datetime(2026, 5, 20, 10, 0, 0, 123456, tzinfo=UTC),
+    "20/May/2026:12:00:00 +0200": datetime(2026, 5, 20, 10, 0, tzinfo=UTC),
+    "junk": None,
+    "nan": None,
+    "": None,
+}
+
+
+def test_a_batch_of_one_time_form_is_read_as_a_batch_of_every_form() -> None:
+    """The time parsers read a batch in its usual form (ISO with Z, or epoch numbers) by that form alone and fall
+    back to every form only when something is left unread: the answer is the same either way, value for value."""
+    from logscope.formats.fields import parse_any_time, parse_iso8601
+
+    mixed = pl.DataFrame({"t": [*TIME_FORMS, None]})
+    together = mixed.select(parse_any_time(pl.col("t"))).to_series().to_list()
+    assert together == [*TIME_FORMS.values(), None]
+    for value, expected in TIME_FORMS.items():
+        alone = pl.DataFrame({"t": [value, value, None]}).select(parse_any_time(pl.col("t"))).to_series().to_list()
+        assert alone == [expected, expected, None], value
+    iso = [v for v in TIME_FORMS if v[:4] == "2026"]
+    by_iso = pl.DataFrame({"t": iso}).select(parse_iso8601(pl.col("t"))).to_series().to_list()
+    assert by_iso == [TIME_FORMS[v] for v in iso]
+    usual = pl.DataFrame({"t": iso[:1] * 3}).select(parse_iso8601(pl.col("t")).alias("ts"))
+    assert usual.columns == ["ts"] and usual["ts"].to_list() == [TIME_FORMS[iso[0]]] * 3

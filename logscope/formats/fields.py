@@ -7,6 +7,7 @@ Each function maps whole columns; none looks at a single row from Python.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import polars as pl
@@ -38,13 +39,14 @@ def parse_time_local(expr: pl.Expr) -> pl.Expr:
     return expr.str.to_datetime(TIME_LOCAL_FORMAT, strict=False, time_unit="us").dt.convert_time_zone("UTC")
 
 
-def parse_iso8601(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
-    """ISO 8601 and its common relatives (`Z`, offsets with or without colon, nanoseconds, a space
-    instead of `T`, Caddy's `2025/04/19 23:57:09.241`). Times without an offset are read in `naive_tz`.
-    """
-    # The usual form, UTC with `Z` (the edges, Traefik, Go programs), read directly: only what it does not
-    # read takes the normalising regexes below (a null skips them), a fifth of the time on ALB's logs.
-    usual = expr.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
+def _usual_iso8601(expr: pl.Expr) -> pl.Expr:
+    """The usual form, UTC with `Z` (the edges, Traefik, Go programs)."""
+    return expr.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
+
+
+def _any_iso8601(expr: pl.Expr, naive_tz: str) -> pl.Expr:
+    usual = _usual_iso8601(expr)
+    # Only what the usual form does not read takes the normalising regexes below (a null skips them).
     norm = (
         pl.when(usual.is_null())
         .then(expr)
@@ -62,6 +64,33 @@ def parse_iso8601(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
     return pl.coalesce(usual, aware.dt.convert_time_zone("UTC"), naive.dt.convert_time_zone("UTC"))
 
 
+def _first_that_reads_all(*readings: Callable[[pl.Expr], pl.Expr]) -> Callable[[pl.Series], pl.Series]:
+    """A batch function giving the first of `readings` that reads every value of the batch, else the last.
+
+    Each reading but the last gives what the last gives wherever it is not null (the last is a coalesce
+    that tries it first), so the answer is the last one's; a batch of one usual form pays only for that
+    form. Polars evaluates every branch of a `when` or `coalesce` in full, even over nulls: for ALB's two
+    times, the normalising regexes over all-null columns cost as much as the parse itself."""
+
+    def read(values: pl.Series) -> pl.Series:
+        frame = values.to_frame("v")
+        for reading in readings[:-1]:
+            quick = frame.select(reading(pl.col("v"))).to_series()
+            if quick.null_count() == values.null_count():
+                return quick.alias(values.name)
+        return frame.select(readings[-1](pl.col("v"))).to_series().alias(values.name)
+
+    return read
+
+
+def parse_iso8601(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
+    """ISO 8601 and its common relatives (`Z`, offsets with or without colon, nanoseconds, a space
+    instead of `T`, Caddy's `2025/04/19 23:57:09.241`). Times without an offset are read in `naive_tz`.
+    """
+    read = _first_that_reads_all(_usual_iso8601, lambda e: _any_iso8601(e, naive_tz))
+    return expr.map_batches(read, return_dtype=UTC_DATETIME, is_elementwise=True)
+
+
 def parse_epoch(expr: pl.Expr, unit_seconds: float = 1.0) -> pl.Expr:
     """Epoch numbers (`$msec`, Caddy `ts`, also in scientific notation) given in `unit_seconds`."""
     micros = (expr.cast(pl.Float64, strict=False) * (unit_seconds * 1e6)).round(0).cast(pl.Int64, strict=False)
@@ -74,29 +103,35 @@ def parse_haproxy_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
     return naive.dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
 
 
-def parse_any_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
-    """A time of unknown style (generic JSON): epoch seconds, milli-, micro- or nanoseconds (Cloudflare's
-    `unixnano`), ISO 8601 or `$time_local`."""
+def _epoch_number(expr: pl.Expr) -> pl.Expr:
+    """Epoch seconds, milli-, micro- or nanoseconds, told apart by size; null for what is not a number."""
     as_text = expr.cast(pl.String)
     number = as_text.cast(pl.Float64, strict=False)
     # Seconds would be past the year 5000 above 1e11: larger numbers are finer units since 1973.
-    epoch = (
+    return (
         pl.when(number > 1e17)  # nanoseconds: whole, so as integers (a float keeps only about 0.3 µs of them)
         .then((as_text.cast(pl.Int64, strict=False) // 1000).cast(UTC_DATETIME))
         .when(number > 1e14)
         .then(parse_epoch(as_text, 1e-6))
         .when(number > 1e11)
         .then(parse_epoch(as_text, 1e-3))
-        .otherwise(parse_epoch(as_text))
+        .when(number.is_not_null())
+        .then(parse_epoch(as_text))
     )
-    # The text parsers see only the values that are not numbers: string work is skipped for nulls,
-    # and epochs (Caddy's default) are nearly all values.
-    text = pl.when(number.is_null()).then(as_text)
-    return pl.coalesce(
-        pl.when(number.is_not_null()).then(epoch),
-        parse_iso8601(text, naive_tz),
-        parse_time_local(text),
-    )
+
+
+def _any_time(expr: pl.Expr, naive_tz: str) -> pl.Expr:
+    as_text = expr.cast(pl.String)
+    # The text parsers see only the values that are not numbers: string work is skipped for nulls.
+    text = pl.when(as_text.cast(pl.Float64, strict=False).is_null()).then(as_text)
+    return pl.coalesce(_epoch_number(as_text), _any_iso8601(text, naive_tz), parse_time_local(text))
+
+
+def parse_any_time(expr: pl.Expr, naive_tz: str = "UTC") -> pl.Expr:
+    """A time of unknown style (generic JSON, an edge's two ends): epoch seconds, milli-, micro- or
+    nanoseconds (Cloudflare's `unixnano`), ISO 8601 or `$time_local`."""
+    read = _first_that_reads_all(_epoch_number, lambda e: _usual_iso8601(e.cast(pl.String)), lambda e: _any_time(e, naive_tz))
+    return expr.map_batches(read, return_dtype=UTC_DATETIME, is_elementwise=True)
 
 
 def to_int(expr: pl.Expr, dtype: pl.DataType | None = None) -> pl.Expr:
