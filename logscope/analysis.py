@@ -15,15 +15,24 @@ from .detectors import SEVERITIES, Context, Finding, run_detectors
 from .errors import InputError
 from .flows import FlowOptions, Flows, build_flows, forwarded_client
 from .formats import FormatChoice
-from .ingest import Ingest, InputReport, ProgressHook, read_logs
+from .ingest import Ingest, InputReport, ProgressHook, merge_in_time_order, parse_inputs, read_logs
 from .inventory.agents import classify_user_agents
 from .inventory.architectures import architectures_table, assign_architectures
 from .inventory.asn import asn_lookup, merge_owners
 from .inventory.networks import default_ranges, lookup
 from .privacy import anonymize_key, anonymize_requests, mask_addresses
 from .runners.executors import InProcess, executor_for
-from .runners.shards import MAX_SHARDS, Prepare, ShardedRun, automatic_shards, sharded_flows, store_partitions, whole_read_budget
-from .runners.sources import COMPRESSION_RATIO, TooLargeToReadWhole
+from .runners.shards import (
+    MAX_SHARDS,
+    Prepare,
+    ShardedRun,
+    WholeUntilTooLarge,
+    automatic_shards,
+    sharded_flows,
+    store_partitions,
+    whole_read_budget,
+)
+from .runners.sources import BLOCK_BYTES, COMPRESSION_RATIO, STDIN, TooLargeToReadWhole
 
 
 @dataclass
@@ -175,16 +184,29 @@ def analyze(
     `shards` above 1 reads the logs in that many shards of clients, so memory holds one shard's
     requests at a time (logscope.runners.shards); the answers are the same. By default logs up to 2 GiB are
     read whole and larger ones in shards of about 1 GiB, spilled under `spill_dir` (the system's
-    temporary directory by default). `scheduler` (a Dask scheduler's address, or `local:N`;
-    logscope.runners.executors) analyses the shards as tasks on that cluster, in at least two shards a worker.
+    temporary directory by default); standard input, whose length is unknown, is read whole until its parsed
+    rows take too much memory, and in shards from there on (runners.shards.WholeUntilTooLarge). `scheduler`
+    (a Dask scheduler's address, or `local:N`; logscope.runners.executors) analyses the shards as tasks on
+    that cluster, in at least two shards a worker.
     """
     specs = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(s) for s in inputs]
     count = automatic_shards(specs) if shards is None else shards
     if not 1 <= count <= MAX_SHARDS:
         raise InputError(f"--shards must be between 1 and {MAX_SHARDS}, not {count}")
     executor = executor_for(scheduler)
+    parsed = None
     try:
-        if isinstance(executor, InProcess) and count == 1:
+        if isinstance(executor, InProcess) and count == 1 and shards is None and STDIN in specs:
+            # Standard input's length is unknown until it ends, and it cannot be read twice: it is read whole
+            # until it takes too much memory, and the rest of it (and what was read) goes to shards on disk.
+            taker = WholeUntilTooLarge(options or FlowOptions(), spill_dir)
+            reports = parse_inputs(specs, choice, naive_tz=naive_tz, block_bytes=BLOCK_BYTES, progress=progress, keep=taker.keep)
+            parsed = taker.finish(reports)
+            if parsed is None:
+                ingest = Ingest(requests=merge_in_time_order(taker.frames), inputs=reports)
+                return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
+            count = taker.shards
+        elif isinstance(executor, InProcess) and count == 1:
             try:
                 budget = whole_read_budget(specs) if shards is None else None
                 ingest = read_logs(specs, choice, naive_tz=naive_tz, progress=progress, budget=budget)
@@ -192,7 +214,7 @@ def analyze(
                 count = max(2, automatic_shards(specs, ratio=max(larger.ratio, COMPRESSION_RATIO)))
             else:
                 return diagnose(ingest, options, network_ranges, anonymize=anonymize, asn_db=asn_db)
-        if shards is None:
+        if shards is None and parsed is None:
             # A store written in client partitions is read in as many shards, each partition where it is.
             stored = store_partitions(Path(specs[0]), options or FlowOptions()) if len(specs) == 1 else None
             count = stored or min(MAX_SHARDS, max(count, 2 * executor.workers))
@@ -200,7 +222,16 @@ def analyze(
         ranges = network_ranges if network_ranges is not None else default_ranges()
         prepare = _preparation(options, ranges, asn_db, anonymize)
         run = sharded_flows(
-            specs, choice, options, count, prepare, naive_tz=naive_tz, progress=progress, spill_dir=spill_dir, executor=executor
+            specs,
+            choice,
+            options,
+            count,
+            prepare,
+            naive_tz=naive_tz,
+            progress=progress,
+            spill_dir=spill_dir,
+            executor=executor,
+            parsed=parsed,
         )
     finally:
         executor.close()

@@ -173,6 +173,41 @@ def test_a_gzip_bomb_is_read_in_shards_once_it_expands_past_reading_whole(tmp_pa
     assert 50 < raised.value.ratio < 2 * len(unpacked) / bomb.stat().st_size
 
 
+@pytest.mark.parametrize("packed", [False, True])
+def test_standard_input_goes_to_shards_once_it_passes_reading_whole(tmp_path: Path, monkeypatch, packed: bool) -> None:
+    """Standard input's length is unknown and it cannot be read twice: it is read whole until its parsed rows
+    take STDIN_WHOLE_ROWS_BYTES of memory, then those rows and every later block go to shards as the stream is read, so
+    memory stays bounded however long it runs. The report is the one reading it whole gives (plain or gzip)."""
+    import io
+    import sys
+
+    from logscope import analysis as analysis_module
+    from logscope.runners.shards import STDIN_SHARDS, WholeUntilTooLarge
+
+    log = tmp_path / ("seed.log.gz" if packed else "seed.log")
+    text = (SAMPLES / "mcp-seed.access.log").read_bytes()
+    log.write_bytes(gzip.compress(text) if packed else text)
+
+    def from_stdin() -> object:
+        with open(log, "rb") as stream:  # a real file as standard input, as `logscope analyze - < seed.log` has it
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stream))
+            return analyze("-")
+
+    whole = from_stdin()
+    assert whole.sharded is None  # 0.7 MB: read whole
+    monkeypatch.setattr(analysis_module, "BLOCK_BYTES", 64 << 10)  # a dozen blocks
+    monkeypatch.setattr(shards_module, "STDIN_WHOLE_ROWS_BYTES", 64 << 10)  # passed after a few of them
+    monkeypatch.setattr(shards_module, "FLUSH_ROWS", 1000)  # written out as they come, a thousand rows at a time
+    taken: list[WholeUntilTooLarge] = []
+    monkeypatch.setattr(analysis_module, "WholeUntilTooLarge", lambda *a: taken.append(WholeUntilTooLarge(*a)) or taken[-1])
+    sharded = from_stdin()
+    assert sharded.sharded is not None and len(sharded.sharded.written) > STDIN_SHARDS // 2  # the seed's clients, spread
+    assert taken[0].frames == [] and taken[0].parsed is not None and taken[0].parsed.writer.parts > 3  # nothing held after
+    report = build_report(whole)
+    assert report["totals"]["stuck_clients"] == 2 and report["inputs"][0]["path"] == "-"
+    assert same_report(report, build_report(sharded))
+
+
 def test_gzip_and_several_inputs_in_shards(tmp_path: Path) -> None:
     """Inputs keep their order among equal times when each shard sorts its own requests."""
     packed = tmp_path / "seed.access.log.gz"

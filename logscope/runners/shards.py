@@ -76,6 +76,11 @@ BYTES_PER_STORED_REQUEST = 128  # a converted store counts as the log its reques
 FLUSH_ROWS = 250_000  # parsed rows held before they are written out to their shards
 SEED = 0x10C5C0BE
 MAX_SHARDS = 4096  # a shard is a folder and a few files: more would only cost time
+# Standard input's parsed rows held to be read whole: 512 MiB is about 11 million nginx lines (46 bytes a parsed
+# row), which peak near 2 GB read whole. Past it, the stream goes to STDIN_SHARDS shards: its length is
+# unknown, so a fixed count (or --shards N).
+STDIN_WHOLE_ROWS_BYTES = WHOLE_BYTES // 4
+STDIN_SHARDS = 16
 
 
 def automatic_shards(specs: Sequence[str], ratio: float = COMPRESSION_RATIO) -> int:
@@ -282,6 +287,52 @@ def _shards_of(
     return writer, inputs
 
 
+@dataclass
+class ParsedShards:
+    """Inputs already parsed into shards on disk: the run's directory, the writer, the inputs' reports."""
+
+    directory: Spill
+    writer: _ShardWriter
+    inputs: list[InputReport]
+
+
+@dataclass
+class WholeUntilTooLarge:
+    """`keep` for inputs whose length nobody knows before reading them (standard input). Parsed blocks are
+    held, to be analysed whole, until they take STDIN_WHOLE_ROWS_BYTES of memory; then they, and every block after
+    them, go to STDIN_SHARDS shards on disk (under `spill_dir`), so memory stays bounded however long the
+    stream runs. A stream cannot be read twice, so it is not started again in shards as a file is."""
+
+    options: FlowOptions
+    spill_dir: str | Path | None = None
+    shards: int = STDIN_SHARDS
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    held: int = 0
+    parsed: ParsedShards | None = None
+
+    def keep(self, frame: pl.DataFrame) -> None:
+        if self.parsed is not None:
+            self.parsed.writer.keep(frame)
+            return
+        self.frames.append(frame)
+        self.held += frame.estimated_size()
+        if self.held > STDIN_WHOLE_ROWS_BYTES:
+            directory = Spill(self.spill_dir)
+            writer = _ShardWriter(join(directory.name, "parsed"), self.shards, shard_of(self.options, self.shards))
+            self.parsed = ParsedShards(directory, writer, [])
+            for held in self.frames:
+                writer.keep(held)
+            self.frames, self.held = [], 0
+
+    def finish(self, inputs: list[InputReport]) -> ParsedShards | None:
+        """After the last block: the shards, if the inputs went to shards (None: `frames` hold them all)."""
+        if self.parsed is None:
+            return None
+        self.parsed.writer.flush()
+        self.parsed.inputs = inputs
+        return self.parsed
+
+
 def store_partitions(path: Path, options: FlowOptions) -> int | None:
     """How many client partitions a store was written in, when they are shards for these options (the
     same hash of the same address: not with --trust-forwarded, whose address differs); else None."""
@@ -464,17 +515,22 @@ def sharded_flows(
     progress: ProgressHook | None = None,
     spill_dir: str | Path | None = None,
     executor: Executor | None = None,
+    parsed: ParsedShards | None = None,
 ) -> ShardedResult:
     """Parse into `shards` shards of clients, then flows and detector tallies shard by shard (one after
-    another here, or as tasks of `executor`), then the merge: clients, server transport and findings."""
+    another here, or as tasks of `executor`), then the merge: clients, server transport and findings.
+    `parsed`: the inputs are parsed into shards already (`WholeUntilTooLarge`)."""
     executor = executor or InProcess()
-    directory = Spill(spill_dir)
+    if parsed is None:
+        directory = Spill(spill_dir)
+        source, inputs = _shards_of(specs, choice, options, shards, directory.name, naive_tz, progress, executor)
+    else:
+        directory, source, inputs = parsed.directory, parsed.writer, parsed.inputs
     root = directory.name
-    source, inputs = _shards_of(specs, choice, options, shards, root, naive_tz, progress, executor)
     run = ShardedRun(directory, inputs)
     partitioned = len(specs) == 1 and source.inputs is not None and store_partitions(Path(specs[0]), options) == shards
-    parsed = specs[0] if partitioned else join(root, "parsed")
-    step = ShardStep(parsed, root, inputs, source.inputs is not None, options, prepare, store_partitions=partitioned)
+    where = specs[0] if partitioned else join(root, "parsed")
+    step = ShardStep(where, root, inputs, source.inputs is not None, options, prepare, store_partitions=partitioned)
 
     # First pass, only when some scheme is unlogged: which inputs' servers redirect plain HTTP.
     if source.unlogged_scheme:
