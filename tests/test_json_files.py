@@ -127,3 +127,36 @@ def test_a_fractional_status_is_refused_as_the_block_path_refuses_it(tmp_path: P
     assert whole_or_none(path) is not None  # DuckDB reads it (as a double) ...
     assert_same_as_blocks(path)  # ... and the line is refused, as Arrow's and the general path refuse it
     assert read_logs(path, block_bytes=SMALL_BLOCKS).inputs[0].rejected == 1
+
+
+def test_a_number_written_as_a_string_reads_as_that_number(tmp_path: Path) -> None:
+    """Cloudflare's status and bytes are decoded as numbers (`numbers` in json_formats.toml). A log that writes one
+    as a string gives the same requests as the log that writes it as a number, read whole (DuckDB casts the
+    string) or in blocks (Arrow's typed decoder refuses the block and the general decoder reads it); a string
+    that is no number is refused alike on both paths."""
+    from .test_flows import GEN
+
+    lines = [GEN.cloudflare_line(r) for r in GEN.requests[:2000]]
+    odd = json.loads(lines[700])
+    assert isinstance(odd["EdgeResponseStatus"], int)
+
+    def written(name: str, status: object) -> Path:
+        path = tmp_path / name
+        changed = json.dumps({**odd, "EdgeResponseStatus": status}, separators=(",", ":"))
+        path.write_text("\n".join([*lines[:700], changed, *lines[701:]]) + "\n")
+        return path
+
+    plain, quoted, junk = (
+        written("cf.json", odd["EdgeResponseStatus"]),
+        written("q.json", str(odd["EdgeResponseStatus"])),
+        written("j.json", "2OO"),
+    )
+    detected = InputParser.detect(str(plain), FormatChoice(), lines[:200]).fmt
+    assert detected.numbers == {("EdgeResponseStatus",): "int64", ("EdgeResponseBytes",): "int64"}  # type: ignore[union-attr]
+    assert whole_or_none(plain) is not None and whole_or_none(quoted) is not None
+    for path in (plain, quoted, junk):
+        assert_same_as_blocks(path)
+    numbers, strings, refused = (read_logs(p, block_bytes=SMALL_BLOCKS) for p in (plain, quoted, junk))
+    assert strings.inputs[0].rejected == 0 and strings.requests.height == 2000
+    assert_frame_equal(numbers.requests.drop("source"), strings.requests.drop("source"))
+    assert refused.inputs[0].rejected == 1 and refused.requests.height == 1999

@@ -477,6 +477,7 @@ def flavour_format(name: str, has_prefix: bool, keys: set[str]) -> JsonFormat:
         detail={"missing_fields": missing} if missing else {},
         traits=traits_from(spec, default_family=name),
         name=name,
+        numbers={tuple(key.split(".")): kind for key, kind in spec.get("numbers", {}).items() if key in keys},
     )
 
 
