@@ -53,27 +53,26 @@ def hsts_missing(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     return [ctx.finding("hsts-missing", "medium" if partial else "high", "HTTPS responses without HSTS", detail, missing)]
 
 
-def _max_age(values: pl.Series) -> pl.Series:
-    return per_distinct(values, lambda v: v.str.extract(MAX_AGE, 1).cast(pl.Int64, strict=False))
-
-
-def _includes_subdomains(values: pl.Series) -> pl.Series:
-    return per_distinct(values, lambda v: v.str.contains(INCLUDE_SUBDOMAINS))
+def _policies(values: pl.Series) -> pl.DataFrame:
+    """Per Strict-Transport-Security value (worked out once per distinct value): its `_max_age`, whether it has
+    `_subdomains`, and whether that makes it `_weak`."""
+    max_age = per_distinct(values, lambda v: v.str.extract(MAX_AGE, 1).cast(pl.Int64, strict=False)).alias("_max_age")
+    subdomains = per_distinct(values, lambda v: v.str.contains(INCLUDE_SUBDOMAINS)).alias("_subdomains")
+    weak = (pl.col("_max_age").fill_null(0) < ONE_YEAR) | ~pl.col("_subdomains")
+    return pl.DataFrame([max_age, subdomains]).with_columns(weak.alias("_weak"))
 
 
 def _weak_policies(ctx: Context) -> pl.DataFrame:
     # Only the weak policies are tallied: most responses carry the strong one, and copying them costs.
     sent = _https_with_headers(ctx).filter(pl.col("hsts").is_not_null())
-    weak = (_max_age(sent["hsts"]).fill_null(0) < ONE_YEAR) | ~_includes_subdomains(sent["hsts"])
-    return ctx.tally(sent.filter(weak), "hsts")
+    return ctx.tally(sent.filter(_policies(sent["hsts"])["_weak"]), "hsts")
 
 
 @detector("hsts-weak", select=_weak_policies, local=True, server_level=True)
 def hsts_weak(ctx: Context, tally: pl.DataFrame) -> list[Finding]:
     if tally.height == 0:
         return []
-    sent = tally.with_columns(_max_age(tally["hsts"]).alias("_max_age"), _includes_subdomains(tally["hsts"]).alias("_subdomains"))
-    rows = sent.filter((pl.col("_max_age").fill_null(0) < ONE_YEAR) | ~pl.col("_subdomains"))
+    rows = pl.concat([tally, _policies(tally["hsts"])], how="horizontal").filter("_weak").drop("_weak")
     if rows.height == 0:
         return []
     shortest = int(rows["_max_age"].fill_null(0).min() or 0)
